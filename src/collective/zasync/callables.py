@@ -1,0 +1,158 @@
+"""Checking what a job will call and with what, at queue time; loading it back in the worker.
+
+Everything that could only go wrong later, in the worker, is refused here,
+in the request, with an error that says what to do instead.
+"""
+
+from Acquisition import aq_base
+from collective.zasync.job import ObjectRef
+from collective.zasync.job import resolve_dotted
+from persistent import Persistent
+
+import inspect
+import io
+import pickle
+
+
+def describe_callable(func):
+    """Return (func_name, func_obj, func_attr) for ``func``, or raise.
+
+    A module-level function is kept by its dotted name; a method of a
+    persistent object by that object (by path when it has one) and the
+    method's name.
+    """
+    if inspect.ismethod(func) and not isinstance(func.__self__, type):
+        owner = func.__self__
+        if not isinstance(aq_base(owner), Persistent):
+            raise TypeError(
+                "Cannot queue %r: it is a method of a %s, which is not a "
+                "persistent object. Queue a module-level function, or a "
+                "method of a persistent object (content, the site, a tool)."
+                % (func, type(owner).__name__)
+            )
+        return None, object_reference(owner, "the object of method %r" % func.__name__), func.__name__
+    if not (inspect.isfunction(func) or inspect.isbuiltin(func) or inspect.ismethod(func)):
+        raise TypeError(
+            "Cannot queue %r: a job calls a module-level function or a method "
+            "of a persistent object, not a %s." % (func, type(func).__name__)
+        )
+    name = getattr(func, "__name__", "")
+    qualname = getattr(func, "__qualname__", name)
+    if name == "<lambda>":
+        raise ValueError(
+            "Cannot queue a lambda: the worker could not find it again. "
+            "Define a module-level function and queue that."
+        )
+    if "<locals>" in qualname:
+        raise ValueError(
+            "Cannot queue %s: it is defined inside another function. "
+            "Move it to module level." % qualname
+        )
+    if getattr(func, "__closure__", None):
+        raise ValueError(
+            "Cannot queue %s: it is a closure over local variables. Pass "
+            "those as arguments to a module-level function instead." % qualname
+        )
+    module = getattr(func, "__module__", None) or "builtins"
+    dotted = "%s:%s" % (module, qualname)
+    try:
+        found = resolve_dotted(dotted)
+    except (ImportError, AttributeError):
+        found = None
+    if found is not func and getattr(found, "__func__", found) is not getattr(func, "__func__", func):
+        raise ValueError(
+            "Cannot queue %s: %s does not import back to it. Queue a "
+            "function that its module defines at top level." % (qualname, dotted)
+        )
+    return dotted, None, None
+
+
+def object_reference(obj, what="an argument"):
+    """An ObjectRef (by path) for a persistent object, or the object itself."""
+    base = aq_base(obj)
+    path_of = getattr(obj, "getPhysicalPath", None)
+    if path_of is not None and len(getattr(obj, "aq_chain", ())) > 1:
+        return ObjectRef("/".join(path_of()), getattr(base, "_p_oid", None))
+    if getattr(base, "_p_jar", None) is None:
+        raise ValueError(
+            "Cannot queue %s (%r): it is a persistent object that is not in "
+            "the database yet. Add it to a container (or commit) first." % (what, obj)
+        )
+    return base
+
+
+def prepare_arguments(args, kwargs):
+    """Check and convert job arguments; persistent objects become references."""
+    for key in kwargs:
+        if not isinstance(key, str):
+            raise TypeError("Keyword argument names must be strings, not %r." % (key,))
+    args = tuple(_convert(value, "argument %d" % i) for i, value in enumerate(args))
+    kwargs = {key: _convert(value, "argument %r" % key) for key, value in kwargs.items()}
+    for label, value in list(enumerate(args)) + list(kwargs.items()):
+        check_picklable(value, "argument %r" % (label,))
+    return args, kwargs
+
+
+def _convert(value, label):
+    if isinstance(aq_base(value), Persistent):
+        return object_reference(value, label)
+    return value
+
+
+class _ZODBLikePickler(pickle.Pickler):
+    # Persistent objects are stored by reference in the ZODB, so only
+    # unsaved ones are a problem; everything else must pickle as usual.
+    def persistent_id(self, obj):
+        if isinstance(obj, Persistent):
+            if obj._p_jar is None:
+                raise ValueError(
+                    "%r is a persistent object that is not in the database yet" % (obj,)
+                )
+            return obj._p_oid
+        return None
+
+
+def check_picklable(value, label):
+    """Raise TypeError if ``value`` cannot be stored in the ZODB."""
+    try:
+        _ZODBLikePickler(io.BytesIO(), protocol=3).dump(value)
+    except ValueError as exc:
+        raise ValueError("Cannot queue %s: %s." % (label, exc)) from None
+    except Exception as exc:
+        raise TypeError(
+            "Cannot queue %s (%r): it cannot be pickled (%s). Pass plain data "
+            "(str, numbers, lists, dicts) or persistent objects." % (label, value, exc)
+        ) from None
+
+
+class ContextGone(LookupError):
+    """The object a job was queued for is not there any more."""
+
+
+def load_object(app, ref):
+    """Traverse to an ObjectRef in the worker; raise ContextGone if missing."""
+    if not isinstance(ref, ObjectRef):
+        return ref
+    obj = app.unrestrictedTraverse(ref.path.lstrip("/"), None)
+    if obj is None:
+        raise ContextGone("The object at %s no longer exists." % ref.path)
+    if ref.oid is not None and getattr(aq_base(obj), "_p_oid", ref.oid) != ref.oid:
+        raise ContextGone(
+            "The object at %s was replaced by another one since the job was queued." % ref.path
+        )
+    return obj
+
+
+def load_callable(app, job):
+    """The callable of ``job``, ready to call in the worker."""
+    if job.func_name:
+        return resolve_dotted(job.func_name)
+    owner = load_object(app, job.func_obj)
+    return getattr(owner, job.func_attr)
+
+
+def load_arguments(app, job):
+    """The job's args and kwargs with ObjectRefs traversed back to objects."""
+    args = tuple(load_object(app, value) for value in job.args)
+    kwargs = {key: load_object(app, value) for key, value in job.kwargs.items()}
+    return args, kwargs

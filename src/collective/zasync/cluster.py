@@ -1,0 +1,306 @@
+"""A pip-only cluster: a ZEO server, a client instance and N worker instances.
+
+Used by ``make cluster-start`` / ``make cluster-stop``, by the multi-process
+tests and by the benchmarks, so that all three run the same configuration
+that an integrator would deploy. Run ``python -m collective.zasync.cluster
+--help`` for the command line.
+"""
+
+from pathlib import Path
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+
+BIN = Path(sys.executable).parent
+
+ZEO_CONF = """\
+<zeo>
+  address 127.0.0.1:{port}
+</zeo>
+<filestorage 1>
+  path {var}/Data.fs
+  blob-dir {var}/blobs
+</filestorage>
+<filestorage async>
+  path {var}/Async.fs
+</filestorage>
+<eventlog>
+  <logfile>
+    path {var}/zeo.log
+  </logfile>
+</eventlog>
+"""
+
+ZOPE_CONF = """\
+%define INSTANCE {home}
+instancehome $INSTANCE
+clienthome $INSTANCE/var
+debug-mode off
+security-policy-implementation C
+verbose-security off
+default-zpublisher-encoding utf-8
+<environment>
+  ZASYNC_UUID $INSTANCE/var/worker-uuid.txt
+  CHAMELEON_CACHE $INSTANCE/var/cache
+</environment>
+<product-config collective.zasync>
+{product_config}
+</product-config>
+<zodb_db main>
+  <zeoclient>
+    server 127.0.0.1:{zeo_port}
+    storage 1
+    name main
+    blob-dir {zeo_var}/blobs
+    shared-blob-dir true
+  </zeoclient>
+  mount-point /
+  cache-size 50000
+</zodb_db>
+{async_db}
+"""
+
+ASYNC_DB = """\
+<zodb_db async>
+  <zeoclient>
+    server 127.0.0.1:{zeo_port}
+    storage async
+    name async
+  </zeoclient>
+  mount-point /zasync
+</zodb_db>
+"""
+
+ZOPE_INI = """\
+[app:zope]
+use = egg:Zope#main
+zope_conf = %(here)s/zope.conf
+
+[server:main]
+use = egg:waitress#main
+host = 127.0.0.1
+port = {http_port}
+threads = 4
+
+[pipeline:main]
+pipeline =
+    egg:Zope#httpexceptions
+    zope
+
+[loggers]
+keys = root
+
+[handlers]
+keys = logfile
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = INFO
+handlers = logfile
+
+[handler_logfile]
+class = FileHandler
+args = (r'{home}/var/instance.log', 'a')
+level = INFO
+formatter = generic
+
+[formatter_generic]
+format = %(asctime)s %(levelname)s [%(name)s][%(threadName)s] %(message)s
+"""
+
+SITE_ZCML = """\
+<configure
+    xmlns="http://namespaces.zope.org/zope"
+    xmlns:five="http://namespaces.zope.org/five">
+  <include package="Zope2.App" />
+  <five:loadProducts file="meta.zcml" />
+  <five:loadProducts />
+  <!-- after Plone (which loads collective.zasync through plone.autoinclude) -->
+  <include package="collective.zasync" file="{zcml}" />
+  <five:loadProductsOverrides />
+</configure>
+"""
+
+DEFAULT_WORKER_CONFIG = {"threads": "2", "poll-interval": "5", "ping-interval": "2", "death-interval": "10"}
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port, seconds=120, process=None):
+    """Wait until something listens on ``port``; RuntimeError if it does not."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError("Process %s exited with %s before listening on %s" % (process.args, process.returncode, port))
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("Nothing listens on 127.0.0.1:%s after %s s" % (port, seconds))
+
+
+class Cluster:
+    """Writes and runs the cluster's configuration under ``root``."""
+
+    def __init__(self, root, zeo_port=None, multi_db=False, worker_config=None):
+        self.root = Path(root).absolute()
+        self.zeo_var = self.root / "zeo"
+        self.zeo_port = zeo_port or free_port()
+        self.multi_db = multi_db
+        self.worker_config = dict(DEFAULT_WORKER_CONFIG, **(worker_config or {}))
+        self.processes = {}  # name -> Popen
+
+    # -- configuration -----------------------------------------------------------
+
+    def write_zeo(self):
+        self.zeo_var.mkdir(parents=True, exist_ok=True)
+        (self.zeo_var / "blobs").mkdir(exist_ok=True)
+        (self.root / "zeo.conf").write_text(ZEO_CONF.format(port=self.zeo_port, var=self.zeo_var))
+
+    def write_instance(self, name, http_port, worker):
+        """Write instance ``name``: a client that only queues, or a worker."""
+        home = self.root / name
+        (home / "etc").mkdir(parents=True, exist_ok=True)
+        (home / "var" / "cache").mkdir(parents=True, exist_ok=True)
+        kind = "multi_db" if self.multi_db else "single_db"
+        zcml = "%s_%s.zcml" % (kind, "worker" if worker else "instance")
+        product_config = "\n".join("  %s %s" % item for item in self.worker_config.items())
+        async_db = ASYNC_DB.format(zeo_port=self.zeo_port) if self.multi_db else ""
+        (home / "etc" / "zope.conf").write_text(
+            ZOPE_CONF.format(home=home, zeo_port=self.zeo_port, zeo_var=self.zeo_var,
+                             product_config=product_config, async_db=async_db)
+        )
+        (home / "etc" / "zope.ini").write_text(ZOPE_INI.format(home=home, http_port=http_port))
+        (home / "etc" / "site.zcml").write_text(SITE_ZCML.format(zcml=zcml))
+        (home / "http_port").write_text(str(http_port))
+        return home
+
+    def write(self, workers=2):
+        """Write the ZEO server, ``client`` and ``worker1`` .. ``workerN``."""
+        self.write_zeo()
+        self.write_instance("client", free_port(), worker=False)
+        for number in range(1, workers + 1):
+            self.write_instance("worker%d" % number, free_port(), worker=True)
+
+    # -- processes ---------------------------------------------------------------
+
+    def start_zeo(self):
+        log = open(self.root / "zeo.out", "ab")
+        self.processes["zeo"] = subprocess.Popen(
+            [str(BIN / "runzeo"), "-C", str(self.root / "zeo.conf")], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        wait_for_port(self.zeo_port, 60, self.processes["zeo"])
+
+    def start_instance(self, name, wait=True):
+        home = self.root / name
+        log = open(home / "var" / "stdout.log", "ab")
+        env = dict(os.environ, ZASYNC_DISABLE="")
+        self.processes[name] = process = subprocess.Popen(
+            [str(BIN / "runwsgi"), str(home / "etc" / "zope.ini")],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+        log.close()  # the child has its own copy
+        if wait:
+            self.wait_for(name)
+        return process
+
+    def wait_for(self, name):
+        """Wait until instance ``name`` serves HTTP (its worker has started by then)."""
+        wait_for_port(self.http_port(name), 180, self.processes[name])
+
+    def http_port(self, name):
+        return int((self.root / name / "http_port").read_text())
+
+    def run_script(self, name, script, *args, timeout=600):
+        """Run a Python script with ``app`` bound, in instance ``name``'s config."""
+        home = self.root / name
+        env = dict(os.environ, ZASYNC_DISABLE="1")  # a script is no worker
+        result = subprocess.run(
+            [str(BIN / "zconsole"), "run", str(home / "etc" / "zope.conf"), str(script), *map(str, args)],
+            capture_output=True, text=True, env=env, timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RuntimeError("Script %s failed:\n%s\n%s" % (script, result.stdout, result.stderr))
+        return result.stdout
+
+    def stop(self, name, sig=signal.SIGTERM, timeout=60):
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def stop_all(self):
+        for name in [n for n in self.processes if n != "zeo"]:
+            self.stop(name)
+        self.stop("zeo")
+
+    def open_db(self):
+        """A ZODB.DB on the cluster's ZEO server, for looking at jobs from a test."""
+        from ZEO.ClientStorage import ClientStorage
+        from ZODB import DB
+
+        address = ("127.0.0.1", self.zeo_port)
+        databases = {}
+        storage = ClientStorage(address, storage="1", blob_dir=str(self.zeo_var / "blobs"), shared_blob_dir=True)
+        db = DB(storage, database_name="main", databases=databases)
+        if self.multi_db:
+            DB(ClientStorage(address, storage="async"), database_name="async", databases=databases)
+        return db
+
+    def write_pids(self):
+        for name, process in self.processes.items():
+            (self.root / ("%s.pid" % name)).write_text(str(process.pid))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["write", "start", "stop"])
+    parser.add_argument("--root", default="var/cluster", help="where configuration, data and logs go")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--multi-db", action="store_true", help="queues in their own 'async' database")
+    parser.add_argument("--zeo-port", type=int, default=8100)
+    parser.add_argument("--client-port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    cluster = Cluster(args.root, zeo_port=args.zeo_port, multi_db=args.multi_db)
+    if args.command == "stop":
+        for pidfile in sorted(Path(args.root).glob("*.pid"), key=lambda p: p.name == "zeo.pid"):
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            pidfile.unlink()
+        return
+    cluster.write_zeo()
+    cluster.write_instance("client", args.client_port, worker=False)
+    for number in range(1, args.workers + 1):
+        cluster.write_instance("worker%d" % number, args.client_port + number, worker=True)
+    if args.command == "write":
+        return
+    cluster.start_zeo()
+    for name in ["client"] + ["worker%d" % n for n in range(1, args.workers + 1)]:
+        cluster.start_instance(name)
+    cluster.write_pids()
+    print("Cluster running: ZEO on 127.0.0.1:%s, client on http://127.0.0.1:%s/" % (args.zeo_port, args.client_port))
+
+
+if __name__ == "__main__":
+    main()

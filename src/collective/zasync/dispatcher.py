@@ -1,0 +1,458 @@
+"""The dispatcher: one per worker process; files, claims and hands out jobs.
+
+Its loop, in one thread:
+
+1. wait until woken (a commit touched a queue's inbox, seen through the
+   database's invalidations; a job of ours finished) or the poll interval ran
+   out;
+2. in one short transaction per pass: file new jobs from each queue's inbox
+   into the pending BTree, file finished jobs, advance batches, and claim as
+   many due jobs as there are idle threads;
+3. hand the claimed jobs to its threads (runner.py runs them);
+4. now and then: ping, declare silent workers dead (their jobs go back to the
+   queue), and remove finished jobs older than the retention.
+
+A ConflictError in its own transactions only means another worker got there
+first: abort, wait a random moment, try again.
+"""
+
+from collective.zasync import interfaces
+from collective.zasync.failure import Failure
+from collective.zasync.job import utcnow
+from collective.zasync.queue import finished_key
+from collective.zasync.queue import finished_key_at
+from collective.zasync.queue import get_queue_root
+from collective.zasync.queue import pending_key
+from collective.zasync.runner import backoff
+from collective.zasync.runner import JobRunner
+from collective.zasync.worker import Settings
+from collective.zasync.worker import WorkerRecord
+from collections import Counter
+from ZODB.POSException import ConflictError
+
+import logging
+import queue as stdqueue
+import threading
+import time
+import transaction
+
+
+log = logging.getLogger("collective.zasync")
+
+CLAIM_SCAN_LIMIT = 200  # pending entries looked at per pass, at most
+RETENTION_BATCH = 200  # finished jobs removed per transaction
+RETENTION_EVERY = 300.0  # seconds between retention runs
+
+
+class Dispatcher:
+    """Runs jobs of every queue in the database of ``db``, as worker ``uuid``."""
+
+    def __init__(self, db, uuid, settings=None):
+        self.db = db
+        self.uuid = uuid
+        self.settings = settings or Settings()
+        self.wakeup = threading.Event()
+        self.stopping = threading.Event()
+        self.stats = Counter()  # claimed, claim_conflicts, reaped, ...
+        self._work = stdqueue.Queue()
+        self._busy = 0
+        self._lock = threading.Lock()
+        self._watched = frozenset()
+        self._threads = []
+        self._next_due = None
+        self._healthy_since = None
+
+    # -- life cycle ------------------------------------------------------------
+
+    def start(self):
+        """Register this worker, start its threads and its loop."""
+        self.tm = transaction.TransactionManager()
+        self.conn = self.db.open(transaction_manager=self.tm)
+        self._in_transaction(self._register)
+        watch_invalidations(self.db, self._on_invalidation)
+        for number in range(self.settings.threads):
+            thread = threading.Thread(
+                target=self._run_jobs, name="zasync-job-%d" % number, daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        self._loop_thread = threading.Thread(
+            target=self._loop, name="zasync-dispatcher", daemon=True
+        )
+        self._loop_thread.start()
+        log.info(
+            "Worker %s started with %d threads.", self.uuid, self.settings.threads
+        )
+
+    def stop(self, timeout=None):
+        """Stop: running jobs get ``timeout`` seconds, the rest go back to the queue."""
+        timeout = self.settings.stop_timeout if timeout is None else timeout
+        self.stopping.set()
+        self.wakeup.set()
+        self._loop_thread.join()
+        deadline = time.monotonic() + timeout
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _thread in self._threads:
+            self._work.put(None)
+        unwatch_invalidations(self.db, self._on_invalidation)
+        self._in_transaction(self._unregister)
+        self.conn.close()
+        log.info("Worker %s stopped (%s).", self.uuid, dict(self.stats))
+
+    @property
+    def busy(self):
+        """How many jobs this worker is running now."""
+        return self._busy
+
+    # -- the loop ----------------------------------------------------------------
+
+    def _loop(self):
+        next_ping = next_reap = time.monotonic()
+        next_retention = time.monotonic() + 5.0
+        while not self.stopping.is_set():
+            self.wakeup.clear()
+            try:
+                self.dispatch()
+                now = time.monotonic()
+                if now >= next_ping:
+                    self._in_transaction(self._ping)
+                    next_ping = now + self.settings.ping_interval
+                    if self._healthy_since is None:
+                        self._healthy_since = now
+                if now >= next_reap and self._may_reap(now):
+                    self._in_transaction(self._reap)
+                    next_reap = now + self.settings.death_interval / 4
+                if now >= next_retention:
+                    self.remove_old_jobs()
+                    next_retention = now + RETENTION_EVERY
+            except Exception:
+                log.exception("Dispatcher pass failed; trying again shortly.")
+                self._healthy_since = None
+                self.tm.abort()
+                self.stopping.wait(1.0)
+            self.wakeup.wait(self._sleep_time())
+
+    def _sleep_time(self):
+        timeout = self.settings.poll_interval
+        if self._next_due is not None:
+            timeout = min(timeout, max(0.0, self._next_due - time.time()))
+        return min(timeout, self.settings.ping_interval)
+
+    def _may_reap(self, now):
+        # After an outage (ZEO restart, network) every worker's ping is old:
+        # give the others a full death interval to ping again before judging.
+        return (
+            self._healthy_since is not None
+            and now - self._healthy_since >= self.settings.death_interval
+        )
+
+    def _on_invalidation(self, oids):
+        if not self._watched.isdisjoint(oids):
+            self.wakeup.set()
+
+    def _run_jobs(self):
+        runner = JobRunner(self.db, self.uuid, self.settings.max_retries)
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            try:
+                runner.run(*item)
+            finally:
+                with self._lock:
+                    self._busy -= 1
+                self.wakeup.set()
+
+    def _in_transaction(self, func, *args):
+        """Run ``func(root, *args)`` in a transaction; retry on ConflictError."""
+        for attempt in range(20):
+            self.tm.begin()
+            try:
+                result = func(get_queue_root(self.conn), *args)
+                self.tm.commit()
+                return result
+            except ConflictError:
+                self.tm.abort()
+                self.stats["conflicts"] += 1
+                time.sleep(backoff(attempt))
+            except BaseException:
+                self.tm.abort()
+                raise
+        raise RuntimeError("Worker %s: gave up after 20 conflicts." % self.uuid)
+
+    # -- one pass: file, claim, hand out --------------------------------------
+
+    def dispatch(self):
+        """File new and finished jobs, claim due ones for idle threads."""
+        free = self.settings.threads - self.busy
+        claimed = self._in_transaction(self._file_and_claim, free)
+        with self._lock:
+            self._busy += len(claimed)
+        for item in claimed:
+            self._work.put(item)
+        self.stats["claimed"] += len(claimed)
+        return len(claimed)
+
+    def _file_and_claim(self, root, free):
+        watched = set()
+        claimed = []
+        self._next_due = None
+        for queue in root.queues.values():
+            watched.update((queue.inbox._p_oid, queue.done._p_oid, queue.pending_count._p_oid))
+            self._file_inbox(queue)
+            self._file_done(queue)
+            if free > len(claimed):
+                claimed.extend(self._claim(root, queue, free - len(claimed)))
+        self._watched = frozenset(oid for oid in watched if oid is not None)
+        return claimed
+
+    def _file_inbox(self, queue):
+        for job in queue.inbox.take():
+            queue.jobs[job.id] = job
+            if job.unique_key is not None:
+                queue.unique[job.unique_key] = job
+            if job.batch_kind:
+                self._start_batch(queue, job)
+            else:
+                file_pending(queue, job)
+
+    def _file_done(self, queue):
+        for job in queue.done.take():
+            file_finished(queue, job)
+            if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
+                del queue.unique[job.unique_key]
+            if job.parent is not None and job.parent.batch_kind:
+                self._advance_batch(queue, job)
+
+    def _claim(self, root, queue, wanted):
+        now = utcnow()
+        due = "%016d/" % int(now.timestamp() * 1_000_000)
+        running = Counter(
+            name
+            for worker in root.workers.values()
+            for job in worker.active
+            for name in job.quota_names
+        )
+        me = root.workers[self.uuid]
+        claimed = []
+        for scanned, (key, job) in enumerate(queue.pending_jobs.items(max=due)):
+            if len(claimed) >= wanted or scanned >= CLAIM_SCAN_LIMIT:
+                break
+            if any(running[name] >= queue.quotas[name] for name in job.quota_names):
+                continue
+            del queue.pending_jobs[key]
+            queue.pending_count.change(-1)
+            if job.status == interfaces.PENDING and timed_out(job, now):
+                job._result = Failure(
+                    TimeoutError(
+                        "Job %s could not start before %s."
+                        % (job.id, (job.begin_after or job.queued) + job.begin_by)
+                    )
+                )
+                job.ended = now
+                job.status = interfaces.CALLBACKS
+            elif job.status == interfaces.PENDING:
+                job.status = interfaces.ACTIVE
+            running.update(job.quota_names)
+            job.worker_uuid = self.uuid
+            job.claim_token += 1
+            job.attempts += 1
+            job.started = now
+            me.active.append(job)
+            claimed.append((job._p_oid, job.claim_token))
+        upcoming = queue.pending_jobs.keys(min=due)
+        if upcoming:
+            when = int(next(iter(upcoming)).split(".")[0]) / 1_000_000
+            self._next_due = when if self._next_due is None else min(when, self._next_due)
+        return claimed
+
+    # -- batches -----------------------------------------------------------------
+
+    def _start_batch(self, queue, batch):
+        batch.status = interfaces.ACTIVE
+        batch.started = utcnow()
+        queue.batches[batch.id] = batch
+        for subjob in batch.subjobs:
+            queue.jobs[subjob.id] = subjob
+        for subjob in batch.subjobs[:1] if batch.batch_kind == "serial" else batch.subjobs:
+            file_pending(queue, subjob)
+
+    def _advance_batch(self, queue, job):
+        batch = job.parent
+        if batch.status != interfaces.ACTIVE:
+            return
+        if batch.batch_kind == "serial":
+            if job.failed:
+                for later in batch.subjobs:
+                    if later.status == interfaces.NEW:
+                        later._result = Failure(
+                            RuntimeError("Not run: job %s before it in the batch failed." % job.id)
+                        )
+                        later.ended = utcnow()
+                        later.status = interfaces.COMPLETED
+                        file_finished(queue, later)
+                return self._finish_batch(queue, batch, job.result)
+            for later in batch.subjobs:
+                if later.status == interfaces.NEW:
+                    return file_pending(queue, later)
+        elif any(sub.status != interfaces.COMPLETED for sub in batch.subjobs):
+            return
+        self._finish_batch(queue, batch, list(batch.subjobs))
+
+    def _finish_batch(self, queue, batch, result):
+        # A worker thread fires the batch's event and runs its callbacks.
+        del queue.batches[batch.id]
+        batch._result = result
+        batch.ended = utcnow()
+        batch.status = interfaces.CALLBACKS
+        file_pending(queue, batch)
+
+    # -- pings, dead workers, retention -----------------------------------------
+
+    def _register(self, root):
+        previous = root.workers.get(self.uuid)
+        if previous is not None:
+            # This worker restarted: what it had claimed was interrupted.
+            for job in list(previous.active):
+                requeue(root, job)
+        root.workers[self.uuid] = WorkerRecord(self.uuid, self.settings.threads)
+
+    def _unregister(self, root):
+        record = root.workers.get(self.uuid)
+        if record is not None:
+            for job in list(record.active):
+                requeue(root, job)
+            del root.workers[self.uuid]
+
+    def _ping(self, root):
+        record = root.workers.get(self.uuid)
+        if record is None:
+            log.warning("Worker %s was declared dead while alive; registering again.", self.uuid)
+            return self._register(root)
+        record.ping.time = utcnow()
+
+    def _reap(self, root):
+        for uuid, record in list(root.workers.items()):
+            if uuid == self.uuid or record.is_alive(self.settings.death_interval):
+                continue
+            jobs = list(record.active)
+            log.warning(
+                "Worker %s (%s, pid %s) silent since %s: declared dead; %d job(s) go back to the queue.",
+                uuid, record.host, record.pid, record.last_ping, len(jobs),
+            )
+            for job in jobs:
+                requeue(root, job)
+            del root.workers[uuid]
+            self.stats["reaped_jobs"] += len(jobs)
+
+    def remove_old_jobs(self):
+        """Remove finished jobs older than the retention, a batch per transaction."""
+        cutoff = time.time() - self.settings.retention_days * 86400
+        removed = 0
+        while not self.stopping.is_set():
+            count = self._in_transaction(_remove_finished_before, finished_key_at(cutoff))
+            removed += count
+            if count < RETENTION_BATCH:
+                break
+        if removed:
+            log.info("Removed %d finished jobs older than %s days.", removed, self.settings.retention_days)
+        return removed
+
+
+def _remove_finished_before(root, first_key):
+    count = 0
+    for queue in root.queues.values():
+        for tree, length in ((queue.completed, queue.completed_count), (queue.failed, queue.failed_count)):
+            for key in list(tree.keys(min=first_key))[: RETENTION_BATCH - count]:
+                job = tree.pop(key)
+                queue.jobs.pop(job.id, None)
+                length.change(-1)
+                count += 1
+    return count
+
+
+def timed_out(job, now):
+    """True if the job had to start by begin_after + begin_by, and it is later."""
+    if job.begin_by is None:
+        return False
+    return (job.begin_after or job.queued) + job.begin_by < now
+
+
+def file_pending(queue, job):
+    """Put ``job`` among the pending jobs of ``queue``."""
+    if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
+        job.status = interfaces.PENDING
+    queue.pending_jobs[pending_key(job)] = job
+    queue.pending_count.change(1)
+
+
+def file_finished(queue, job):
+    if job.failed:
+        queue.failed[finished_key(job)] = job
+        queue.failed_count.change(1)
+    else:
+        queue.completed[finished_key(job)] = job
+        queue.completed_count.change(1)
+
+
+def requeue(root, job):
+    """Give a job claimed by a dead (or stopping) worker back to its queue."""
+    record = root.workers.get(job.worker_uuid)
+    if record is not None:
+        record.active.remove(job)
+    job.worker_uuid = None
+    job.claim_token += 1  # a late commit of the old claim will be refused
+    if job.status == interfaces.ACTIVE:
+        job.status = interfaces.PENDING
+    if job.status in (interfaces.PENDING, interfaces.CALLBACKS):
+        file_pending(root.queues[job.queue_name], job)
+
+
+# -- waking up on commits --------------------------------------------------------
+
+_watchers = {}  # id(db) -> list of callbacks
+_watchers_lock = threading.Lock()
+
+
+def watch_invalidations(db, callback):
+    """Call ``callback(oids)`` whenever a commit (of any process) reaches ``db``.
+
+    ZODB tells each connection which objects changed through its MVCC
+    adapter; we listen there. A storage that does not push invalidations
+    (RelStorage polls) just leaves the dispatcher to its poll interval.
+    """
+    adapter = getattr(db, "_mvcc_storage", None)
+    if adapter is None or not hasattr(adapter, "_invalidate_finish"):
+        return False
+    with _watchers_lock:
+        callbacks = _watchers.get(id(db))
+        if callbacks is None:
+            callbacks = _watchers[id(db)] = []
+            _wrap(adapter, "invalidate", callbacks, lambda args: args[1])
+            _wrap(adapter, "_invalidate_finish", callbacks, lambda args: args[1])
+        callbacks.append(callback)
+    return True
+
+
+def unwatch_invalidations(db, callback):
+    with _watchers_lock:
+        callbacks = _watchers.get(id(db), [])
+        if callback in callbacks:
+            callbacks.remove(callback)
+
+
+def _wrap(adapter, name, callbacks, oids_of):
+    original = getattr(adapter, name)
+
+    def wrapper(*args):
+        result = original(*args)
+        oids = oids_of(args)
+        for callback in list(callbacks):
+            try:
+                callback(oids)
+            except Exception:
+                log.exception("Invalidation callback failed.")
+        return result
+
+    setattr(adapter, name, wrapper)

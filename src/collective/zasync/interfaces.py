@@ -1,0 +1,170 @@
+"""The contract of collective.zasync: read this module and you know the package.
+
+The names (IAsyncService, IJob, IQueue, IJobSuccess, IJobFailure and the
+status constants) are those of plone.app.async, so that code written for it
+ports by changing imports.
+"""
+
+from zope.interface import Attribute
+from zope.interface import Interface
+from zope.interface.interfaces import IObjectEvent
+
+
+# Job states, with plone.app.async's (and zc.async's) values.
+NEW = "new-status"  # built, not queued yet
+PENDING = "pending-status"  # queued, waiting for a worker (or for begin_after)
+ASSIGNED = "assigned-status"  # claimed by a worker, not started yet
+ACTIVE = "active-status"  # running in a worker thread
+CALLBACKS = "callbacks-status"  # result stored, callbacks still to run
+COMPLETED = "completed-status"  # finished: job.result is the value or a Failure
+
+# The key of the queue container in the root of the queue's database.
+KEY = "collective.zasync"
+
+
+class IAsyncService(Interface):
+    """Queue jobs. A utility: ``getUtility(IAsyncService)``.
+
+    Every ``queue...`` call stores the job in the current transaction: it runs
+    after that transaction commits, and never if it aborts. Each call checks
+    its input at once and raises ``ValueError``/``TypeError`` on bad input.
+    """
+
+    def queueJob(func, context, *args, **kwargs):
+        """Queue ``func(context, *args, **kwargs)`` in the default queue.
+
+        ``func`` is a module-level function or a method of a persistent
+        object; ``context`` a persistent object inside a Plone site. The job
+        runs as the current user, with the site set. Keyword arguments
+        ``unique_key`` (str) and ``quota_names`` (tuple) are taken by the
+        service, not passed on. Returns the job.
+        """
+
+    def queueJobWithDelay(begin_by, begin_after, func, context, *args, **kwargs):
+        """Like queueJob, not started before ``begin_after`` (an aware
+        datetime, or None) and failed with a timeout if it cannot start before
+        ``begin_after + begin_by`` (a timedelta, or None for no limit)."""
+
+    def queueJobInQueue(queue, quota_names, func, context, *args, **kwargs):
+        """Like queueJob, in ``queue`` (a queue or its name), counting against
+        the quotas named in ``quota_names`` (a tuple of names, may be empty)."""
+
+    def queueJobInQueueWithDelay(
+        begin_by, begin_after, queue, quota_names, func, context, *args, **kwargs
+    ):
+        """queueJobInQueue and queueJobWithDelay together."""
+
+    def queueSerialJobs(*job_infos):
+        """Queue jobs built with ``makeJob`` that run one after the other.
+
+        Returns one job whose result is the list of the sub-jobs; a failing
+        sub-job stops the rest, and the batch's result is then its failure.
+        """
+
+    def queueParallelJobs(*job_infos):
+        """Queue jobs built with ``makeJob`` that may run at the same time.
+
+        Returns one job that completes when every sub-job has finished; its
+        result is the list of the sub-jobs.
+        """
+
+    def queueSerialJobsInQueue(queue, quota_names, *job_infos):
+        """queueSerialJobs in the given queue."""
+
+    def queueParallelJobsInQueue(queue, quota_names, *job_infos):
+        """queueParallelJobs in the given queue."""
+
+    def getQueues():
+        """A mapping of queue name to IQueue. The default queue is ``''``."""
+
+    def createQueue(name):
+        """Create the queue ``name`` if it does not exist; return it."""
+
+
+class IJob(Interface):
+    """A unit of background work, stored in the ZODB."""
+
+    id = Attribute("A unique, time-ordered string id.")
+    status = Attribute("One of NEW, PENDING, ASSIGNED, ACTIVE, CALLBACKS, COMPLETED.")
+    result = Attribute(
+        "The return value; a Failure (with .type, .value, .getTraceback()) "
+        "if the job raised; None while not COMPLETED."
+    )
+    begin_after = Attribute("An aware datetime: the job does not start before it.")
+    begin_by = Attribute("A timedelta or None: the job fails unless started by begin_after + begin_by.")
+    annotations = Attribute("A persistent mapping for add-ons' own data about the job.")
+    queue_name = Attribute("The name of the queue the job is in.")
+    quota_names = Attribute("Tuple of quota names the job counts against.")
+    user_id = Attribute("The id of the user the job runs as; None for Anonymous.")
+    userfolder_path = Attribute("Physical path of that user's user folder, as a string.")
+    site_path = Attribute("Physical path of the Plone site, as a string.")
+    context_path = Attribute("Physical path of the context, as a string.")
+    worker_uuid = Attribute("UUID of the worker that ran (or runs) the job.")
+    retries = Attribute("How many times the job was retried after a ConflictError.")
+    queued = Attribute("When the job was queued (aware datetime).")
+    started = Attribute("When the job last started, or None.")
+    ended = Attribute("When the job finished, or None.")
+
+    def addCallback(callback):
+        """Call ``callback(result)`` after the job completes; return the callback job."""
+
+    def addCallbacks(success=None, failure=None):
+        """Call ``success(result)`` or ``failure(failure)`` after the job completes."""
+
+    def describe():
+        """A one-line, human-readable description: 'module.func on /path'."""
+
+
+class IQueue(Interface):
+    """A named queue of jobs. ``len(queue)`` is the number of pending jobs."""
+
+    name = Attribute("The queue's name; the default queue is ''.")
+    quotas = Attribute("A mapping of quota name to size (maximum running jobs).")
+
+    def __len__():
+        """The number of pending jobs (queued, not yet claimed)."""
+
+    def put(job):
+        """Queue a job that is not queued yet (status NEW); return it."""
+
+    def pending():
+        """Iterate over pending jobs in the order they will be claimed."""
+
+    def finished(failed=False):
+        """Iterate over finished jobs, newest first; ``failed`` selects failures."""
+
+    def get(job_id):
+        """The job with that id (pending, running or finished), or None."""
+
+
+class IWorker(Interface):
+    """A worker process, as recorded in the queue database."""
+
+    uuid = Attribute("The worker's UUID (from the file named by ZASYNC_UUID).")
+    host = Attribute("Host name.")
+    pid = Attribute("Process id.")
+    threads = Attribute("How many jobs it runs at once.")
+    last_ping = Attribute("Aware datetime of the last ping.")
+
+    def is_alive(death_interval):
+        """True if the last ping is younger than ``death_interval`` seconds."""
+
+
+class IJobEvent(IObjectEvent):
+    """Something happened to a job."""
+
+    job = Attribute("The job.")
+
+
+class IJobSuccess(IJobEvent):
+    """A job completed; ``object`` is its result, ``job`` the job."""
+
+
+class IJobFailure(IJobEvent):
+    """A job failed; ``object`` is the Failure, ``job`` the job."""
+
+
+class IQueueDatabase(Interface):
+    """Names the database that holds the queues (a utility; default 'main')."""
+
+    name = Attribute("The database name, as in zope.conf's <zodb_db NAME>.")

@@ -1,0 +1,169 @@
+"""The job: what to call, on what, as whom; and what came of it."""
+
+from collective.zasync import interfaces
+from collective.zasync.failure import Failure
+from datetime import datetime
+from datetime import timezone
+from persistent import Persistent
+from persistent.list import PersistentList
+from persistent.mapping import PersistentMapping
+from zope.interface import implementer
+
+import importlib
+import os
+import time
+
+
+def utcnow():
+    """Now, as an aware datetime in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def new_job_id():
+    """A unique id that sorts by creation time: microseconds + random bits."""
+    return "%014x%s" % (time.time_ns() // 1000, os.urandom(4).hex())
+
+
+def resolve_dotted(name):
+    """Import 'package.module:qualname' and return the object it names."""
+    module_name, _, qualname = name.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class ObjectRef:
+    """A persistent object passed to a job, kept by path (and oid).
+
+    The worker traverses the path in its own connection, so the object comes
+    back acquisition-wrapped, as it would be in a request.
+    """
+
+    def __init__(self, path, oid=None):
+        self.path = path
+        self.oid = oid
+
+    def __repr__(self):
+        return "<ObjectRef %s>" % self.path
+
+
+@implementer(interfaces.IJob)
+class Job(Persistent):
+    """A persistent job. Built by the service; run by a worker."""
+
+    status = interfaces.NEW
+    _result = None
+    begin_after = None
+    begin_by = None
+    queue_name = ""
+    quota_names = ()
+    unique_key = None
+    worker_uuid = None
+    retries = 0
+    started = None
+    ended = None
+    claim_token = 0
+    parent = None  # the batch this job belongs to, if any
+    batch_kind = None  # "serial" or "parallel" for a batch job
+    subjobs = ()
+    callbacks = ()
+    callback_kind = None  # "always", "success" or "failure" for a callback job
+    _annotations = None
+    events_fired = False  # IJobSuccess/IJobFailure sent
+    context_oid = None
+    attempts = 0  # how many times a worker claimed it
+
+    def __init__(self, func_name=None, func_obj=None, func_attr=None, args=(), kwargs=None):
+        self.id = new_job_id()
+        self.func_name = func_name  # "module:qualname" of a function
+        self.func_obj = func_obj  # a persistent object (or ObjectRef) ...
+        self.func_attr = func_attr  # ... and the name of its method
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs or {})
+        self.context_path = None
+        self.site_path = None
+        self.userfolder_path = None
+        self.user_id = None
+        self.queued = utcnow()
+
+    # -- what to call ------------------------------------------------------
+
+    def describe(self):
+        """'module.func on /path', for logs and the control panel."""
+        if self.batch_kind:
+            what = "%s batch of %d jobs" % (self.batch_kind, len(self.subjobs))
+        elif self.func_name:
+            what = self.func_name.replace(":", ".")
+        else:
+            what = "%s.%s" % (getattr(self.func_obj, "path", "?"), self.func_attr)
+        if self.context_path:
+            return "%s on %s" % (what, self.context_path)
+        return what
+
+    def __repr__(self):
+        return "<Job %s %s (%s)>" % (self.id, self.describe(), self.status)
+
+    # -- result ------------------------------------------------------------
+
+    @property
+    def result(self):
+        return self._result
+
+    @property
+    def failed(self):
+        """True if the job completed with a Failure."""
+        return isinstance(self._result, Failure)
+
+    @property
+    def annotations(self):
+        # Created on first use: most jobs never need one.
+        if self._annotations is None:
+            self._annotations = PersistentMapping()
+        return self._annotations
+
+    # -- callbacks ---------------------------------------------------------
+
+    def addCallback(self, callback):
+        """Call ``callback(result)`` once the job is done; return the callback job."""
+        return self._add_callback(callback, "always")
+
+    def addCallbacks(self, success=None, failure=None):
+        """Call ``success(result)`` or ``failure(failure)`` once the job is done."""
+        if success is None and failure is None:
+            raise ValueError("addCallbacks needs success=, failure= or both.")
+        added = []
+        if success is not None:
+            added.append(self._add_callback(success, "success"))
+        if failure is not None:
+            added.append(self._add_callback(failure, "failure"))
+        return added[0] if len(added) == 1 else added
+
+    def _add_callback(self, func, kind):
+        from collective.zasync.callables import describe_callable
+
+        if self.status == interfaces.COMPLETED:
+            raise ValueError(
+                "Job %s is already completed: add callbacks before it runs." % self.id
+            )
+        func_name, func_obj, func_attr = describe_callable(func)
+        callback = Job(func_name, func_obj, func_attr)
+        callback.callback_kind = kind
+        callback.parent = self
+        callback.site_path = self.site_path
+        callback.userfolder_path = self.userfolder_path
+        callback.user_id = self.user_id
+        callback.context_path = None
+        if not isinstance(self.callbacks, PersistentList):
+            self.callbacks = PersistentList()
+        self.callbacks.append(callback)
+        return callback
+
+    def callbacks_to_run(self):
+        """Callback jobs that apply to this job's outcome and have not run."""
+        wanted = {"always", "failure" if self.failed else "success"}
+        return [
+            cb
+            for cb in self.callbacks
+            if cb.callback_kind in wanted and cb.status != interfaces.COMPLETED
+        ]

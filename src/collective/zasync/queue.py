@@ -1,0 +1,203 @@
+"""Where jobs wait: the queue container, the queues and their structures.
+
+Who writes what (this is what keeps conflicts rare):
+
+- requests only append to ``queue.inbox``, a JobList whose concurrent appends
+  are merged by ``_p_resolveConflict`` (on the ZEO server): queueing never
+  raises ConflictError however many requests queue at once;
+- the dispatcher of a worker moves the inbox into the ``pending_jobs`` BTree
+  (ordered by begin_after), claims from it, and files finished jobs into the
+  ``completed`` / ``failed`` BTrees;
+- a worker thread writes its job, its worker's ``active`` JobList and the
+  queue's ``done`` JobList (appends, merged like the inbox).
+"""
+
+from BTrees.Length import Length
+from BTrees.OOBTree import OOBTree
+from collective.zasync import interfaces
+from persistent import Persistent
+from zope.interface import implementer
+
+
+def _ref_key(ref):
+    """Identity of an item in conflict resolution (a PersistentReference)."""
+    # PersistentReference refuses == between different references, so
+    # compare what identifies them instead.
+    return (getattr(ref, "database_name", None), getattr(ref, "oid", ref))
+
+
+class JobList(Persistent):
+    """An ordered set of jobs that concurrent transactions may append to.
+
+    Kept small by design (drained by the dispatcher), so its whole state is
+    one tuple. Conflicting appends and removals are merged on commit.
+    """
+
+    def __init__(self):
+        self._items = ()
+
+    def append(self, job):
+        self._items += (job,)
+
+    def remove(self, job):
+        items = tuple(item for item in self._items if item is not job)
+        if len(items) != len(self._items):
+            self._items = items
+
+    def take(self):
+        """Remove and return every job, oldest first."""
+        items, self._items = self._items, ()
+        return list(items)
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def __contains__(self, job):
+        return any(item is job for item in self._items)
+
+    def _p_resolveConflict(self, old, committed, new):
+        old_items = old["_items"]
+        old_keys = {_ref_key(ref) for ref in old_items}
+        committed_keys = {_ref_key(ref) for ref in committed["_items"]}
+        new_keys = {_ref_key(ref) for ref in new["_items"]}
+        removed = (old_keys - committed_keys) | (old_keys - new_keys)
+        merged = [ref for ref in old_items if _ref_key(ref) not in removed]
+        seen = {_ref_key(ref) for ref in merged} | removed
+        for ref in committed["_items"] + new["_items"]:
+            key = _ref_key(ref)
+            if key not in seen:
+                seen.add(key)
+                merged.append(ref)
+        state = dict(new)
+        state["_items"] = tuple(merged)
+        return state
+
+
+def pending_key(job):
+    """The pending_jobs key: begin_after (microseconds since 1970), then id."""
+    when = job.begin_after.timestamp() if job.begin_after is not None else 0
+    return "%016d.%s" % (int(when * 1_000_000), job.id)
+
+
+# Finished jobs are keyed by inverted end time, so that iterating a BTree
+# (which only goes forward) gives the newest first, as the control panel
+# shows them; retention deletes from the far end.
+FAR_FUTURE_US = 10**17
+
+
+def finished_key(job):
+    """The completed/failed key: newest first, then id."""
+    return finished_key_at(job.ended.timestamp(), job.id)
+
+
+def finished_key_at(timestamp, job_id=""):
+    return "%017d.%s" % (FAR_FUTURE_US - int(timestamp * 1_000_000), job_id)
+
+
+@implementer(interfaces.IQueue)
+class Queue(Persistent):
+    """A named queue of jobs."""
+
+    def __init__(self, name):
+        self.name = name
+        self.inbox = JobList()  # appended by requests
+        self.pending_jobs = OOBTree()  # pending_key -> job; dispatcher only
+        self.pending_count = Length()
+        self.done = JobList()  # appended by worker threads
+        self.completed = OOBTree()  # finished_key -> job
+        self.failed = OOBTree()  # finished_key -> job
+        self.completed_count = Length()
+        self.failed_count = Length()
+        self.jobs = OOBTree()  # job id -> job, for every filed job
+        self.batches = OOBTree()  # job id -> running serial/parallel batch
+        self.unique = OOBTree()  # unique_key -> job, while it is not finished
+        self.quotas = OOBTree()  # quota name -> size
+
+    def __repr__(self):
+        return "<Queue %r>" % self.name
+
+    def __len__(self):
+        return len(self.inbox) + self.pending_count()
+
+    def put(self, job):
+        """Queue a NEW job; it runs after the current transaction commits."""
+        if job.status != interfaces.NEW:
+            raise ValueError("Job %s is %s; only a new job can be queued." % (job.id, job.status))
+        for name in job.quota_names:
+            if name not in self.quotas:
+                raise ValueError(
+                    "Queue %r has no quota %r; create it first with "
+                    "queue.quotas[%r] = size." % (self.name, name, name)
+                )
+        job.queue_name = self.name
+        job.status = interfaces.PENDING
+        self.inbox.append(job)
+        return job
+
+    def pending(self):
+        """Pending jobs: the ones filed by a worker, then the inbox."""
+        yield from self.pending_jobs.values()
+        yield from self.inbox
+
+    def finished(self, failed=False):
+        """Finished jobs, newest first."""
+        return iter((self.failed if failed else self.completed).values())
+
+    def get(self, job_id):
+        """The job with that id, or None."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            for candidate in self.inbox:
+                if candidate.id == job_id:
+                    return candidate
+        return job
+
+    def find_unique(self, unique_key):
+        """The unfinished job queued with that unique_key, or None."""
+        job = self.unique.get(unique_key)
+        if job is not None and job.status != interfaces.COMPLETED:
+            return job
+        for candidate in self.inbox:
+            if candidate.unique_key == unique_key:
+                return candidate
+        return None
+
+
+class QueueRoot(Persistent):
+    """The container in the root of the queue database: queues and workers."""
+
+    def __init__(self):
+        self.queues = OOBTree()
+        self.queues[""] = Queue("")
+        self.workers = OOBTree()  # uuid -> WorkerRecord
+
+    def create_queue(self, name):
+        if not isinstance(name, str):
+            raise TypeError("A queue name is a string, not %r." % (name,))
+        if name not in self.queues:
+            self.queues[name] = Queue(name)
+        return self.queues[name]
+
+
+def queue_connection(connection):
+    """The connection to the queue database, from any connection of the site."""
+    from collective.zasync.interfaces import IQueueDatabase
+    from zope.component import queryUtility
+
+    setting = queryUtility(IQueueDatabase)
+    if setting is None or setting.name == connection.db().database_name:
+        return connection
+    return connection.get_connection(setting.name)
+
+
+def get_queue_root(connection, create=True):
+    """The QueueRoot of the database behind ``connection`` (created if asked)."""
+    conn = queue_connection(connection)
+    root = conn.root()
+    container = root.get(interfaces.KEY)
+    if container is None and create:
+        container = root[interfaces.KEY] = QueueRoot()
+    return container

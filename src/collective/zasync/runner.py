@@ -1,0 +1,221 @@
+"""Running one claimed job in a worker thread.
+
+The function's ZODB writes, the job's result and its new state are committed
+in ONE transaction: if the worker dies before that commit, nothing of the job
+happened and it runs again elsewhere; after it, the job is done and is never
+run again. A ConflictError aborts everything and the job is tried again after
+a random, growing pause, a bounded number of times.
+"""
+
+from collective.zasync import interfaces
+from collective.zasync.callables import check_picklable
+from collective.zasync.callables import load_arguments
+from collective.zasync.callables import load_callable
+from collective.zasync.callables import load_object
+from collective.zasync.events import JobFailure
+from collective.zasync.events import JobSuccess
+from collective.zasync.failure import Failure
+from collective.zasync.job import ObjectRef
+from collective.zasync.job import utcnow
+from collective.zasync.queue import get_queue_root
+from collective.zasync.security import job_environment
+from ZODB.POSException import ConflictError
+from zope.event import notify
+
+import logging
+import random
+import threading
+import time
+import transaction
+
+
+log = logging.getLogger("collective.zasync")
+
+# The job running in this thread, for set_progress() and friends.
+current = threading.local()
+
+
+def backoff(attempt, base=0.05, cap=5.0):
+    """Seconds to wait before retry number ``attempt``: random, growing."""
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
+class StaleClaim(Exception):
+    """The job was handed to another worker meanwhile; drop it."""
+
+
+class JobRunner:
+    """Runs claimed jobs for one worker; one instance per worker thread."""
+
+    def __init__(self, db, worker_uuid, max_retries=5):
+        self.db = db
+        self.worker_uuid = worker_uuid
+        self.max_retries = max_retries
+
+    def run(self, job_oid, token):
+        """Run the claimed job ``job_oid`` (claim number ``token``) to its end."""
+        conn = self.db.open()
+        try:
+            self._run(conn, job_oid, token)
+        except StaleClaim:
+            transaction.abort()
+            log.info("Job %r was handed to another worker; not running it here.", job_oid)
+        except Exception:
+            transaction.abort()
+            log.exception("Worker error around job %r; it stays claimed until recovered.", job_oid)
+        finally:
+            current.job = None
+            transaction.abort()
+            conn.close()
+
+    # -- phases ----------------------------------------------------------------
+
+    def _run(self, conn, job_oid, token):
+        job = self._load(conn, job_oid, token)
+        if job.status == interfaces.ACTIVE:
+            job = self._main(conn, job_oid, token)
+        if job is not None and job.status == interfaces.CALLBACKS:
+            self._after(conn, job_oid, token)
+
+    def _load(self, conn, job_oid, token):
+        """Begin a transaction and return the job, if it is still ours."""
+        transaction.begin()
+        root = get_queue_root(conn, create=False)
+        job = root._p_jar.get(job_oid)
+        if job.worker_uuid != self.worker_uuid or job.claim_token != token:
+            raise StaleClaim(job_oid)
+        if job.status not in (interfaces.ACTIVE, interfaces.CALLBACKS):
+            raise StaleClaim(job_oid)
+        return job
+
+    def _main(self, conn, job_oid, token):
+        """Call the job's function; commit its effects with its result."""
+
+        def call(app, job):
+            func = load_callable(app, job)
+            context = load_object(app, ObjectRef(job.context_path, job.context_oid))
+            args, kwargs = load_arguments(app, job)
+            return func(context, *args, **kwargs)
+
+        return self._attempt(conn, job_oid, token, call, self._store_result)
+
+    def _after(self, conn, job_oid, token):
+        """Fire the job's event if not done yet, run its callbacks, complete it."""
+        job = self._load(conn, job_oid, token)
+        if not job.events_fired:
+            with job_environment(conn.root()["Application"], job, strict=False):
+                self._notify(job)
+                transaction.commit()
+        job = self._load(conn, job_oid, token)
+        for callback in job.callbacks_to_run():
+            self._attempt(
+                conn,
+                job_oid,
+                token,
+                lambda app, job, cb=callback: load_callable(app, cb)(job.result),
+                lambda job, result, retries, cb=callback: self._store_callback(cb, result),
+                run_as=callback,
+            )
+        job = self._load(conn, job_oid, token)
+        complete(job, self.worker_uuid)
+        transaction.commit()
+
+    # -- one attempt loop ------------------------------------------------------
+
+    def _attempt(self, conn, job_oid, token, call, store, run_as=None):
+        """Run ``call(app, job)`` and ``store(job, result, retries)`` in one
+        transaction; retry on ConflictError; store a Failure on any error."""
+        retries = 0
+        while True:
+            job = self._load(conn, job_oid, token)
+            subject = run_as if run_as is not None else job
+            current.job = job
+            try:
+                with job_environment(conn.root()["Application"], subject) as app:
+                    result = call(app, job)
+                    check_picklable(result, "the result of %s" % subject.describe())
+                    store(job, result, retries)
+                    transaction.commit()
+                return job
+            except ConflictError as exc:
+                transaction.abort()
+                retries += 1
+                if retries > self.max_retries:
+                    log.warning("Job %s: ConflictError after %d retries.", job.id, retries - 1)
+                    return self._store_failure(conn, job_oid, token, exc, retries - 1, run_as)
+                time.sleep(backoff(retries))
+            except StaleClaim:
+                raise
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt too
+                transaction.abort()
+                return self._store_failure(conn, job_oid, token, exc, retries, run_as)
+            finally:
+                current.job = None
+
+    # -- storing outcomes ------------------------------------------------------
+
+    def _store_result(self, job, result, retries):
+        job._result = result
+        job.retries = retries
+        job.ended = utcnow()
+        savepoint = transaction.savepoint()
+        try:
+            self._notify(job)
+        except Exception:
+            savepoint.rollback()
+            log.exception("A subscriber of job %s's success event failed.", job.id)
+        if job.callbacks_to_run():
+            job.status = interfaces.CALLBACKS
+        else:
+            complete(job, self.worker_uuid)
+
+    def _store_callback(self, callback, result):
+        callback._result = result
+        callback.status = interfaces.COMPLETED
+        callback.ended = utcnow()
+
+    def _store_failure(self, conn, job_oid, token, exc, retries, run_as=None):
+        """Record ``exc`` as the job's (or callback's) result, in a new transaction."""
+        failure = Failure(exc)
+        for attempt in range(self.max_retries + 1):
+            job = self._load(conn, job_oid, token)
+            target = run_as if run_as is not None else job
+            if attempt == 0:
+                log.error(
+                    "Job %s (%s) failed: %s\n%s",
+                    target.id,
+                    target.describe(),
+                    failure,
+                    failure.getTraceback(),
+                )
+            try:
+                if run_as is not None:
+                    self._store_callback(run_as, failure)
+                else:
+                    with job_environment(conn.root()["Application"], job, strict=False):
+                        self._store_result(job, failure, retries)
+                        transaction.commit()
+                    return job
+                transaction.commit()
+                return job
+            except ConflictError:
+                transaction.abort()
+                time.sleep(backoff(attempt))
+        raise RuntimeError("Could not store the failure of job %r" % job_oid)
+
+    def _notify(self, job):
+        event = JobFailure(job.result, job) if job.failed else JobSuccess(job.result, job)
+        job.events_fired = True
+        notify(event)
+
+
+def complete(job, worker_uuid):
+    """Mark ``job`` COMPLETED and hand it to the dispatcher's bookkeeping."""
+    root = get_queue_root(job._p_jar, create=False)
+    job.status = interfaces.COMPLETED
+    if job.ended is None:
+        job.ended = utcnow()
+    worker = root.workers.get(worker_uuid)
+    if worker is not None:
+        worker.active.remove(job)
+    root.queues[job.queue_name].done.append(job)

@@ -1,0 +1,40 @@
+"""Create a Plone site with collective.zasync installed, unless it exists.
+
+Usage: zconsole run etc/zope.conf create_site.py [SITE_ID] [ADMIN_USER:PASSWORD]
+"""
+
+from AccessControl.SecurityManagement import newSecurityManager
+import sys
+import transaction
+
+
+def create_site(app, site_id="Plone", admin="admin:admin"):
+    """Add the admin user and the site if missing; return the site."""
+    user_name, _, password = admin.partition(":")
+    if app.acl_users.getUserById(user_name) is None:
+        app.acl_users._doAddUser(user_name, password, ["Manager"], [])
+    newSecurityManager(None, app.acl_users.getUserById(user_name).__of__(app.acl_users))
+    if site_id not in app.objectIds():
+        from Products.CMFPlone.factory import addPloneSite
+
+        addPloneSite(
+            app,
+            site_id,
+            title="collective.zasync demo",
+            setup_content=False,
+            extension_ids=(
+                "plone.app.contenttypes:default",
+                "plonetheme.barceloneta:default",
+                "collective.zasync:default",
+            ),
+        )
+        transaction.commit()
+        print("Created the site /%s" % site_id)
+    else:
+        print("The site /%s exists already" % site_id)
+    return app[site_id]
+
+
+if __name__ == "__main__":
+    # zconsole leaves its own arguments in sys.argv: "zconsole run CONF SCRIPT ARGS"
+    create_site(app, *sys.argv[sys.argv.index("run") + 3 :])  # noqa: F821 (bound by zconsole)

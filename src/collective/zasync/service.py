@@ -1,0 +1,180 @@
+"""IAsyncService: queue jobs in the current transaction."""
+
+from collective.zasync import interfaces
+from collective.zasync.callables import describe_callable
+from collective.zasync.callables import object_reference
+from collective.zasync.callables import prepare_arguments
+from collective.zasync.job import Job
+from collective.zasync.queue import get_queue_root
+from collective.zasync.queue import Queue
+from collective.zasync.security import capture_user
+from collective.zasync.security import find_site
+from collective.zasync.security import path_of
+from datetime import datetime
+from datetime import timedelta
+from zope.component.hooks import getSite
+from zope.interface import implementer
+
+
+def makeJob(func, context, *args, **kwargs):
+    """A job_info for queueSerialJobs / queueParallelJobs."""
+    return (func, context, args, kwargs)
+
+
+def build_job(func, context, args, kwargs):
+    """A NEW job for ``func(context, *args, **kwargs)``, checked and captured."""
+    site = find_site(context)
+    func_name, func_obj, func_attr = describe_callable(func)
+    args, kwargs = prepare_arguments(args, kwargs)
+    job = Job(func_name, func_obj, func_attr, args, kwargs)
+    job.context_path = path_of(context)
+    job.context_oid = getattr(context, "_p_oid", None)
+    job.site_path = path_of(site)
+    job.userfolder_path, job.user_id = capture_user()
+    return job
+
+
+def check_delay(begin_by, begin_after):
+    """Refuse naive datetimes and wrong types, at queue time."""
+    if begin_after is not None:
+        if not isinstance(begin_after, datetime):
+            raise TypeError("begin_after must be a datetime, not %r." % (begin_after,))
+        if begin_after.tzinfo is None or begin_after.utcoffset() is None:
+            raise ValueError(
+                "begin_after has no time zone: pass an aware datetime, e.g. "
+                "datetime.now(timezone.utc) + timedelta(minutes=5)."
+            )
+    if begin_by is not None and not isinstance(begin_by, timedelta):
+        raise TypeError("begin_by must be a timedelta (or None), not %r." % (begin_by,))
+
+
+def check_quota_names(quota_names):
+    if isinstance(quota_names, str) or not isinstance(quota_names, (tuple, list)):
+        raise TypeError("quota_names must be a tuple of names, not %r." % (quota_names,))
+    return tuple(quota_names)
+
+
+@implementer(interfaces.IAsyncService)
+class AsyncService:
+    """The utility add-ons call. Stateless: the queues live in the ZODB."""
+
+    # -- queues ------------------------------------------------------------
+
+    def _root(self, site=None):
+        site = site if site is not None else getSite()
+        jar = getattr(site, "_p_jar", None)
+        if jar is None:
+            raise ValueError(
+                "No site is set (or it is not stored yet): call this inside a "
+                "request or a job, or after zope.component.hooks.setSite(site)."
+            )
+        return get_queue_root(jar)
+
+    def getQueues(self):
+        """Mapping of name -> queue; the default queue is ''."""
+        return self._root().queues
+
+    def createQueue(self, name):
+        """Create the queue ``name`` if it does not exist; return it."""
+        return self._root().create_queue(name)
+
+    def _queue(self, queue, site):
+        if isinstance(queue, Queue):
+            return queue
+        queues = self._root(site).queues
+        if queue not in queues:
+            raise ValueError(
+                "There is no queue named %r (there are: %s). Create it with "
+                "getUtility(IAsyncService).createQueue(%r)."
+                % (queue, ", ".join(repr(name) for name in queues.keys()), queue)
+            )
+        return queues[queue]
+
+    # -- single jobs -------------------------------------------------------
+
+    def queueJob(self, func, context, *args, **kwargs):
+        """Queue ``func(context, *args, **kwargs)`` in the default queue."""
+        return self.queueJobInQueueWithDelay(None, None, "", (), func, context, *args, **kwargs)
+
+    def queueJobWithDelay(self, begin_by, begin_after, func, context, *args, **kwargs):
+        """Queue a job that starts after ``begin_after``, within ``begin_by``."""
+        return self.queueJobInQueueWithDelay(
+            begin_by, begin_after, "", (), func, context, *args, **kwargs
+        )
+
+    def queueJobInQueue(self, queue, quota_names, func, context, *args, **kwargs):
+        """Queue a job in a named queue, counting against the named quotas."""
+        return self.queueJobInQueueWithDelay(
+            None, None, queue, quota_names, func, context, *args, **kwargs
+        )
+
+    def queueJobInQueueWithDelay(
+        self, begin_by, begin_after, queue, quota_names, func, context, *args, **kwargs
+    ):
+        """The general form of the calls above."""
+        unique_key = kwargs.pop("unique_key", None)
+        check_delay(begin_by, begin_after)
+        quota_names = check_quota_names(quota_names)
+        job = build_job(func, context, args, kwargs)
+        queue = self._queue(queue, find_site(context))
+        if unique_key is not None:
+            existing = queue.find_unique(unique_key)
+            if existing is not None:
+                return existing
+            job.unique_key = unique_key
+        job.begin_after, job.begin_by = begin_after, begin_by
+        job.quota_names = quota_names
+        return queue.put(job)
+
+    # -- batches -----------------------------------------------------------
+
+    def queueSerialJobs(self, *job_infos):
+        """Queue sub-jobs that run one after the other; return the batch job."""
+        return self._queue_batch("serial", "", (), job_infos)
+
+    def queueParallelJobs(self, *job_infos):
+        """Queue sub-jobs that may run at once; return the batch job."""
+        return self._queue_batch("parallel", "", (), job_infos)
+
+    def queueSerialJobsInQueue(self, queue, quota_names, *job_infos):
+        return self._queue_batch("serial", queue, quota_names, job_infos)
+
+    def queueParallelJobsInQueue(self, queue, quota_names, *job_infos):
+        return self._queue_batch("parallel", queue, quota_names, job_infos)
+
+    def _queue_batch(self, kind, queue, quota_names, job_infos):
+        if not job_infos:
+            raise ValueError("A %s batch needs at least one job (from makeJob)." % kind)
+        quota_names = check_quota_names(quota_names)
+        subjobs = []
+        for info in job_infos:
+            if not (isinstance(info, tuple) and len(info) == 4):
+                raise TypeError(
+                    "Batch items are built with collective.zasync.service."
+                    "makeJob(func, context, *args, **kw), not %r." % (info,)
+                )
+            func, context, args, kwargs = info
+            subjobs.append(build_job(func, context, args, kwargs))
+        first_context_site = find_site(job_infos[0][1])
+        queue = self._queue(queue, first_context_site)
+        batch = Job()
+        batch.batch_kind = kind
+        batch.site_path = subjobs[0].site_path
+        batch.context_path = subjobs[0].context_path
+        batch.userfolder_path, batch.user_id = capture_user()
+        for subjob in subjobs:
+            subjob.parent = batch
+            subjob.queue_name = queue.name
+            subjob.quota_names = quota_names
+        batch.subjobs = tuple(subjobs)
+        return queue.put(batch)
+
+
+def get_service():
+    """The registered IAsyncService (a shortcut for getUtility)."""
+    from zope.component import getUtility
+
+    return getUtility(interfaces.IAsyncService)
+
+
+__all__ = ["AsyncService", "makeJob", "object_reference"]

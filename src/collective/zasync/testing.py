@@ -1,0 +1,79 @@
+"""Test layers and helpers for collective.zasync and for add-ons that use it.
+
+``ZASYNC_FUNCTIONAL_TESTING`` runs a worker (a dispatcher with two threads)
+inside the test process on the test's own database: queue a job, call
+``transaction.commit()``, then ``wait_for_result(job)``.
+"""
+
+from plone.app.contenttypes.testing import PLONE_APP_CONTENTTYPES_FIXTURE
+from plone.app.testing import FunctionalTesting
+from plone.app.testing import IntegrationTesting
+from plone.app.testing import PloneSandboxLayer
+
+import time
+import transaction
+
+
+class ZasyncLayer(PloneSandboxLayer):
+    defaultBases = (PLONE_APP_CONTENTTYPES_FIXTURE,)
+
+    def setUpZope(self, app, configurationContext):
+        import collective.zasync
+
+        self.loadZCML(package=collective.zasync)
+
+    def setUpPloneSite(self, portal):
+        self.applyProfile(portal, "collective.zasync:default")
+
+
+ZASYNC_FIXTURE = ZasyncLayer()
+
+
+class WorkerFunctionalTesting(FunctionalTesting):
+    """A functional layer with a worker running on the test's database."""
+
+    worker_uuid = "00000000-0000-0000-0000-00000000test"
+
+    def testSetUp(self):
+        super().testSetUp()
+        from collective.zasync.dispatcher import Dispatcher
+        from collective.zasync.worker import Settings
+
+        settings = Settings(threads=2, poll_interval=0.5, ping_interval=1.0,
+                            death_interval=30.0, max_retries=3, stop_timeout=10.0)
+        self["zasync_dispatcher"] = Dispatcher(self["zodbDB"], self.worker_uuid, settings)
+        self["zasync_dispatcher"].start()
+
+    def testTearDown(self):
+        transaction.abort()
+        self["zasync_dispatcher"].stop()
+        del self["zasync_dispatcher"]
+        super().testTearDown()
+
+
+ZASYNC_INTEGRATION_TESTING = IntegrationTesting(
+    bases=(ZASYNC_FIXTURE,), name="collective.zasync:Integration"
+)
+ZASYNC_FUNCTIONAL_TESTING = WorkerFunctionalTesting(
+    bases=(ZASYNC_FIXTURE,), name="collective.zasync:Functional"
+)
+
+
+def wait_for_result(job, seconds=10):
+    """Commit, wait until ``job`` is completed, and return ``job.result``.
+
+    Raises AssertionError if it has not completed within ``seconds``.
+    """
+    from collective.zasync.interfaces import COMPLETED
+
+    transaction.commit()
+    deadline = time.monotonic() + seconds
+    while True:
+        transaction.begin()  # see what the worker committed
+        if job.status == COMPLETED:
+            return job.result
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                "Job %s is still %s after %s seconds." % (job.id, job.status, seconds)
+            )
+        time.sleep(0.02)

@@ -1,0 +1,111 @@
+"""Job functions for the test suite and the benchmarks.
+
+They live in the package (not in tests/) because worker processes must be
+able to import them by their dotted names.
+"""
+
+from AccessControl import getSecurityManager
+from persistent.list import PersistentList
+from plone import api
+from ZODB.POSException import ConflictError
+from zope.globalrequest import getRequest
+
+
+def noop(context):
+    """Do nothing: for throughput figures."""
+
+
+def whoami(context):
+    """The name of the user the job runs as, the site and whether a request is set."""
+    return {
+        "user": getSecurityManager().getUser().getUserName(),
+        "site": api.portal.get().getId(),
+        "request": getRequest() is not None,
+        "context": "/".join(context.getPhysicalPath()),
+    }
+
+
+def add(context, a, b=0):
+    return a + b
+
+
+def create_document(container, doc_id, title="Made by a job"):
+    """Create a document with the rights of the job's user (Unauthorized if none)."""
+    container.invokeFactory("Document", doc_id, title=title)
+    return doc_id
+
+
+def set_title(context, title):
+    """Modify a document as the queuing user (the 'real work' of the benchmarks)."""
+    context.setTitle(title)
+    context.reindexObject(idxs=["Title"])
+    return title
+
+
+def fail(context, message="boom"):
+    raise ValueError(message)
+
+
+def raise_base(context, kind="SystemExit"):
+    raise {"SystemExit": SystemExit, "KeyboardInterrupt": KeyboardInterrupt}[kind]()
+
+
+def log_id(context, entry):
+    """Append ``entry`` to the site's test log, in the job's transaction."""
+    site = api.portal.get()
+    log = getattr(site, "_zasync_test_log", None)
+    if log is None:
+        log = site._zasync_test_log = PersistentList()
+    log.append(entry)
+    return entry
+
+
+def conflict_then_log(context, entry, conflicts=2):
+    """Log ``entry``, but raise ConflictError the first ``conflicts`` times.
+
+    Counts attempts on a module-level dict (outside the ZODB, so aborts do
+    not undo it): the log must still hold ``entry`` once.
+    """
+    attempts = _attempts.setdefault(entry, 0) + 1
+    _attempts[entry] = attempts
+    log_id(context, entry)
+    if attempts <= conflicts:
+        raise ConflictError("simulated conflict %d of %s" % (attempts, entry))
+    return attempts
+
+
+_attempts = {}
+
+
+def always_conflict(context):
+    raise ConflictError("always")
+
+
+def unpicklable_result(context):
+    return lambda: None
+
+
+def record_callback(result):
+    """A callback: remember the result in the test log of the current site."""
+    log_id(None, ("callback", result))
+    return "called back with %r" % (result,)
+
+
+def record_failure(failure):
+    log_id(None, ("failure", str(failure)))
+    return "failure seen"
+
+
+def sleep(context, seconds=1.0):
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+def sleep_and_log(context, entry, seconds="1.0"):
+    """Sleep, then log ``entry``: a job that can be killed half-way."""
+    import time
+
+    time.sleep(float(seconds))
+    return log_id(context, entry)

@@ -1,0 +1,102 @@
+"""Bad input is refused at queue time, in the request, with a clear error."""
+
+from collective.zasync import testjobs
+from collective.zasync.interfaces import IAsyncService
+from collective.zasync.service import makeJob
+from collective.zasync.testing import ZASYNC_INTEGRATION_TESTING
+from datetime import datetime
+from datetime import timedelta
+from OFS.SimpleItem import SimpleItem
+from persistent.mapping import PersistentMapping
+from plone.app.testing import setRoles
+from plone.app.testing import TEST_USER_ID
+from zope.component import getUtility
+
+import threading
+import unittest
+
+
+def make_closure():
+    value = 1
+
+    def closure(context):
+        return value
+
+    return closure
+
+
+class NotPersistent:
+    def method(self, context):
+        return context
+
+
+class TestBadInput(unittest.TestCase):
+    layer = ZASYNC_INTEGRATION_TESTING
+
+    def setUp(self):
+        self.portal = self.layer["portal"]
+        setRoles(self.portal, TEST_USER_ID, ["Manager"])
+        self.service = getUtility(IAsyncService)
+
+    def queue(self, *args, **kwargs):
+        return self.service.queueJob(*args, **kwargs)
+
+    def test_catalogue(self):
+        portal = self.portal
+
+        def nested(context):
+            return None
+
+        cases = [
+            # (description, call, exception, words the message must contain)
+            ("lambda", lambda: self.queue(lambda c: c, portal), ValueError, "lambda"),
+            ("nested function", lambda: self.queue(nested, portal), ValueError, "inside another function"),
+            ("closure", lambda: self.queue(make_closure(), portal), ValueError, "inside another function"),
+            ("method of a non-persistent object", lambda: self.queue(NotPersistent().method, portal), TypeError, "not a persistent object"),
+            ("a class instance as callable", lambda: self.queue(NotPersistent(), portal), TypeError, "module-level function"),
+            ("unpicklable argument", lambda: self.queue(testjobs.add, portal, threading.Lock()), TypeError, "cannot be pickled"),
+            ("unsaved persistent argument", lambda: self.queue(testjobs.add, portal, PersistentMapping()), ValueError, "not in the database yet"),
+            ("context not persistent", lambda: self.queue(testjobs.noop, object()), ValueError, "persistent object inside a Plone site"),
+            ("context outside the site", lambda: self.queue(testjobs.noop, self.layer["app"]), ValueError, "not inside a Plone site"),
+            ("unwrapped context", lambda: self.queue(testjobs.noop, SimpleItem()), ValueError, "not inside a Plone site"),
+            ("unknown queue", lambda: self.service.queueJobInQueue("nope", (), testjobs.noop, portal), ValueError, "no queue named 'nope'"),
+            ("unknown quota", lambda: self.service.queueJobInQueue("", ("nope",), testjobs.noop, portal), ValueError, "no quota 'nope'"),
+            ("quota names as a string", lambda: self.service.queueJobInQueue("", "nope", testjobs.noop, portal), TypeError, "tuple of names"),
+            ("naive begin_after", lambda: self.service.queueJobWithDelay(None, datetime.now(), testjobs.noop, portal), ValueError, "time zone"),
+            ("begin_by not a timedelta", lambda: self.service.queueJobWithDelay(5, None, testjobs.noop, portal), TypeError, "timedelta"),
+            ("empty batch", lambda: self.service.queueSerialJobs(), ValueError, "at least one job"),
+            ("batch item not from makeJob", lambda: self.service.queueParallelJobs(testjobs.noop), TypeError, "makeJob"),
+            ("bad job in a batch", lambda: self.service.queueSerialJobs(makeJob(lambda c: c, portal)), ValueError, "lambda"),
+        ]
+        queue = self.service.getQueues()[""]
+        for description, call, exception, words in cases:
+            with self.subTest(description):
+                before = len(queue)
+                with self.assertRaises(exception) as raised:
+                    call()
+                self.assertIn(words, str(raised.exception))
+                self.assertEqual(len(queue), before, "nothing was queued")
+
+    def test_good_input_is_accepted(self):
+        job = self.service.queueJobWithDelay(
+            timedelta(minutes=5), datetime.now().astimezone() + timedelta(minutes=1),
+            testjobs.add, self.portal, 1, b=2,
+        )
+        self.assertEqual(job.args, (1,))
+        self.assertEqual(job.kwargs, {"b": 2})
+        self.assertEqual(job.context_path, "/plone")
+        self.assertEqual(job.user_id, TEST_USER_ID)
+        self.assertEqual(job.userfolder_path, "/plone/acl_users")
+        # a builtin and a method of a persistent object are fine too
+        self.assertEqual(self.queue(len, self.portal).func_name, "builtins:len")
+        method_job = self.queue(self.portal.getId, self.portal)
+        self.assertEqual((method_job.func_obj.path, method_job.func_attr), ("/plone", "getId"))
+
+    def test_nothing_from_the_request_is_stored(self):
+        request = self.layer["request"]
+        request.environ["HTTP_AUTHORIZATION"] = "Basic c2VjcmV0OnNlY3JldA=="
+        request.cookies["__ac"] = "secret-cookie"
+        job = self.queue(testjobs.add, self.portal, 1)
+        stored = repr(job.__getstate__())
+        self.assertNotIn("secret", stored)
+        self.assertNotIn("c2VjcmV0", stored)

@@ -1,0 +1,190 @@
+"""Real processes: a ZEO server, a client instance and two worker instances.
+
+Jobs are queued by the client (a ``zconsole run`` process), run by the
+workers (``runwsgi`` processes that include the worker ZCML), and checked from
+this process through its own ZEO connection.
+"""
+
+from collective.zasync import interfaces
+from collective.zasync.cluster import Cluster
+from pathlib import Path
+from plone.testing import Layer
+
+import collective.zasync.scripts
+import os
+import shutil
+import signal
+import tempfile
+import time
+import transaction
+import unittest
+
+
+SCRIPTS = Path(collective.zasync.scripts.__file__).parent
+FAST_WORKERS = {"ping-interval": "0.5", "death-interval": "3", "poll-interval": "1", "stop-timeout": "20"}
+
+
+class ClusterLayer(Layer):
+    """Starts the cluster once for all tests of the layer."""
+
+    def __init__(self, multi_db, name):
+        super().__init__(name=name)
+        self.multi_db = multi_db
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="zasync-cluster-")
+        cluster = Cluster(self.tmp, multi_db=self.multi_db, worker_config=FAST_WORKERS)
+        cluster.write(workers=2)
+        try:
+            cluster.start_zeo()
+            cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin")
+            cluster.start_instance("worker1", wait=False)
+            cluster.start_instance("worker2", wait=False)
+            cluster.wait_for("worker1")
+            cluster.wait_for("worker2")
+            self["db"] = cluster.open_db()
+            self["conn"] = self["db"].open()
+        except BaseException:
+            cluster.stop_all()
+            raise
+        self["cluster"] = cluster
+
+    def tearDown(self):
+        transaction.abort()
+        self["conn"].close()
+        self["db"].close()
+        self["cluster"].stop_all()
+        if not os.environ.get("ZASYNC_KEEP_CLUSTER"):  # keep it to read the logs
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+SINGLE_DB_CLUSTER = ClusterLayer(False, "collective.zasync:ZEOCluster")
+MULTI_DB_CLUSTER = ClusterLayer(True, "collective.zasync:ZEOClusterMultiDB")
+
+
+class ClusterTestCase(unittest.TestCase):
+    multi_db = False
+
+    @property
+    def cluster(self):
+        return self.layer["cluster"]
+
+    @property
+    def conn(self):
+        return self.layer["conn"]
+
+    @property
+    def tmp(self):
+        return self.layer.tmp
+
+    # -- helpers -------------------------------------------------------------------
+
+    def queue(self, function, count, *args):
+        """Queue jobs through the client process; return their ids."""
+        out = self.cluster.run_script(
+            "client", SCRIPTS / "queue_jobs.py", "Plone", "admin", function, count, *args
+        )
+        return out.split()
+
+    def root(self):
+        transaction.begin()
+        conn = self.conn.get_connection("async") if self.multi_db else self.conn
+        return conn.root()[interfaces.KEY]
+
+    def jobs(self, ids):
+        queue = self.root().queues[""]
+        return [queue.get(job_id) for job_id in ids]
+
+    def wait_until(self, condition, seconds=90, what="condition"):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.2)
+        self.fail("Timed out waiting for %s" % what)
+
+    def wait_completed(self, ids, seconds=90):
+        def done():
+            return all(job is not None and job.status == interfaces.COMPLETED for job in self.jobs(ids))
+
+        self.wait_until(done, seconds, "%d jobs to complete" % len(ids))
+        return self.jobs(ids)
+
+    def logged(self):
+        transaction.begin()
+        return list(getattr(self.conn.root()["Application"]["Plone"], "_zasync_test_log", []))
+
+    def worker_uuid(self, name):
+        return (Path(self.tmp) / name / "var" / "worker-uuid.txt").read_text().strip()
+
+
+class TestWorkers(ClusterTestCase):
+    layer = SINGLE_DB_CLUSTER
+
+    def test_1_jobs_from_another_process_run_once_spread_over_workers(self):
+        ids = self.queue("log_id", 60, "spread")
+        jobs = self.wait_completed(ids)
+        self.assertTrue(all(not job.failed for job in jobs))
+        self.assertEqual({job.attempts for job in jobs}, {1})
+        used = {job.worker_uuid for job in jobs}
+        self.assertEqual(used, {self.worker_uuid("worker1"), self.worker_uuid("worker2")})
+        logged = [entry for entry in self.logged() if str(entry).startswith("spread-")]
+        self.assertEqual(sorted(logged), sorted("spread-%d" % n for n in range(60)))
+
+    def test_2_sigkilled_worker_jobs_run_again_elsewhere_exactly_once(self):
+        ids = self.queue("sleep_and_log", 4, "killed", "3")
+        victim = self.worker_uuid("worker1")
+
+        def running_on_victim():
+            return [job for job in self.jobs(ids) if job and job.status == interfaces.ACTIVE and job.worker_uuid == victim]
+
+        self.wait_until(running_on_victim, 60, "a job running on worker1")
+        interrupted = {job.id for job in running_on_victim()}
+        self.cluster.stop("worker1", signal.SIGKILL)
+        jobs = self.wait_completed(ids, seconds=120)
+        for job in jobs:
+            self.assertFalse(job.failed, job.result)
+            if job.id in interrupted:
+                self.assertEqual(job.attempts, 2)
+                self.assertEqual(job.worker_uuid, self.worker_uuid("worker2"))
+        logged = [entry for entry in self.logged() if str(entry).startswith("killed-")]
+        self.assertEqual(sorted(logged), ["killed-%d" % n for n in range(4)])
+        self.assertNotIn(victim, self.root().workers)
+        self.cluster.start_instance("worker1")
+
+    def test_3_zeo_restart_workers_reconnect(self):
+        self.cluster.stop("zeo")
+        self.cluster.start_zeo()
+        ids = self.queue("log_id", 10, "after-restart")
+        jobs = self.wait_completed(ids, seconds=120)
+        self.assertTrue(all(not job.failed for job in jobs))
+        logged = [entry for entry in self.logged() if str(entry).startswith("after-restart-")]
+        self.assertEqual(len(logged), 10)
+
+    def test_4_sigterm_lets_jobs_finish_and_unregisters(self):
+        ids = self.queue("sleep_and_log", 4, "terminated", "1")
+        leaving = self.worker_uuid("worker2")
+        self.wait_until(
+            lambda: any(job and job.worker_uuid == leaving and job.status == interfaces.ACTIVE for job in self.jobs(ids)),
+            60, "a job running on worker2",
+        )
+        self.cluster.stop("worker2", signal.SIGTERM)
+        jobs = self.wait_completed(ids)
+        self.assertTrue(all(not job.failed for job in jobs))
+        self.assertNotIn(leaving, self.root().workers)
+        self.assertEqual({job.attempts for job in jobs}, {1})
+        self.cluster.start_instance("worker2")
+
+
+class TestMultiDatabase(ClusterTestCase):
+    layer = MULTI_DB_CLUSTER
+    multi_db = True
+
+    def test_queue_lives_in_the_async_database(self):
+        ids = self.queue("log_id", 20, "multi")
+        jobs = self.wait_completed(ids)
+        self.assertTrue(all(not job.failed for job in jobs))
+        self.assertEqual({job._p_jar.db().database_name for job in jobs}, {"async"})
+        self.assertNotIn(interfaces.KEY, self.conn.root())
+        logged = [entry for entry in self.logged() if str(entry).startswith("multi-")]
+        self.assertEqual(len(logged), 20)
