@@ -72,7 +72,7 @@ class Dispatcher:
         watch_invalidations(self.db, self._on_invalidation)
         for number in range(self.settings.threads):
             thread = threading.Thread(
-                target=self._run_jobs, name="zasync-job-%d" % number, daemon=True
+                target=self._run_jobs, args=(number,), name="zasync-job-%d" % number, daemon=True
             )
             thread.start()
             self._threads.append(thread)
@@ -151,8 +151,8 @@ class Dispatcher:
         if not self._watched.isdisjoint(oids):
             self.wakeup.set()
 
-    def _run_jobs(self):
-        runner = JobRunner(self.db, self.uuid, self.settings.max_retries)
+    def _run_jobs(self, slot):
+        runner = JobRunner(self.db, self.uuid, self.settings.max_retries, slot)
         while True:
             item = self._work.get()
             if item is None:
@@ -212,6 +212,8 @@ class Dispatcher:
             queue.jobs[job.id] = job
             if job.unique_key is not None:
                 queue.unique[job.unique_key] = job
+            if job.recurrence is not None and job.recurrence.id not in queue.recurring:
+                queue.recurring[job.recurrence.id] = job.recurrence
             if job.batch_kind:
                 self._start_batch(queue, job)
             else:
@@ -219,11 +221,15 @@ class Dispatcher:
 
     def _file_done(self, queue):
         for job in queue.done.take():
+            if job.status != interfaces.COMPLETED:
+                continue  # retried from the control panel meanwhile
             file_finished(queue, job)
             if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
                 del queue.unique[job.unique_key]
             if job.parent is not None and job.parent.batch_kind:
                 self._advance_batch(queue, job)
+            if job.recurrence is not None:
+                self._schedule_next_run(queue, job)
 
     def _claim(self, root, queue, wanted):
         now = utcnow()
@@ -266,6 +272,16 @@ class Dispatcher:
             when = int(next(iter(upcoming)).split(".")[0]) / 1_000_000
             self._next_due = when if self._next_due is None else min(when, self._next_due)
         return claimed
+
+    def _schedule_next_run(self, queue, job):
+        recurrence = job.recurrence
+        recurrence.runs += 1
+        if recurrence.cancelled or recurrence.current is not job:
+            return
+        run = recurrence.next_run(job)
+        run.status = interfaces.PENDING
+        queue.jobs[run.id] = run
+        file_pending(queue, run)
 
     # -- batches -----------------------------------------------------------------
 

@@ -74,6 +74,14 @@ class IAsyncService(Interface):
     def queueParallelJobsInQueue(queue, quota_names, *job_infos):
         """queueParallelJobs in the given queue."""
 
+    def queueRecurringJob(func, context, schedule, *args, **kwargs):
+        """Run the job on ``schedule`` (seconds, timedelta or cron line, UTC)
+        as the current user until cancelled; runs never overlap. Returns
+        the first run; ``job.recurrence`` identifies the series."""
+
+    def cancelRecurringJob(recurrence):
+        """Stop a recurring job (given its Recurrence or any of its runs)."""
+
     def getQueues():
         """A mapping of queue name to IQueue. The default queue is ``''``."""
 

@@ -115,6 +115,7 @@ class Queue(Persistent):
         self.batches = OOBTree()  # job id -> running serial/parallel batch
         self.unique = OOBTree()  # unique_key -> job, while it is not finished
         self.quotas = OOBTree()  # quota name -> size
+        self.recurring = OOBTree()  # recurrence id -> Recurrence, until cancelled
 
     def __repr__(self):
         return "<Queue %r>" % self.name

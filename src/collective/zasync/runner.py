@@ -47,10 +47,11 @@ class StaleClaim(Exception):
 class JobRunner:
     """Runs claimed jobs for one worker; one instance per worker thread."""
 
-    def __init__(self, db, worker_uuid, max_retries=5):
+    def __init__(self, db, worker_uuid, max_retries=5, slot=0):
         self.db = db
         self.worker_uuid = worker_uuid
         self.max_retries = max_retries
+        self.slot = slot  # this thread's Progress slot in the worker record
 
     def run(self, job_oid, token):
         """Run the claimed job ``job_oid`` (claim number ``token``) to its end."""
@@ -130,6 +131,7 @@ class JobRunner:
             job = self._load(conn, job_oid, token)
             subject = run_as if run_as is not None else job
             current.job = job
+            current.runner = self
             try:
                 with job_environment(conn.root()["Application"], subject) as app:
                     result = call(app, job)

@@ -126,6 +126,37 @@ class AsyncService:
         job.quota_names = quota_names
         return queue.put(job)
 
+    def queueRecurringJob(self, func, context, schedule, *args, **kwargs):
+        """Run ``func(context, *args, **kwargs)`` on ``schedule`` until cancelled.
+
+        ``schedule``: seconds, a timedelta or a cron line (UTC). The first run
+        is due at the first scheduled time; returns that first run's job,
+        whose ``.recurrence`` can be cancelled with ``cancelRecurringJob``.
+        """
+        from collective.zasync.recurring import Recurrence
+
+        queue = kwargs.pop("queue", "")
+        recurrence = Recurrence(schedule)
+        job = build_job(func, context, args, kwargs)
+        job.recurrence = recurrence
+        job.begin_after = recurrence.next_time(job.queued)
+        recurrence.current = job
+        return self._queue(queue, find_site(context)).put(job)
+
+    def cancelRecurringJob(self, recurrence):
+        """Stop a recurring job: no further run; a pending run is cancelled."""
+        from collective.zasync.actions import cancel
+        from collective.zasync.interfaces import PENDING
+
+        recurrence = getattr(recurrence, "recurrence", None) or recurrence
+        recurrence.cancelled = True
+        current = recurrence.current
+        if current is not None:
+            self._root().queues[current.queue_name].recurring.pop(recurrence.id, None)
+            if current.status == PENDING:
+                cancel(current)
+        return recurrence
+
     # -- batches -----------------------------------------------------------
 
     def queueSerialJobs(self, *job_infos):

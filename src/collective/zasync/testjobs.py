@@ -109,3 +109,16 @@ def sleep_and_log(context, entry, seconds="1.0"):
 
     time.sleep(float(seconds))
     return log_id(context, entry)
+
+
+# Opened by a test to let report_progress finish (same process only).
+gate = __import__("threading").Event()
+
+
+def report_progress(context):
+    """Report 50 %, then wait for the test to open the gate."""
+    from collective.zasync.api import set_progress
+
+    set_progress(50, {"step": "half"})
+    gate.wait(20)
+    return "done"

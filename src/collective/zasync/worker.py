@@ -29,6 +29,20 @@ class Ping(Persistent):
         self.time = utcnow()
 
 
+class Progress(Persistent):
+    """What the job running in one worker thread said about its progress.
+
+    One per thread, written only by that thread in its own small
+    transactions, so reporting progress never conflicts with the job's work.
+    """
+
+    job_id = None
+    claim_token = None
+    value = 0
+    data = None
+    updated = None
+
+
 @implementer(interfaces.IWorker)
 class WorkerRecord(Persistent):
     """A worker process as the other workers (and the control panel) see it."""
@@ -41,6 +55,7 @@ class WorkerRecord(Persistent):
         self.started = utcnow()
         self.ping = Ping()
         self.active = JobList()  # jobs it claimed and has not finished
+        self.slots = tuple(Progress() for _ in range(threads))
 
     @property
     def last_ping(self):

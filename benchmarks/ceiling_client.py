@@ -1,0 +1,41 @@
+"""One client of the commit-ceiling measurement: plain ZODB + ZEO, no Zope.
+
+Usage: python ceiling_client.py ZEO_PORT KEY START_AT END_AT
+
+Commits tiny transactions (one small persistent object of its own, ``root[KEY]``,
+made beforehand by the parent) as fast as it can between the wall-clock times
+START_AT and END_AT; prints the number of commits as JSON.
+"""
+
+from ZEO.ClientStorage import ClientStorage
+from ZODB import DB
+
+import json
+import sys
+import time
+import transaction
+
+
+def main(port, key, start_at, end_at):
+    storage = ClientStorage(("127.0.0.1", int(port)), storage="1", wait=True)
+    db = DB(storage, pool_size=1)
+    conn = db.open()
+    obj = conn.root()[key]
+    obj["n"]  # load it before the clock starts
+    transaction.abort()
+    while time.time() < float(start_at):
+        time.sleep(0.001)
+    commits = 0
+    start = time.perf_counter()
+    while time.time() < float(end_at):
+        obj["n"] = obj["n"] + 1
+        transaction.commit()
+        commits += 1
+    elapsed = time.perf_counter() - start
+    conn.close()
+    db.close()
+    print(json.dumps({"commits": commits, "seconds": elapsed}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])

@@ -1,0 +1,718 @@
+"""collective.zasync benchmarks: throughput, latency and enqueue cost, with references.
+
+    python benchmarks/run.py [--quick] [options]
+
+Starts a real cluster in a temporary directory (runzeo, a Zope client instance
+and worker instances started with runwsgi, via collective.zasync.cluster), a
+Redis server (Debian's redis-server) and Celery workers; measures; prints one
+table; writes docs/benchmarks.json and docs/benchmarks.png. See
+benchmarks/README.md for what each figure means. Nothing here asserts: a
+missed target is printed as MISS.
+"""
+
+from collective.zasync import interfaces
+from collective.zasync.cluster import BIN
+from collective.zasync.cluster import Cluster
+from collective.zasync.cluster import DEFAULT_WORKER_CONFIG
+from collective.zasync.cluster import free_port
+from collective.zasync.cluster import wait_for_port
+from pathlib import Path
+
+import argparse
+import ast
+import collective.zasync.scripts
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import transaction
+
+
+HERE = Path(__file__).absolute().parent
+REPO = HERE.parent
+PY = sys.executable
+SCRIPTS = Path(list(collective.zasync.scripts.__path__)[0])
+
+# Worker settings as shipped (Settings' defaults), threads set per run.
+WORKER_SETTINGS = {"poll-interval": "5", "ping-interval": "10", "death-interval": "60"}
+
+QUICK = dict(
+    noop_jobs=1000, noop_configs="1x2,2x2", doc_jobs=300, docs=60, doc_configs="1x2",
+    celery_concurrency="2", latency_samples=30, enqueue_samples=100, claim_samples=30,
+    depths="100,10000", inbox_depths="100,2000", ceiling_seconds=3.0, ceiling_clients="1,2,4",
+)
+FULL = dict(
+    noop_jobs=5000, noop_configs="1x2,1x4,2x2,2x4", doc_jobs=2000, docs=200, doc_configs="1x2,2x2",
+    celery_concurrency="2,4", latency_samples=60, enqueue_samples=200, claim_samples=50,
+    depths="100,10000,100000", inbox_depths="100,10000,100000", ceiling_seconds=5.0,
+    ceiling_clients="1,2,4",
+)
+
+
+def log(message, *args):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), message % args), file=sys.stderr, flush=True)
+
+
+def percentile(values, q):
+    values = sorted(values)
+    if not values:
+        return None
+    index = min(len(values) - 1, max(0, int(round(q / 100 * (len(values) - 1)))))
+    return values[index]
+
+
+def summary(values):
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "mean": statistics.fmean(values) if values else None,
+        "max": max(values) if values else None,
+    }
+
+
+def parse_configs(text):
+    """'1x2,2x4' -> [(1, 2), (2, 4)]: worker processes x threads each."""
+    return [tuple(int(n) for n in item.split("x")) for item in text.split(",") if item]
+
+
+def ints(text):
+    return [int(n) for n in text.split(",") if n]
+
+
+# -- the cluster and what runs on it ------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, root, args):
+        self.root = Path(root)
+        self.args = args
+        self.cluster = Cluster(self.root / "cluster", worker_config=dict(WORKER_SETTINGS, threads="0"))
+        self.cluster.write_zeo()
+        self.cluster.write_instance("client", free_port(), worker=False)
+        self.workers_made = 0
+        self.db = None
+        self.redis = None
+        self.results = {}
+
+    def start(self):
+        log("Starting ZEO and creating the Plone site ...")
+        self.cluster.start_zeo()
+        self.cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin")
+        self.db = self.cluster.open_db()
+        self.conn = self.db.open()
+
+    def stop(self):
+        for name in [n for n in self.cluster.processes if n.startswith("w")]:
+            self.cluster.stop(name)
+        if self.db is not None:
+            transaction.abort()
+            self.conn.close()
+            self.db.close()
+        self.cluster.stop_all()
+        if self.redis is not None:
+            self.redis.terminate()
+            self.redis.wait(30)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def zope(self, command, *args):
+        """Run benchmarks/zope_tasks.py COMMAND in the client instance; its JSON."""
+        out = self.cluster.run_script("client", HERE / "zope_tasks.py", command, *args, timeout=3600)
+        return json.loads(out.strip().splitlines()[-1])
+
+    def queue(self):
+        transaction.begin()
+        return self.conn.root()[interfaces.KEY].queues[""]
+
+    def finished_count(self):
+        queue = self.queue()
+        return queue.completed_count() + queue.failed_count()
+
+    def start_workers(self, count, threads, **settings):
+        names = []
+        for _ in range(count):
+            self.workers_made += 1
+            name = "w%d" % self.workers_made
+            self.cluster.worker_config = dict(
+                DEFAULT_WORKER_CONFIG, **WORKER_SETTINGS, threads=str(threads), **settings
+            )
+            self.cluster.write_instance(name, free_port(), worker=True)
+            self.cluster.start_instance(name, wait=False)
+            names.append(name)
+        for name in names:
+            self.cluster.wait_for(name)
+        return names
+
+    def stop_workers(self, names):
+        """SIGTERM the workers; return the stats each dispatcher logged on stop."""
+        stats = []
+        for name in names:
+            self.cluster.stop(name)
+        for name in names:
+            text = (self.cluster.root / name / "var" / "instance.log").read_text()
+            found = re.findall(r"Worker \S+ stopped \((\{.*?\})\)", text)
+            stats.append(ast.literal_eval(found[-1]) if found else None)
+        return stats
+
+    def wait_until(self, condition, seconds, what):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.1)
+        raise RuntimeError("Timed out after %s s waiting for %s" % (seconds, what))
+
+    def commits_between(self, start, end):
+        """How many transactions the ZEO server committed between two wall-clock times."""
+        from persistent.TimeStamp import TimeStamp
+
+        count = 0
+        moment = time.gmtime(start - 1)
+        first = TimeStamp(*moment[:5], moment[5] + (start - 1) % 1).raw()
+        for txn in self.db.storage.iterator(first):
+            when = TimeStamp(txn.tid).timeTime()
+            if start <= when <= end:
+                count += 1
+        return count
+
+    # -- 1. the commit ceiling -----------------------------------------------------------
+
+    def ceiling(self):
+        from persistent.mapping import PersistentMapping
+
+        clients = ints(self.args.ceiling_clients)
+        transaction.begin()
+        root = self.conn.root()
+        for number in range(max(clients)):
+            root["bench-ceiling-%d" % number] = PersistentMapping(n=0)
+        transaction.commit()
+        results = {}
+        for count in clients:
+            start_at = time.time() + 2.0
+            end_at = start_at + self.args.ceiling_seconds
+            processes = [
+                subprocess.Popen(
+                    [PY, str(HERE / "ceiling_client.py"), str(self.cluster.zeo_port),
+                     "bench-ceiling-%d" % number, repr(start_at), repr(end_at)],
+                    stdout=subprocess.PIPE, text=True,
+                )
+                for number in range(count)
+            ]
+            outs = [json.loads(p.communicate(timeout=120)[0]) for p in processes]
+            rate = sum(o["commits"] for o in outs) / self.args.ceiling_seconds
+            results[str(count)] = {"commits_per_s": rate, "clients": outs}
+            log("Ceiling, %d client(s): %.0f commits/s", count, rate)
+        self.results["ceiling"] = results
+
+    # -- 2./3. zasync throughput -----------------------------------------------------------
+
+    def zasync_run(self, function, count, workers, threads, docs=0):
+        out = self.zope("queue", function, count, 100, docs)
+        ids = out["ids"]
+        log("Queued %d %s jobs in %.1f s; starting %d worker(s) x %d thread(s)",
+            len(ids), function, out["seconds"], workers, threads)
+        base = self.finished_count() - 0
+        # (the jobs were queued after any earlier run had finished)
+        names = self.start_workers(workers, threads)
+        self.wait_until(lambda: self.finished_count() >= base + count, 1800, "%d jobs" % count)
+        stats = self.stop_workers(names)
+        from persistent.TimeStamp import TimeStamp
+
+        queue = self.queue()
+        jobs = [queue.jobs[job_id] for job_id in ids]
+        start = min(job.started.timestamp() for job in jobs)
+        end = max(TimeStamp(job._p_serial).timeTime() for job in jobs)
+        failed = sum(1 for job in jobs if job.failed)
+        retries = sum(job.retries for job in jobs)
+        commits = self.commits_between(start, end)
+        conflicts = sum((s or {}).get("conflicts", 0) for s in stats)
+        result = {
+            "function": function, "jobs": count, "workers": workers, "threads": threads,
+            "seconds": end - start, "jobs_per_s": count / (end - start),
+            "commits": commits, "commits_per_job": commits / count,
+            "commits_per_s": commits / (end - start),
+            "failed": failed, "job_conflict_retries": retries,
+            "dispatcher_stats": stats,
+            "dispatcher_conflicts_per_1000_jobs": 1000 * conflicts / count,
+        }
+        log("zasync %s %dx%d: %.1f jobs/s, %.2f commits/job, %d failed, dispatcher conflicts %s",
+            function, workers, threads, result["jobs_per_s"], result["commits_per_job"], failed, stats)
+        return result
+
+    def zasync_noop(self):
+        runs = {}
+        for workers, threads in parse_configs(self.args.noop_configs):
+            runs["%dx%d" % (workers, threads)] = self.zasync_run("noop", self.args.noop_jobs, workers, threads)
+        self.results["zasync_noop"] = runs
+
+    def make_docs(self):
+        log("Creating %d documents ...", self.args.docs)
+        self.zope("docs", self.args.docs)
+
+    def zasync_docs(self):
+        runs = {}
+        for workers, threads in parse_configs(self.args.doc_configs):
+            runs["%dx%d" % (workers, threads)] = self.zasync_run(
+                "set_title", self.args.doc_jobs, workers, threads, docs=self.args.docs
+            )
+        self.results["zasync_docs"] = runs
+
+    # -- 5. pick-up latency, zasync --------------------------------------------------------
+
+    def zasync_latency(self):
+        names = self.start_workers(1, 2)
+        time.sleep(1.0)
+        out = self.zope("latency", self.args.latency_samples)
+        self.stop_workers(names)
+        self.results["zasync_latency_ms"] = summary(out["latency_ms"])
+        self.results["zasync_latency_ms"]["samples"] = out["latency_ms"]
+        log("zasync pick-up latency: %s", {k: v for k, v in summary(out["latency_ms"]).items()})
+
+    # -- 6./7. enqueue and claim cost at depth ----------------------------------------------
+
+    def depth(self):
+        queue = self.queue()
+        return len(queue.inbox), queue.pending_count()
+
+    def fill(self, target, per_tx):
+        inbox, filed = self.depth()
+        missing = target - inbox - filed
+        if missing > 0:
+            started = time.monotonic()
+            self.zope("queue", "noop", missing, per_tx)
+            log("Queued %d jobs (to %d) in %.1f s", missing, target, time.monotonic() - started)
+
+    def claim_cost(self):
+        out = subprocess.run(
+            [PY, str(HERE / "claim_cost.py"), str(self.cluster.zeo_port), str(self.args.claim_samples)],
+            capture_output=True, text=True, timeout=600,
+        )
+        if out.returncode:
+            raise RuntimeError(out.stderr)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def scale(self):
+        """Filed pending jobs (a worker with 0 threads files the inbox, claims nothing)."""
+        filer = self.start_workers(1, 0)
+        results = {}
+        for target in ints(self.args.depths):
+            self.fill(target, 1000)
+            self.wait_until(lambda: self.depth()[0] == 0, 1800, "the inbox to be filed")
+            enqueue = self.zope("enqueue_cost", self.args.enqueue_samples)
+            self.wait_until(lambda: self.depth()[0] == 0, 600, "the inbox to be filed")
+            claim = self.claim_cost()
+            results[str(target)] = {
+                "depth": enqueue["before"],
+                "enqueue_commit_ms": summary(enqueue["total_ms"]),
+                "queuejob_ms": summary(enqueue["queue_ms"]),
+                "claim_ms": summary(claim["claim_ms"]),
+                "claimed": claim["claimed"],
+            }
+            log("Depth %s: enqueue+commit p50 %.2f ms p99 %.2f ms; claim p50 %.2f ms p99 %.2f ms",
+                enqueue["before"], results[str(target)]["enqueue_commit_ms"]["p50"],
+                results[str(target)]["enqueue_commit_ms"]["p99"],
+                results[str(target)]["claim_ms"]["p50"], results[str(target)]["claim_ms"]["p99"])
+        self.stop_workers(filer)
+        self.results["scale_filed"] = results
+
+    def inbox_growth(self):
+        """No worker at all: every queued job stays in the inbox."""
+        results = {}
+        base_inbox, filed = self.depth()
+        for target in ints(self.args.inbox_depths):
+            inbox, _ = self.depth()
+            if target - inbox > 0:
+                started = time.monotonic()
+                self.zope("queue", "noop", target - inbox, 5000)
+                log("Inbox grown by %d jobs (to %d) in %.1f s", target - inbox, target,
+                    time.monotonic() - started)
+            samples = self.args.enqueue_samples if target <= 10000 else max(20, self.args.enqueue_samples // 10)
+            enqueue = self.zope("enqueue_cost", samples)
+            results[str(target)] = {
+                "depth": enqueue["before"],
+                "enqueue_commit_ms": summary(enqueue["total_ms"]),
+                "queuejob_ms": summary(enqueue["queue_ms"]),
+            }
+            log("Inbox %s (no worker): enqueue+commit p50 %.2f ms p99 %.2f ms", enqueue["before"],
+                results[str(target)]["enqueue_commit_ms"]["p50"], results[str(target)]["enqueue_commit_ms"]["p99"])
+        self.results["scale_inbox_no_worker"] = results
+        if self.args.drain_check:
+            inbox, filed = self.depth()
+            log("Starting a worker (0 threads) to file an inbox of %d jobs ...", inbox)
+            started = time.monotonic()
+            filer = self.start_workers(1, 0)
+            up = time.monotonic()
+            self.wait_until(lambda: self.depth()[0] == 0, 1800, "the inbox to be filed")
+            done = time.monotonic()
+            self.stop_workers(filer)
+            self.results["inbox_drain"] = {"inbox": inbox, "worker_start_s": up - started,
+                                           "filed_after_start_s": done - up}
+            log("Filed %d inbox jobs %.1f s after the worker was up", inbox, done - up)
+
+    # -- 4. Celery + Redis ----------------------------------------------------------------------
+
+    def start_redis(self):
+        port = free_port()
+        directory = self.root / "redis"
+        directory.mkdir()
+        server = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.redis = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+             "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+            stdout=open(directory / "redis.log", "wb"), stderr=subprocess.STDOUT,
+        )
+        wait_for_port(port, 30, self.redis)
+        os.environ["BENCH_REDIS_URL"] = "redis://127.0.0.1:%d/0" % port
+        sys.path.insert(0, str(HERE))
+        import celery_app
+        import redis
+
+        self.celery = celery_app
+        self.r = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
+
+    def celery_worker(self, concurrency, zope=False):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+        if zope:
+            env["BENCH_ZOPE_CONF"] = str(self.cluster.root / "client" / "etc" / "zope.conf")
+        logfile = open(self.root / ("celery-%d.log" % free_port()), "ab")
+        process = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "celery_app", "worker", "-P", "prefork", "-c", str(concurrency),
+             "-Q", "bench", "--without-heartbeat", "--without-mingle", "--without-gossip",
+             "-l", "WARNING"],
+            cwd=str(HERE), env=env, stdout=logfile, stderr=subprocess.STDOUT,
+        )
+        logfile.close()
+        return process
+
+    def stop_celery(self, process):
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def celery_run(self, what, count, concurrency):
+        self.r.flushdb()
+        started = time.monotonic()
+        if what == "noop":
+            for _ in range(count):
+                self.celery.noop.apply_async()
+        else:
+            for number in range(count):
+                self.celery.set_title.apply_async(
+                    ("bench/doc-%d" % (number % self.args.docs), "Celery title %d" % number)
+                )
+        published = time.monotonic() - started
+        worker = self.celery_worker(concurrency, zope=(what != "noop"))
+
+        def done():
+            if worker.poll() is not None:
+                raise RuntimeError("The celery worker exited with %s" % worker.returncode)
+            return int(self.r.get("bench:done") or 0) >= count
+
+        self.wait_until(done, 1800, "%d celery tasks" % count)
+        self.stop_celery(worker)
+        first, last = float(self.r.get("bench:first")), float(self.r.get("bench:last"))
+        result = {"tasks": count, "concurrency": concurrency, "publish_s": published,
+                  "seconds": last - first, "tasks_per_s": count / (last - first)}
+        log("Celery %s c=%d: %.1f tasks/s (published in %.1f s)", what, concurrency,
+            result["tasks_per_s"], published)
+        return result
+
+    def celery_all(self):
+        self.start_redis()
+        runs = {}
+        for concurrency in ints(self.args.celery_concurrency):
+            runs[str(concurrency)] = self.celery_run("noop", self.args.noop_jobs, concurrency)
+        self.results["celery_noop"] = runs
+        runs = {}
+        for concurrency in ints(self.args.celery_concurrency):
+            runs[str(concurrency)] = self.celery_run("set_title", self.args.doc_jobs, concurrency)
+        self.results["celery_docs"] = runs
+        # pick-up latency: one idle worker process, one task at a time
+        import random
+
+        self.r.flushdb()
+        worker = self.celery_worker(1)
+        self.celery.latency.apply_async((time.time(),))
+        self.wait_until(lambda: self.r.llen("bench:latency") >= 1, 120, "the celery worker")
+        self.r.delete("bench:latency")
+        for number in range(self.args.latency_samples):
+            self.celery.latency.apply_async((time.time(),))
+            self.wait_until(lambda: self.r.llen("bench:latency") > number, 30, "a celery task")
+            time.sleep(random.uniform(0.05, 0.15))
+        values = [float(v) for v in self.r.lrange("bench:latency", 0, -1)]
+        self.stop_celery(worker)
+        self.results["celery_latency_ms"] = dict(summary(values), samples=values)
+        log("Celery pick-up latency: %s", summary(values))
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def fmt(value, unit="", digits=1):
+    if value is None:
+        return "-"
+    return ("%%.%df%%s" % digits) % (value, unit)
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def report(results):
+    """The table (a list of rows) and the targets."""
+    rows = []
+    targets = {}
+    ceiling = results.get("ceiling", {})
+    c1 = ceiling.get("1", {}).get("commits_per_s")
+    for clients, value in ceiling.items():
+        rows.append(("ZODB+ZEO commit ceiling, %s client process(es)" % clients, "",
+                     fmt(value["commits_per_s"], " commits/s", 0), "", ""))
+    best_noop = None
+    for config, run in results.get("zasync_noop", {}).items():
+        ratio = run["jobs_per_s"] / c1 if c1 else None
+        best_noop = max(best_noop or 0, run["jobs_per_s"])
+        rows.append((
+            "no-op jobs, %s worker(s) x %s thread(s)" % (run["workers"], run["threads"]),
+            "%s (%.2f commits/job, %.0f commits/s)" % (fmt(run["jobs_per_s"], " jobs/s"), run["commits_per_job"], run["commits_per_s"]),
+            "1-client ceiling %s" % fmt(c1, "/s", 0),
+            "x%.2f of ceiling" % ratio if ratio else "", "",
+        ))
+    celery_noop = results.get("celery_noop", {})
+    for concurrency, run in celery_noop.items():
+        rows.append(("no-op tasks, Celery+Redis, %s processes" % concurrency, "",
+                     fmt(run["tasks_per_s"], " tasks/s"), "", ""))
+    if best_noop is not None and c1:
+        ok = best_noop >= c1 / 2
+        targets["noop_throughput"] = {"value": best_noop, "target": c1 / 2, "status": verdict(ok)}
+        rows.append(("TARGET no-op throughput >= 1/2 single-client ceiling", fmt(best_noop, " jobs/s"),
+                     ">= %s" % fmt(c1 / 2, " jobs/s"), "", verdict(ok)))
+    best_docs = None
+    for config, run in results.get("zasync_docs", {}).items():
+        best_docs = max(best_docs or 0, run["jobs_per_s"])
+        rows.append((
+            "document jobs (set_title), %s worker(s) x %s thread(s)" % (run["workers"], run["threads"]),
+            "%s (%.2f commits/job, %d conflict retries)" % (fmt(run["jobs_per_s"], " jobs/s"), run["commits_per_job"], run["job_conflict_retries"]),
+            "", "", "",
+        ))
+    best_celery_docs = None
+    for concurrency, run in results.get("celery_docs", {}).items():
+        best_celery_docs = max(best_celery_docs or 0, run["tasks_per_s"])
+        rows.append(("document tasks, Celery+Redis+ZEO, %s processes" % concurrency, "",
+                     fmt(run["tasks_per_s"], " tasks/s"), "", ""))
+    if best_docs is not None and best_celery_docs:
+        ok = best_docs >= best_celery_docs
+        targets["doc_throughput"] = {"value": best_docs, "target": best_celery_docs, "status": verdict(ok)}
+        rows.append(("TARGET document throughput >= Celery's (best vs best)", fmt(best_docs, " jobs/s"),
+                     fmt(best_celery_docs, " tasks/s"), "x%.2f" % (best_docs / best_celery_docs), verdict(ok)))
+    zl, cl = results.get("zasync_latency_ms"), results.get("celery_latency_ms")
+    if zl:
+        ok = zl["p50"] < 100
+        targets["pickup_p50"] = {"value": zl["p50"], "target": 100, "status": verdict(ok)}
+        rows.append(("pick-up latency p50 / p99 (idle queue, %d samples)" % zl["n"],
+                     "%s / %s" % (fmt(zl["p50"], " ms"), fmt(zl["p99"], " ms")),
+                     "Celery %s / %s" % (fmt(cl["p50"], " ms"), fmt(cl["p99"], " ms")) if cl else "",
+                     "", "p50 < 100 ms: %s" % verdict(ok)))
+    filed = results.get("scale_filed", {})
+    for depth, run in filed.items():
+        rows.append(("enqueue+commit at %s filed pending jobs (p50/p99)" % depth,
+                     "%s / %s" % (fmt(run["enqueue_commit_ms"]["p50"], " ms", 2), fmt(run["enqueue_commit_ms"]["p99"], " ms", 2)),
+                     "queueJob alone %s" % fmt(run["queuejob_ms"]["p50"], " ms", 2), "", ""))
+    for depth, run in filed.items():
+        rows.append(("claim transaction at %s pending jobs (p50/p99)" % depth,
+                     "%s / %s" % (fmt(run["claim_ms"]["p50"], " ms", 2), fmt(run["claim_ms"]["p99"], " ms", 2)),
+                     "", "", ""))
+    if filed:
+        deepest = max(filed, key=int)
+        value = filed[deepest]["enqueue_commit_ms"]["p50"]
+        ok = int(deepest) >= 100000 and value < 5
+        targets["enqueue_at_100k"] = {"depth": int(deepest), "value": value, "target": 5, "status": verdict(ok)}
+        rows.append(("TARGET enqueue+commit < 5 ms at 100,000 pending (filed)",
+                     fmt(value, " ms", 2), "< 5 ms at depth %s" % deepest, "", verdict(ok)))
+    for depth, run in results.get("scale_inbox_no_worker", {}).items():
+        rows.append(("enqueue+commit, NO worker, %s jobs in the inbox (p50/p99)" % depth,
+                     "%s / %s" % (fmt(run["enqueue_commit_ms"]["p50"], " ms", 2), fmt(run["enqueue_commit_ms"]["p99"], " ms", 2)),
+                     "", "", ""))
+    drain = results.get("inbox_drain")
+    if drain:
+        rows.append(("worker arriving at an inbox of %d jobs: filed after" % drain["inbox"],
+                     fmt(drain["filed_after_start_s"], " s"), "", "", ""))
+    noop_2w = [run for run in results.get("zasync_noop", {}).values() if run["workers"] == 2]
+    for run in noop_2w:
+        rows.append(("dispatcher conflicts per 1,000 jobs, 2 workers x %d threads" % run["threads"],
+                     fmt(run["dispatcher_conflicts_per_1000_jobs"]), "", "", ""))
+    return rows, targets
+
+
+def print_table(rows):
+    header = ("measure", "collective.zasync", "reference", "ratio", "target")
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(5)]
+    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+    print(line)
+    print("| " + " | ".join(str(h).ljust(w) for h, w in zip(header, widths)) + " |")
+    print(line)
+    for row in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")
+    print(line)
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.5))
+    labels, values, colors = [], [], []
+    for clients, value in results.get("ceiling", {}).items():
+        labels.append("ZEO ceiling\n%s client(s)" % clients)
+        values.append(value["commits_per_s"])
+        colors.append("#999999")
+    for config, run in results.get("zasync_noop", {}).items():
+        labels.append("zasync no-op\n%s" % config)
+        values.append(run["jobs_per_s"])
+        colors.append("#1f77b4")
+    for concurrency, run in results.get("celery_noop", {}).items():
+        labels.append("Celery no-op\nc=%s" % concurrency)
+        values.append(run["tasks_per_s"])
+        colors.append("#d62728")
+    for config, run in results.get("zasync_docs", {}).items():
+        labels.append("zasync docs\n%s" % config)
+        values.append(run["jobs_per_s"])
+        colors.append("#aec7e8")
+    for concurrency, run in results.get("celery_docs", {}).items():
+        labels.append("Celery docs\nc=%s" % concurrency)
+        values.append(run["tasks_per_s"])
+        colors.append("#ff9896")
+    axes[0].bar(range(len(values)), values, color=colors)
+    axes[0].set_xticks(range(len(values)), labels, rotation=60, ha="right", fontsize=7)
+    axes[0].set_ylabel("per second (commits, jobs or tasks)")
+    axes[0].set_title("Throughput (workers x threads)")
+
+    lat = [("zasync", results.get("zasync_latency_ms")), ("Celery", results.get("celery_latency_ms"))]
+    lat = [(name, value) for name, value in lat if value]
+    for offset, key in ((-0.2, "p50"), (0.2, "p99")):
+        axes[1].bar([i + offset for i in range(len(lat))], [v[key] for _, v in lat], width=0.4, label=key)
+    axes[1].set_xticks(range(len(lat)), [name for name, _ in lat])
+    axes[1].axhline(100, color="grey", linestyle="--", linewidth=0.8)
+    axes[1].set_ylabel("ms from commit (publish) to job start")
+    axes[1].set_title("Pick-up latency, idle queue")
+    if lat:
+        axes[1].legend()
+
+    filed = results.get("scale_filed", {})
+    inbox = results.get("scale_inbox_no_worker", {})
+    depths = [int(d) for d in filed]
+    if depths:
+        axes[2].plot(depths, [filed[str(d)]["enqueue_commit_ms"]["p50"] for d in depths], "o-", label="enqueue+commit (filed)")
+        axes[2].plot(depths, [filed[str(d)]["claim_ms"]["p50"] for d in depths], "s-", label="claim transaction")
+    if inbox:
+        idepths = [int(d) for d in inbox]
+        axes[2].plot(idepths, [inbox[str(d)]["enqueue_commit_ms"]["p50"] for d in idepths], "^--", label="enqueue+commit, no worker (inbox)")
+    if depths or inbox:
+        axes[2].set_xscale("log")
+        axes[2].set_yscale("log")
+        axes[2].legend(fontsize=8)
+    axes[2].axhline(5, color="grey", linestyle="--", linewidth=0.8)
+    axes[2].set_xlabel("pending jobs")
+    axes[2].set_ylabel("ms (p50)")
+    axes[2].set_title("Cost at queue depth")
+    fig.suptitle("collective.zasync benchmarks (%s CPUs, %s)" % (os.cpu_count(), results.get("meta", {}).get("date", "")))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+PHASES = ["ceiling", "latency", "noop", "docs", "celery", "scale", "inbox"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
+    parser.add_argument("--only", default=",".join(PHASES), help="phases to run (%s)" % ",".join(PHASES))
+    parser.add_argument("--noop-jobs", type=int)
+    parser.add_argument("--noop-configs", help="worker processes x threads, e.g. 1x2,2x2")
+    parser.add_argument("--doc-jobs", type=int)
+    parser.add_argument("--docs", type=int, help="documents the set_title jobs go round")
+    parser.add_argument("--doc-configs")
+    parser.add_argument("--celery-concurrency", help="Celery pool sizes, e.g. 2,4")
+    parser.add_argument("--latency-samples", type=int)
+    parser.add_argument("--enqueue-samples", type=int)
+    parser.add_argument("--claim-samples", type=int)
+    parser.add_argument("--depths", help="filed pending depths, e.g. 100,10000,100000")
+    parser.add_argument("--inbox-depths", help="inbox depths with no worker")
+    parser.add_argument("--drain-check", action="store_true",
+                        help="after the inbox phase, time a worker filing the whole inbox")
+    parser.add_argument("--ceiling-seconds", type=float)
+    parser.add_argument("--ceiling-clients")
+    parser.add_argument("--output", default=str(REPO / "docs"), help="where benchmarks.json/.png go")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
+    args = parser.parse_args(argv)
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    phases = args.only.split(",")
+
+    started = time.monotonic()
+    root = tempfile.mkdtemp(prefix="zasync-bench-")
+    bench = Bench(root, args)
+    bench.results["meta"] = {
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+        "quick": args.quick, "settings": {k: v for k, v in vars(args).items() if k not in ("output",)},
+        "worker_settings": WORKER_SETTINGS,
+        "loadavg_at_start": os.getloadavg(),
+    }
+    try:
+        bench.start()
+        if "ceiling" in phases:
+            bench.ceiling()
+        if "latency" in phases:
+            bench.zasync_latency()
+        if "noop" in phases:
+            bench.zasync_noop()
+        if "docs" in phases or "celery" in phases:
+            bench.make_docs()
+        if "docs" in phases:
+            bench.zasync_docs()
+        if "celery" in phases:
+            bench.celery_all()
+        if "scale" in phases:
+            bench.scale()
+        if "inbox" in phases:
+            bench.inbox_growth()
+    finally:
+        bench.stop()
+        if args.keep:
+            log("Kept %s", root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    results = bench.results
+    results["meta"]["seconds"] = time.monotonic() - started
+    results["meta"]["loadavg_at_end"] = os.getloadavg()
+    rows, targets = report(results)
+    results["targets"] = targets
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    plot(results, output / "benchmarks.png")
+    print_table(rows)
+    print("Took %.0f s. Wrote %s and %s." % (results["meta"]["seconds"], output / "benchmarks.json", output / "benchmarks.png"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Progress, admin actions, recurring jobs, unique keys, retention, @transactional."""
+
+from collective.zasync import actions
+from collective.zasync import testjobs
+from collective.zasync.api import get_progress
+from collective.zasync.failure import Failure
+from collective.zasync.interfaces import COMPLETED
+from collective.zasync.interfaces import IAsyncService
+from collective.zasync.queue import get_queue_root
+from collective.zasync.recurring import next_cron_time
+from collective.zasync.recurring import parse_cron
+from collective.zasync.testing import wait_for_result
+from collective.zasync.testing import ZASYNC_FUNCTIONAL_TESTING
+from collective.zasync.transactional import transactional
+from datetime import datetime
+from datetime import timezone
+from plone import api
+from plone.app.testing import login
+from plone.app.testing import setRoles
+from plone.app.testing import TEST_USER_ID
+from plone.app.testing import TEST_USER_NAME
+from ZODB.POSException import ConflictError
+from zope.component import getUtility
+
+import time
+import transaction
+import unittest
+
+
+class FeatureTestCase(unittest.TestCase):
+    layer = ZASYNC_FUNCTIONAL_TESTING
+
+    def setUp(self):
+        self.portal = self.layer["portal"]
+        self.service = getUtility(IAsyncService)
+        setRoles(self.portal, TEST_USER_ID, ["Manager"])
+        login(self.portal, TEST_USER_NAME)
+
+    def wait_until(self, condition, seconds=20):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            transaction.begin()
+            if condition():
+                return
+            time.sleep(0.05)
+        self.fail("condition not met in %s s" % seconds)
+
+
+class TestProgress(FeatureTestCase):
+    def test_progress_is_visible_while_the_job_runs(self):
+        testjobs.gate.clear()
+        job = self.service.queueJob(testjobs.report_progress, self.portal)
+        self.assertEqual(get_progress(job), (-1, None))
+        transaction.commit()
+        try:
+            self.wait_until(lambda: get_progress(job) == (50, {"step": "half"}))
+        finally:
+            testjobs.gate.set()
+        self.assertEqual(wait_for_result(job), "done")
+        self.assertIsNone(get_progress(job))
+
+    def test_set_progress_outside_a_job_or_out_of_range(self):
+        from collective.zasync.api import set_progress
+
+        with self.assertRaises(RuntimeError):
+            set_progress(10)
+
+
+class TestActions(FeatureTestCase):
+    def test_retry_failed_job_runs_as_the_queuing_user(self):
+        job = self.service.queueJob(testjobs.whoami, self.portal)
+        job.func_name = "collective.zasync.testjobs:fail"
+        with self.assertLogs("collective.zasync", level="ERROR"):
+            self.assertIsInstance(wait_for_result(job), Failure)
+        job.func_name = "collective.zasync.testjobs:whoami"
+        api.user.create(email="a@example.org", username="admin2", password="secret123", roles=("Manager",))
+        login(self.portal, "admin2")
+        actions.retry(job)
+        self.assertEqual(wait_for_result(job)["user"], TEST_USER_NAME)
+        queue = self.service.getQueues()[""]
+        self.wait_until(lambda: queue.completed_count() == 1)
+        self.assertEqual(queue.failed_count(), 0)
+
+    def test_cancel_pending_and_remove_finished(self):
+        later = datetime(2100, 1, 1, tzinfo=timezone.utc)
+        job = self.service.queueJobWithDelay(None, later, testjobs.log_id, self.portal, "never")
+        transaction.commit()
+        self.assertEqual(actions.state_of(job), "delayed")
+        self.wait_until(lambda: job.id in self.service.getQueues()[""].jobs)  # filed by the worker
+        actions.cancel(job)
+        transaction.commit()
+        self.assertEqual(actions.state_of(job), "failed")
+        self.assertIn("Cancelled", str(job.result))
+        queue = self.service.getQueues()[""]
+        self.assertEqual(len(queue), 0)
+        with self.assertRaises(actions.ActionError):
+            actions.cancel(job)
+        actions.remove(job)
+        transaction.commit()
+        self.assertIsNone(queue.get(job.id))
+        self.assertEqual(queue.failed_count(), 0)
+
+    def test_remove_all_completed(self):
+        jobs = [self.service.queueJob(testjobs.add, self.portal, n) for n in range(3)]
+        for job in jobs:
+            wait_for_result(job)
+        self.wait_until(lambda: self.service.getQueues()[""].completed_count() == 3)
+        self.assertEqual(actions.remove_finished(self.service.getQueues()[""]), 3)
+        self.assertEqual(self.service.getQueues()[""].completed_count(), 0)
+
+
+class TestRecurring(FeatureTestCase):
+    def test_runs_repeatedly_until_cancelled_never_overlapping(self):
+        first = self.service.queueRecurringJob(testjobs.sleep, self.portal, 1, 0.2)
+        recurrence = first.recurrence
+        transaction.commit()
+        self.wait_until(lambda: recurrence.runs >= 3, seconds=30)
+        self.service.cancelRecurringJob(recurrence)
+        transaction.commit()
+        runs = recurrence.runs
+        time.sleep(2)
+        transaction.begin()
+        self.assertLessEqual(recurrence.runs, runs + 1)
+        queue = self.service.getQueues()[""]
+        finished = sorted(
+            (job.started, job.ended) for job in queue.completed.values() if job.recurrence is recurrence
+        )
+        self.assertGreaterEqual(len(finished), 3)
+        for (_, end), (start, _) in zip(finished, finished[1:]):
+            self.assertGreater(start, end)
+        self.assertNotIn(recurrence.id, queue.recurring)
+
+    def test_cron_parsing(self):
+        after = datetime(2026, 11, 24, 10, 7, tzinfo=timezone.utc)  # a Tuesday
+        self.assertEqual(next_cron_time("*/15 * * * *", after), after.replace(minute=15))
+        self.assertEqual(next_cron_time("0 3 * * *", after), datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc))
+        self.assertEqual(next_cron_time("30 8 * * 1", after), datetime(2026, 11, 30, 8, 30, tzinfo=timezone.utc))
+        self.assertEqual(next_cron_time("0 0 1 1 *", after), datetime(2027, 1, 1, 0, 0, tzinfo=timezone.utc))
+        for bad in ("* * *", "61 * * * *", "a * * * *", "*/0 * * * *"):
+            with self.assertRaises(ValueError):
+                parse_cron(bad)
+        with self.assertRaises(TypeError):
+            self.service.queueRecurringJob(testjobs.noop, self.portal, [1])
+
+
+class TestUniqueAndRetention(FeatureTestCase):
+    def test_unique_key_returns_the_pending_job(self):
+        first = self.service.queueJob(testjobs.add, self.portal, 1, unique_key="sum")
+        again = self.service.queueJob(testjobs.add, self.portal, 2, unique_key="sum")
+        self.assertIs(first, again)
+        transaction.commit()
+        self.assertIs(self.service.queueJob(testjobs.add, self.portal, 3, unique_key="sum"), first)
+        self.assertEqual(wait_for_result(first), 1)
+        later = self.service.queueJob(testjobs.add, self.portal, 4, unique_key="sum")
+        self.assertIsNot(later, first)
+        self.assertEqual(wait_for_result(later), 4)
+
+    def test_finished_jobs_are_removed_after_the_retention(self):
+        jobs = [self.service.queueJob(testjobs.add, self.portal, n) for n in range(5)]
+        for job in jobs:
+            wait_for_result(job)
+        dispatcher = self.layer["zasync_dispatcher"]
+        self.wait_until(lambda: self.service.getQueues()[""].completed_count() == 5)
+        self.assertEqual(dispatcher.remove_old_jobs(), 0)  # younger than 7 days
+        dispatcher.settings.retention_days = 0
+        self.assertEqual(dispatcher.remove_old_jobs(), 5)
+        transaction.begin()
+        queue = get_queue_root(self.portal._p_jar).queues[""]
+        self.assertEqual(queue.completed_count(), 0)
+        self.assertEqual(len(queue.completed), 0)
+        self.assertIsNone(queue.get(jobs[0].id))
+
+
+class TestTransactional(FeatureTestCase):
+    def test_commits_retries_conflicts_and_nests(self):
+        calls = []
+
+        @transactional(retries=2, delay=0.001)
+        def flaky():
+            calls.append(1)
+            self.portal._zasync_test_value = len(calls)
+            if len(calls) < 3:
+                raise ConflictError("simulated")
+            inner()
+            return "ok"
+
+        @transactional
+        def inner():
+            calls.append("inner")
+
+        self.assertEqual(flaky(), "ok")
+        transaction.abort()
+        self.assertEqual(self.portal._zasync_test_value, 3)
+
+        @transactional(retries=1, delay=0.001)
+        def always():
+            raise ConflictError("again")
+
+        with self.assertRaises(ConflictError):
+            always()
+
+        @transactional
+        def broken():
+            self.portal._zasync_test_value = "never"
+            raise KeyError("x")
+
+        with self.assertRaises(KeyError):
+            broken()
+        self.assertEqual(self.portal._zasync_test_value, 3)
+        with self.assertRaises(ValueError):
+            transactional(retries=-1)(lambda: None)
