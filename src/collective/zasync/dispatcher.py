@@ -427,7 +427,6 @@ def requeue(root, job):
 
 # -- waking up on commits --------------------------------------------------------
 
-_watchers = {}  # id(db) -> list of callbacks
 _watchers_lock = threading.Lock()
 
 
@@ -442,28 +441,27 @@ def watch_invalidations(db, callback):
     if adapter is None or not hasattr(adapter, "_invalidate_finish"):
         return False
     with _watchers_lock:
-        callbacks = _watchers.get(id(db))
+        callbacks = getattr(adapter, "_zasync_callbacks", None)
         if callbacks is None:
-            callbacks = _watchers[id(db)] = []
-            _wrap(adapter, "invalidate", callbacks, lambda args: args[1])
-            _wrap(adapter, "_invalidate_finish", callbacks, lambda args: args[1])
+            callbacks = adapter._zasync_callbacks = []
+            _wrap(adapter, "invalidate", callbacks)
+            _wrap(adapter, "_invalidate_finish", callbacks)
         callbacks.append(callback)
     return True
 
 
 def unwatch_invalidations(db, callback):
     with _watchers_lock:
-        callbacks = _watchers.get(id(db), [])
+        callbacks = getattr(getattr(db, "_mvcc_storage", None), "_zasync_callbacks", [])
         if callback in callbacks:
             callbacks.remove(callback)
 
 
-def _wrap(adapter, name, callbacks, oids_of):
+def _wrap(adapter, name, callbacks):
     original = getattr(adapter, name)
 
-    def wrapper(*args):
-        result = original(*args)
-        oids = oids_of(args)
+    def wrapper(tid, oids, *rest):
+        result = original(tid, oids, *rest)
         for callback in list(callbacks):
             try:
                 callback(oids)

@@ -46,7 +46,9 @@ class JobList(Persistent):
 
     def take(self):
         """Remove and return every job, oldest first."""
-        items, self._items = self._items, ()
+        items = self._items
+        if items:  # writing an empty list would wake every worker for nothing
+            self._items = ()
         return list(items)
 
     def __iter__(self):
