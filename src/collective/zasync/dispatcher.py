@@ -61,6 +61,7 @@ class Dispatcher:
         self._threads = []
         self._next_due = None
         self._healthy_since = None
+        self._failing = False
 
     # -- life cycle ------------------------------------------------------------
 
@@ -112,26 +113,34 @@ class Dispatcher:
         next_retention = time.monotonic() + 5.0
         while not self.stopping.is_set():
             self.wakeup.clear()
-            try:
-                self.dispatch()
-                now = time.monotonic()
-                if now >= next_ping:
-                    self._in_transaction(self._ping)
-                    next_ping = now + self.settings.ping_interval
-                    if self._healthy_since is None:
-                        self._healthy_since = now
-                if now >= next_reap and self._may_reap(now):
-                    self._in_transaction(self._reap)
+            self._guarded(self.dispatch)
+            now = time.monotonic()
+            if now >= next_ping and self._guarded(self._in_transaction, self._ping):
+                next_ping = now + self.settings.ping_interval
+                if self._healthy_since is None:
+                    self._healthy_since = now
+            if now >= next_reap and self._may_reap(now):
+                if self._guarded(self._in_transaction, self._reap):
                     next_reap = now + self.settings.death_interval / 4
-                if now >= next_retention:
-                    self.remove_old_jobs()
-                    next_retention = now + RETENTION_EVERY
-            except Exception:
-                log.exception("Dispatcher pass failed; trying again shortly.")
-                self._healthy_since = None
-                self.tm.abort()
-                self.stopping.wait(1.0)
-            self.wakeup.wait(self._sleep_time())
+            if now >= next_retention and self._guarded(self.remove_old_jobs):
+                next_retention = now + RETENTION_EVERY
+            self.wakeup.wait(self._sleep_time() if not self._failing else 1.0)
+
+    def _guarded(self, func, *args):
+        """Run one step of the loop; log a failure (once per outage) and go on."""
+        try:
+            func(*args)
+        except Exception:
+            self.tm.abort()
+            self._healthy_since = None
+            if not self._failing:
+                log.exception("Worker %s: %s failed; retrying every second.", self.uuid, getattr(func, "__name__", func))
+            self._failing = True
+            return False
+        if self._failing:
+            log.info("Worker %s: working again.", self.uuid)
+        self._failing = False
+        return True
 
     def _sleep_time(self):
         timeout = self.settings.poll_interval
@@ -240,7 +249,9 @@ class Dispatcher:
             for job in worker.active
             for name in job.quota_names
         )
-        me = root.workers[self.uuid]
+        me = root.workers.get(self.uuid)
+        if me is None:  # declared dead by another worker while we were cut off
+            me = self._register(root)
         claimed = []
         for scanned, (key, job) in enumerate(queue.pending_jobs.items(max=due)):
             if len(claimed) >= wanted or scanned >= CLAIM_SCAN_LIMIT:
@@ -332,7 +343,8 @@ class Dispatcher:
             # This worker restarted: what it had claimed was interrupted.
             for job in list(previous.active):
                 requeue(root, job)
-        root.workers[self.uuid] = WorkerRecord(self.uuid, self.settings.threads)
+        record = root.workers[self.uuid] = WorkerRecord(self.uuid, self.settings.threads)
+        return record
 
     def _unregister(self, root):
         record = root.workers.get(self.uuid)

@@ -103,12 +103,29 @@ def sleep(context, seconds=1.0):
     return seconds
 
 
-def sleep_and_log(context, entry, seconds="1.0"):
-    """Sleep, then log ``entry``: a job that can be killed half-way."""
+def mark(context, entry):
+    """Count ``entry`` in the site's marks, in the job's transaction.
+
+    A BTree keyed by entry: jobs marking different entries at once do not
+    conflict (their inserts are merged), and a job whose effects were applied
+    twice would show a count of 2.
+    """
+    from BTrees.OOBTree import OOBTree
+
+    site = api.portal.get()
+    marks = getattr(site, "_zasync_test_marks", None)
+    if marks is None:
+        marks = site._zasync_test_marks = OOBTree()
+    marks[entry] = marks.get(entry, 0) + 1
+    return entry
+
+
+def sleep_and_mark(context, entry, seconds="1.0"):
+    """Sleep, then mark ``entry``: a job that can be killed half-way."""
     import time
 
     time.sleep(float(seconds))
-    return log_id(context, entry)
+    return mark(context, entry)
 
 
 # Opened by a test to let report_progress finish (same process only).

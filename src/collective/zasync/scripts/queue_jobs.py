@@ -25,9 +25,14 @@ def queue_jobs(app, site_id, user_id, function, count, *args, per_transaction=1)
     newSecurityManager(None, user)
     service = getUtility(IAsyncService)
     func = getattr(testjobs, function)
+    if getattr(site, "_zasync_test_marks", None) is None:
+        from BTrees.OOBTree import OOBTree
+
+        site._zasync_test_marks = OOBTree()  # created once, not by racing jobs
+        transaction.commit()
     ids = []
     for n in range(int(count)):
-        if function in ("log_id", "sleep_and_log"):
+        if function in ("log_id", "mark", "sleep_and_mark"):
             job_args = ("%s-%d" % (args[0] if args else "job", n),) + tuple(args[1:])
         else:
             job_args = args
