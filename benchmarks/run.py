@@ -48,13 +48,25 @@ QUICK = dict(
     noop_jobs=1000, noop_configs="1x2,2x2", doc_jobs=300, docs=60, doc_configs="1x2",
     celery_concurrency="2", latency_samples=30, enqueue_samples=100, claim_samples=30,
     depths="100,10000", inbox_depths="100,2000", ceiling_seconds=3.0, ceiling_clients="1,2,4",
+    drain_check=0,
 )
 FULL = dict(
     noop_jobs=5000, noop_configs="1x2,1x4,2x2,2x4", doc_jobs=2000, docs=200, doc_configs="1x2,2x2",
     celery_concurrency="2,4", latency_samples=60, enqueue_samples=200, claim_samples=50,
     depths="100,10000,100000", inbox_depths="100,10000,100000", ceiling_seconds=5.0,
-    ceiling_clients="1,2,4",
+    ceiling_clients="1,2,4", drain_check=1,
 )
+
+
+def source_digest():
+    """A digest of the collective.zasync code being measured (it may change under us)."""
+    import hashlib
+
+    package = Path(list(collective.zasync.scripts.__path__)[0]).parent
+    digest = hashlib.sha1()
+    for path in sorted(package.rglob("*.py")) + sorted(package.rglob("*.zcml")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def log(message, *args):
@@ -655,8 +667,8 @@ def main(argv=None):
     parser.add_argument("--claim-samples", type=int)
     parser.add_argument("--depths", help="filed pending depths, e.g. 100,10000,100000")
     parser.add_argument("--inbox-depths", help="inbox depths with no worker")
-    parser.add_argument("--drain-check", action="store_true",
-                        help="after the inbox phase, time a worker filing the whole inbox")
+    parser.add_argument("--drain-check", type=int, choices=(0, 1),
+                        help="1: after the inbox phase, time a worker filing the whole inbox")
     parser.add_argument("--ceiling-seconds", type=float)
     parser.add_argument("--ceiling-clients")
     parser.add_argument("--output", default=str(REPO / "docs"), help="where benchmarks.json/.png go")
@@ -676,6 +688,7 @@ def main(argv=None):
         "quick": args.quick, "settings": {k: v for k, v in vars(args).items() if k not in ("output",)},
         "worker_settings": WORKER_SETTINGS,
         "loadavg_at_start": os.getloadavg(),
+        "source_digest_at_start": source_digest(),
     }
     try:
         bench.start()
@@ -704,6 +717,9 @@ def main(argv=None):
     results = bench.results
     results["meta"]["seconds"] = time.monotonic() - started
     results["meta"]["loadavg_at_end"] = os.getloadavg()
+    results["meta"]["source_digest_at_end"] = source_digest()
+    if results["meta"]["source_digest_at_end"] != results["meta"]["source_digest_at_start"]:
+        log("WARNING: the collective.zasync code changed during the run; figures mix versions.")
     rows, targets = report(results)
     results["targets"] = targets
     output = Path(args.output)

@@ -41,7 +41,7 @@ ZOPE_CONF = """\
 %define INSTANCE {home}
 instancehome $INSTANCE
 clienthome $INSTANCE/var
-debug-mode off
+debug-mode {debug_mode}
 security-policy-implementation C
 verbose-security off
 default-zpublisher-encoding utf-8
@@ -52,6 +52,10 @@ default-zpublisher-encoding utf-8
 <product-config collective.zasync>
 {product_config}
 </product-config>
+{databases}
+"""
+
+ZEO_DB = """\
 <zodb_db main>
   <zeoclient>
     server 127.0.0.1:{zeo_port}
@@ -63,7 +67,16 @@ default-zpublisher-encoding utf-8
   mount-point /
   cache-size 50000
 </zodb_db>
-{async_db}
+"""
+
+STANDALONE_DB = """\
+<zodb_db main>
+  <filestorage>
+    path $INSTANCE/var/filestorage/Data.fs
+    blob-dir $INSTANCE/var/blobstorage
+  </filestorage>
+  mount-point /
+</zodb_db>
 """
 
 ASYNC_DB = """\
@@ -152,6 +165,29 @@ def wait_for_port(port, seconds=120, process=None):
     raise RuntimeError("Nothing listens on 127.0.0.1:%s after %s s" % (port, seconds))
 
 
+def write_instance_files(home, http_port, zcml, databases, product_config, debug_mode="off"):
+    """Write etc/zope.conf, etc/zope.ini and etc/site.zcml of an instance."""
+    home = Path(home).absolute()
+    (home / "etc").mkdir(parents=True, exist_ok=True)
+    (home / "var" / "cache").mkdir(parents=True, exist_ok=True)
+    settings = "\n".join("  %s %s" % item for item in product_config.items())
+    (home / "etc" / "zope.conf").write_text(
+        ZOPE_CONF.format(home=home, product_config=settings, databases=databases, debug_mode=debug_mode)
+    )
+    (home / "etc" / "zope.ini").write_text(ZOPE_INI.format(home=home, http_port=http_port))
+    (home / "etc" / "site.zcml").write_text(SITE_ZCML.format(zcml=zcml))
+    (home / "http_port").write_text(str(http_port))
+    return home
+
+
+def write_standalone(home, http_port=8080):
+    """One process with its own FileStorage that both queues and runs jobs (``make run``)."""
+    home = Path(home).absolute()
+    (home / "var" / "filestorage").mkdir(parents=True, exist_ok=True)
+    config = dict(DEFAULT_WORKER_CONFIG, **{"ping-interval": "10", "death-interval": "60"})
+    return write_instance_files(home, http_port, "single_db_worker.zcml", STANDALONE_DB, config, "on")
+
+
 class Cluster:
     """Writes and runs the cluster's configuration under ``root``."""
 
@@ -173,20 +209,12 @@ class Cluster:
     def write_instance(self, name, http_port, worker):
         """Write instance ``name``: a client that only queues, or a worker."""
         home = self.root / name
-        (home / "etc").mkdir(parents=True, exist_ok=True)
-        (home / "var" / "cache").mkdir(parents=True, exist_ok=True)
         kind = "multi_db" if self.multi_db else "single_db"
         zcml = "%s_%s.zcml" % (kind, "worker" if worker else "instance")
-        product_config = "\n".join("  %s %s" % item for item in self.worker_config.items())
-        async_db = ASYNC_DB.format(zeo_port=self.zeo_port) if self.multi_db else ""
-        (home / "etc" / "zope.conf").write_text(
-            ZOPE_CONF.format(home=home, zeo_port=self.zeo_port, zeo_var=self.zeo_var,
-                             product_config=product_config, async_db=async_db)
-        )
-        (home / "etc" / "zope.ini").write_text(ZOPE_INI.format(home=home, http_port=http_port))
-        (home / "etc" / "site.zcml").write_text(SITE_ZCML.format(zcml=zcml))
-        (home / "http_port").write_text(str(http_port))
-        return home
+        databases = ZEO_DB.format(zeo_port=self.zeo_port, zeo_var=self.zeo_var)
+        if self.multi_db:
+            databases += ASYNC_DB.format(zeo_port=self.zeo_port)
+        return write_instance_files(home, http_port, zcml, databases, self.worker_config)
 
     def write(self, workers=2):
         """Write the ZEO server, ``client`` and ``worker1`` .. ``workerN``."""
@@ -273,13 +301,17 @@ class Cluster:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["write", "start", "stop"])
+    parser.add_argument("command", choices=["write", "start", "stop", "standalone"])
     parser.add_argument("--root", default="var/cluster", help="where configuration, data and logs go")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--multi-db", action="store_true", help="queues in their own 'async' database")
     parser.add_argument("--zeo-port", type=int, default=8100)
-    parser.add_argument("--client-port", type=int, default=8080)
+    parser.add_argument("--client-port", "--http-port", type=int, default=8080)
     args = parser.parse_args(argv)
+    if args.command == "standalone":
+        home = write_standalone(args.root, args.client_port)
+        print("Wrote the instance %s (FileStorage, queues and runs jobs)." % home)
+        return
     cluster = Cluster(args.root, zeo_port=args.zeo_port, multi_db=args.multi_db)
     if args.command == "stop":
         for pidfile in sorted(Path(args.root).glob("*.pid"), key=lambda p: p.name == "zeo.pid"):

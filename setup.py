@@ -1,0 +1,58 @@
+from setuptools import find_packages
+from setuptools import setup
+
+
+setup(
+    name="collective.zasync",
+    version="1.0.0a1",
+    description="Durable background jobs for Plone 6, queued in the ZODB, run as the queuing user.",
+    long_description=open("README.md").read() + "\n\n" + open("CHANGES.rst").read(),
+    long_description_content_type="text/markdown",
+    classifiers=[
+        "Environment :: Web Environment",
+        "Framework :: Plone",
+        "Framework :: Plone :: 6.2",
+        "Framework :: Plone :: Addon",
+        "Framework :: Zope :: 5",
+        "License :: OSI Approved :: GNU General Public License v2 (GPLv2)",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+    ],
+    keywords="Plone ZODB ZEO async background jobs queue",
+    license="GPL version 2",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    include_package_data=True,
+    zip_safe=False,
+    python_requires=">=3.11",
+    install_requires=[
+        "BTrees",
+        "persistent",
+        "plone.api",
+        "plone.app.registry",
+        "plone.restapi",
+        "Products.CMFPlone>=6.2",
+        "setuptools",
+        "transaction",
+        "ZEO",
+        "ZODB",
+        "zope.component",
+        "zope.interface",
+        "zope.processlifetime",
+    ],
+    extras_require={
+        "test": [
+            "plone.app.contenttypes[test]",
+            "plone.app.robotframework",
+            "plone.app.testing",
+            "plone.testing",
+            "playwright",
+            "towncrier",
+            "zope.testrunner",
+        ],
+    },
+    entry_points={
+        "plone.autoinclude.plugin": ["target = plone"],
+        "console_scripts": ["zasync-cluster = collective.zasync.cluster:main"],
+    },
+)

@@ -1,0 +1,30 @@
+"""Example jobs, shipped so that ``make run`` shows something real.
+
+Each is an ordinary module-level function: queue it with
+``getUtility(IAsyncService).queueJob(publish_later, document)``.
+"""
+
+from collective.zasync.api import set_progress
+from plone import api
+
+import time
+
+
+def publish_later(context):
+    """Publish ``context`` through the workflow, as the user who asked."""
+    if api.content.get_state(context) != "published":
+        api.content.transition(obj=context, transition="publish")
+    return "%s is now %s" % (context.getId(), api.content.get_state(context))
+
+
+def count_content(context, seconds=5):
+    """Walk the catalog slowly, reporting progress, and return a small report."""
+    brains = api.content.find(context=context)
+    steps = 10
+    for step in range(steps):
+        set_progress(step * 100 // steps, {"step": step + 1, "of": steps})
+        time.sleep(seconds / steps)
+    by_type = {}
+    for brain in brains:
+        by_type[brain.portal_type] = by_type.get(brain.portal_type, 0) + 1
+    return by_type

@@ -1,0 +1,19 @@
+"""Install and uninstall steps."""
+
+from collective.zasync.queue import get_queue_root
+from plone.base.interfaces import INonInstallable
+from zope.component.hooks import getSite
+from zope.interface import implementer
+
+
+@implementer(INonInstallable)
+class HiddenProfiles:
+    def getNonInstallableProfiles(self):
+        """Hide the uninstall profile from the add-ons control panel."""
+        return ["collective.zasync:uninstall"]
+
+
+def post_install(context):
+    """Create the queue container now, so that the first requests that queue
+    jobs do not all try to create it at once (and conflict)."""
+    get_queue_root(getSite()._p_jar)

@@ -1,0 +1,1 @@
+"""collective.zasync test suite (run with make test)."""
