@@ -171,6 +171,21 @@ class TestUniqueAndRetention(FeatureTestCase):
         self.assertIsNone(queue.get(jobs[0].id))
 
 
+class TestTimeLimit(FeatureTestCase):
+    def test_job_running_too_long_fails_and_its_work_is_discarded(self):
+        self.layer["zasync_dispatcher"].settings.time_limit = 1
+        job = self.service.queueJob(testjobs.sleep_and_mark, self.portal, "overdue", "3")
+        with self.assertLogs("collective.zasync", level="ERROR"):
+            result = wait_for_result(job, seconds=30)
+        self.assertIsInstance(result, Failure)
+        self.assertIs(result.type, TimeoutError)
+        self.assertIn("time limit of 1 s", str(result))
+        time.sleep(3)  # let the thread finish its (discarded) work
+        after = self.service.queueJob(testjobs.add, self.portal, 1)
+        self.assertEqual(wait_for_result(after), 1)  # the worker goes on
+        self.assertNotIn("overdue", dict(getattr(self.portal, "_zasync_test_marks", {})))
+
+
 class TestTransactional(FeatureTestCase):
     def test_commits_retries_conflicts_and_nests(self):
         calls = []

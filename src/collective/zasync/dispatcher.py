@@ -207,6 +207,8 @@ class Dispatcher:
         watched = set()
         claimed = []
         self._next_due = None
+        if self.settings.time_limit:
+            self._fail_overdue(root)
         for queue in root.queues.values():
             watched.update((queue.inbox._p_oid, queue.done._p_oid, queue.pending_count._p_oid))
             self._file_inbox(queue)
@@ -293,6 +295,28 @@ class Dispatcher:
         run.status = interfaces.PENDING
         queue.jobs[run.id] = run
         file_pending(queue, run)
+
+    def _fail_overdue(self, root):
+        """Fail our jobs that ran longer than the time limit.
+
+        A thread cannot be stopped: it runs on until the function returns,
+        but the bumped claim token makes its commit fail, so none of its
+        work is kept. Events and callbacks run as for any failure.
+        """
+        record = root.workers.get(self.uuid)
+        limit = self.settings.time_limit
+        now = utcnow()
+        for job in list(record.active if record is not None else ()):
+            if job.status != interfaces.ACTIVE or (now - job.started).total_seconds() <= limit:
+                continue
+            failure = Failure(TimeoutError(
+                "Job %s ran longer than the time limit of %g s; its work was discarded." % (job.id, limit)
+            ))
+            log.error("Job %s (%s) failed: %s", job.id, job.describe(), failure)
+            job._result = failure
+            job.ended = now
+            job.status = interfaces.CALLBACKS  # a thread fires events, runs callbacks
+            requeue(root, job)
 
     # -- batches -----------------------------------------------------------------
 

@@ -79,6 +79,7 @@ class Settings:
     retention_days: float = 7.0  # finished jobs are removed after this
     max_retries: int = 5  # ConflictError retries of a job
     stop_timeout: float = 30.0  # seconds running jobs get to finish on shutdown
+    time_limit: float = 0.0  # seconds a job may run before it is failed (0: no limit)
 
     @classmethod
     def from_product_config(cls, config=None):
