@@ -44,7 +44,9 @@ class DemoView(BrowserView):
         """The 15 latest jobs: pending, running and finished."""
         queue = getUtility(IAsyncService).getQueues()[""]
         active = [job for worker in self._workers() for job in worker.active]
-        latest = itertools.chain(reversed(list(queue.pending())), active, itertools.islice(queue.finished(), 10))
+        latest = itertools.chain(
+            itertools.islice(queue.pending(), 5), active, itertools.islice(queue.finished(), 10)
+        )
         rows = []
         for job in itertools.islice(latest, 15):
             progress = get_progress(job)

@@ -1,0 +1,4 @@
+Workers: a dispatcher per Zope process woken by ZODB invalidations, instance and worker ZCML for
+one or two databases, worker identity from ``ZASYNC_UUID``, settings from product-config,
+dead-worker recovery, clean SIGTERM, ZEO restarts, retention of finished jobs, a job time limit,
+and ``zasync-cluster`` to write and run a pip-only ZEO cluster.
