@@ -4,7 +4,6 @@ from collective.zasync import actions
 from collective.zasync import testjobs
 from collective.zasync.api import get_progress
 from collective.zasync.failure import Failure
-from collective.zasync.interfaces import COMPLETED
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.queue import get_queue_root
 from collective.zasync.recurring import next_cron_time

@@ -8,9 +8,10 @@ never as the administrator who clicked.
 from collective.zasync import interfaces
 from collective.zasync.failure import Failure
 from collective.zasync.job import utcnow
-from collective.zasync.queue import finished_key
+from collective.zasync.queue import file_finished
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import pending_key
+from collective.zasync.queue import unfile_finished
 
 
 class Cancelled(Exception):
@@ -45,8 +46,8 @@ def retry(job):
     queue = queue_of(job)
     if job in queue.done:  # not filed by the dispatcher yet
         queue.done.remove(job)
-    elif queue.failed.pop(finished_key(job), None) is not None:
-        queue.failed_count.change(-1)
+    else:
+        unfile_finished(queue, job)
     job._result = None
     job.ended = job.started = job.worker_uuid = None
     job.retries = 0
@@ -74,8 +75,7 @@ def cancel(job):
     job._result = Failure(Cancelled("Cancelled before it ran."))
     job.ended = utcnow()
     job.status = interfaces.COMPLETED
-    queue.failed[finished_key(job)] = job
-    queue.failed_count.change(1)
+    file_finished(queue, job)
     queue.jobs[job.id] = job
     if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
         del queue.unique[job.unique_key]
@@ -87,9 +87,7 @@ def remove(job):
     if job.status != interfaces.COMPLETED:
         raise ActionError("Only a finished job can be removed; job %s is %s." % (job.id, state_of(job)))
     queue = queue_of(job)
-    tree, length = (queue.failed, queue.failed_count) if job.failed else (queue.completed, queue.completed_count)
-    if tree.pop(finished_key(job), None) is not None:
-        length.change(-1)
+    unfile_finished(queue, job)
     queue.jobs.pop(job.id, None)
 
 

@@ -19,10 +19,14 @@ first: abort, wait a random moment, try again.
 from collective.zasync import interfaces
 from collective.zasync.failure import Failure
 from collective.zasync.job import utcnow
-from collective.zasync.queue import finished_key
+from collective.zasync.invalidations import unwatch_invalidations
+from collective.zasync.invalidations import watch_invalidations
+from collective.zasync.queue import file_finished
+from collective.zasync.queue import file_pending
 from collective.zasync.queue import finished_key_at
 from collective.zasync.queue import get_queue_root
-from collective.zasync.queue import pending_key
+from collective.zasync.queue import requeue
+from collective.zasync.queue import timed_out
 from collective.zasync.runner import backoff
 from collective.zasync.runner import JobRunner
 from collective.zasync.worker import Settings
@@ -422,87 +426,3 @@ def _remove_finished_before(root, first_key):
                 length.change(-1)
                 count += 1
     return count
-
-
-def timed_out(job, now):
-    """True if the job had to start by begin_after + begin_by, and it is later."""
-    if job.begin_by is None:
-        return False
-    return (job.begin_after or job.queued) + job.begin_by < now
-
-
-def file_pending(queue, job):
-    """Put ``job`` among the pending jobs of ``queue``."""
-    if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
-        job.status = interfaces.PENDING
-    queue.pending_jobs[pending_key(job)] = job
-    queue.pending_count.change(1)
-
-
-def file_finished(queue, job):
-    if job.failed:
-        queue.failed[finished_key(job)] = job
-        queue.failed_count.change(1)
-    else:
-        queue.completed[finished_key(job)] = job
-        queue.completed_count.change(1)
-
-
-def requeue(root, job):
-    """Give a job claimed by a dead (or stopping) worker back to its queue."""
-    record = root.workers.get(job.worker_uuid)
-    if record is not None:
-        record.active.remove(job)
-    job.worker_uuid = None
-    job.claim_token += 1  # a late commit of the old claim will be refused
-    if job.status == interfaces.ACTIVE:
-        job.status = interfaces.PENDING
-    if job.status in (interfaces.PENDING, interfaces.CALLBACKS):
-        file_pending(root.queues[job.queue_name], job)
-
-
-# -- waking up on commits --------------------------------------------------------
-
-_watchers_lock = threading.Lock()
-
-
-def watch_invalidations(db, callback):
-    """Call ``callback(oids)`` whenever a commit (of any process) reaches ``db``.
-
-    ZODB tells each connection which objects changed through its MVCC
-    adapter; we listen there. A storage that does not push invalidations
-    (RelStorage polls) just leaves the dispatcher to its poll interval.
-    """
-    adapter = getattr(db, "_mvcc_storage", None)
-    if adapter is None or not hasattr(adapter, "_invalidate_finish"):
-        return False
-    with _watchers_lock:
-        callbacks = getattr(adapter, "_zasync_callbacks", None)
-        if callbacks is None:
-            callbacks = adapter._zasync_callbacks = []
-            _wrap(adapter, "invalidate", callbacks)
-            _wrap(adapter, "_invalidate_finish", callbacks)
-        callbacks.append(callback)
-    return True
-
-
-def unwatch_invalidations(db, callback):
-    with _watchers_lock:
-        callbacks = getattr(getattr(db, "_mvcc_storage", None), "_zasync_callbacks", [])
-        if callback in callbacks:
-            callbacks.remove(callback)
-
-
-def _wrap(adapter, name, callbacks):
-    original = getattr(adapter, name)
-
-    def wrapper(tid, oids, *rest):
-        result = original(tid, oids, *rest)
-        for callback in list(callbacks):
-            try:
-                callback(oids)
-            except Exception:
-                log.exception("Invalidation callback failed.")
-        return result
-
-    setattr(adapter, name, wrapper)

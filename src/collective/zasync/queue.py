@@ -204,3 +204,50 @@ def get_queue_root(connection, create=True):
     if container is None and create:
         container = root[interfaces.KEY] = QueueRoot()
     return container
+
+
+# -- filing jobs (dispatcher, admin actions) ------------------------------------
+
+
+def timed_out(job, now):
+    """True if the job had to start by begin_after + begin_by, and it is later."""
+    if job.begin_by is None:
+        return False
+    return (job.begin_after or job.queued) + job.begin_by < now
+
+
+def file_pending(queue, job):
+    """Put ``job`` among the pending jobs of ``queue``."""
+    if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
+        job.status = interfaces.PENDING
+    queue.pending_jobs[pending_key(job)] = job
+    queue.pending_count.change(1)
+
+
+def unfile_finished(queue, job):
+    """Take a finished job out of the completed/failed BTree it is filed in."""
+    tree, length = (queue.failed, queue.failed_count) if job.failed else (queue.completed, queue.completed_count)
+    if tree.pop(finished_key(job), None) is not None:
+        length.change(-1)
+
+
+def file_finished(queue, job):
+    if job.failed:
+        queue.failed[finished_key(job)] = job
+        queue.failed_count.change(1)
+    else:
+        queue.completed[finished_key(job)] = job
+        queue.completed_count.change(1)
+
+
+def requeue(root, job):
+    """Give a job claimed by a dead (or stopping) worker back to its queue."""
+    record = root.workers.get(job.worker_uuid)
+    if record is not None:
+        record.active.remove(job)
+    job.worker_uuid = None
+    job.claim_token += 1  # a late commit of the old claim will be refused
+    if job.status == interfaces.ACTIVE:
+        job.status = interfaces.PENDING
+    if job.status in (interfaces.PENDING, interfaces.CALLBACKS):
+        file_pending(root.queues[job.queue_name], job)
