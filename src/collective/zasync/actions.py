@@ -44,7 +44,10 @@ def retry(job):
     if job.status != interfaces.COMPLETED or not job.failed:
         raise ActionError("Only a failed job can be retried; job %s is %s." % (job.id, state_of(job)))
     queue = queue_of(job)
-    if job in queue.done:  # not filed by the dispatcher yet
+    worker = get_queue_root(job._p_jar, create=False).workers.get(job.worker_uuid)
+    if worker is not None and job in worker.done:  # not filed by its worker yet
+        worker.done.remove(job)
+    elif job in queue.done:
         queue.done.remove(job)
     else:
         unfile_finished(queue, job)

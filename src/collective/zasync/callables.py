@@ -146,7 +146,13 @@ def load_object(app, ref):
 def load_callable(app, job):
     """The callable of ``job``, ready to call in the worker."""
     if job.func_name:
-        return resolve_dotted(job.func_name)
+        try:
+            return resolve_dotted(job.func_name)
+        except (ImportError, AttributeError) as exc:
+            raise ImportError(
+                "Cannot import the job function %s (was its module renamed or "
+                "removed since the job was queued?): %s" % (job.func_name.replace(":", "."), exc)
+            ) from exc
     owner = load_object(app, job.func_obj)
     return getattr(owner, job.func_attr)
 

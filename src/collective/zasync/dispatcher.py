@@ -36,6 +36,7 @@ from ZODB.POSException import ConflictError
 
 import logging
 import queue as stdqueue
+import random
 import threading
 import time
 import transaction
@@ -43,6 +44,8 @@ import transaction
 
 log = logging.getLogger("collective.zasync")
 
+PREFETCH = 3  # short jobs: claim this many per thread ahead of time
+SHORT_JOB = 0.05  # seconds: jobs faster than this on average are "short"
 CLAIM_SCAN_LIMIT = 200  # pending entries looked at per pass, at most
 RETENTION_BATCH = 200  # finished jobs removed per transaction
 RETENTION_EVERY = 300.0  # seconds between retention runs
@@ -66,6 +69,7 @@ class Dispatcher:
         self._next_due = None
         self._healthy_since = None
         self._failing = False
+        self._average_run = None  # seconds, moving average of recent jobs
 
     # -- life cycle ------------------------------------------------------------
 
@@ -170,12 +174,18 @@ class Dispatcher:
             item = self._work.get()
             if item is None:
                 return
+            started = time.monotonic()
             try:
                 runner.run(*item)
             finally:
+                took = time.monotonic() - started
                 with self._lock:
                     self._busy -= 1
-                self.wakeup.set()
+                    average = self._average_run
+                    self._average_run = took if average is None else 0.8 * average + 0.2 * took
+                # Claim more once the jobs claimed ahead are (almost) used up.
+                if self._busy <= self.settings.threads:
+                    self.wakeup.set()
 
     def _in_transaction(self, func, *args):
         """Run ``func(root, *args)`` in a transaction; retry on ConflictError."""
@@ -188,7 +198,10 @@ class Dispatcher:
             except ConflictError:
                 self.tm.abort()
                 self.stats["conflicts"] += 1
-                time.sleep(backoff(attempt))
+                # Another worker got there first; its commit is already
+                # visible, so try again almost at once (a long pause here
+                # would let one worker take all the jobs).
+                time.sleep(backoff(attempt, base=0.002, cap=0.1))
             except BaseException:
                 self.tm.abort()
                 raise
@@ -196,9 +209,21 @@ class Dispatcher:
 
     # -- one pass: file, claim, hand out --------------------------------------
 
+    def capacity(self):
+        """How many claimed jobs this worker holds at most (running or waiting).
+
+        Short jobs are claimed a few at a time ahead of the threads, so that
+        one claim commit serves several jobs; long jobs are claimed only for
+        idle threads, so that they are not kept from idle workers elsewhere.
+        """
+        threads = self.settings.threads
+        if self._average_run is not None and self._average_run < SHORT_JOB:
+            return threads * (1 + PREFETCH)
+        return threads
+
     def dispatch(self):
         """File new and finished jobs, claim due ones for idle threads."""
-        free = self.settings.threads - self.busy
+        free = self.capacity() - self.busy
         claimed = self._in_transaction(self._file_and_claim, free)
         with self._lock:
             self._busy += len(claimed)
@@ -213,10 +238,17 @@ class Dispatcher:
         self._next_due = None
         if self.settings.time_limit:
             self._fail_overdue(root)
+        me = root.workers.get(self.uuid)
+        if me is None:  # declared dead by another worker while we were cut off
+            log.warning("Worker %s was declared dead while alive; registering again.", self.uuid)
+            me = self._register(root)
+        # Each worker files the jobs its own threads finished: no two
+        # workers ever file the same job (which would conflict).
+        self._file_done(root, me.done.take())
         for queue in root.queues.values():
             watched.update((queue.inbox._p_oid, queue.done._p_oid, queue.pending_count._p_oid))
             self._file_inbox(queue)
-            self._file_done(queue)
+            self._file_done(root, queue.done.take())  # orphans of dead workers
             if free > len(claimed):
                 claimed.extend(self._claim(root, queue, free - len(claimed)))
         self._watched = frozenset(oid for oid in watched if oid is not None)
@@ -234,10 +266,11 @@ class Dispatcher:
             else:
                 file_pending(queue, job)
 
-    def _file_done(self, queue):
-        for job in queue.done.take():
+    def _file_done(self, root, jobs):
+        for job in jobs:
             if job.status != interfaces.COMPLETED:
                 continue  # retried from the control panel meanwhile
+            queue = root.queues[job.queue_name]
             file_finished(queue, job)
             if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
                 del queue.unique[job.unique_key]
@@ -255,12 +288,10 @@ class Dispatcher:
             for job in worker.active
             for name in job.quota_names
         )
-        me = root.workers.get(self.uuid)
-        if me is None:  # declared dead by another worker while we were cut off
-            me = self._register(root)
+        me = root.workers[self.uuid]
         claimed = []
-        for scanned, (key, job) in enumerate(queue.pending_jobs.items(max=due)):
-            if len(claimed) >= wanted or scanned >= CLAIM_SCAN_LIMIT:
+        for key, job in self._candidates(queue, due, wanted, len(root.workers)):
+            if len(claimed) >= wanted:
                 break
             if any(running[name] >= queue.quotas[name] for name in job.quota_names):
                 continue
@@ -322,6 +353,23 @@ class Dispatcher:
             job.status = interfaces.CALLBACKS  # a thread fires events, runs callbacks
             requeue(root, job)
 
+    def _candidates(self, queue, due, wanted, workers):
+        """Due (key, job) pairs to claim from, oldest first.
+
+        With several workers, each takes a random selection of the oldest
+        due jobs, so that they do not all fight over the same first keys.
+        """
+        window = []
+        for key, job in queue.pending_jobs.items(max=due):
+            window.append((key, job))
+            if len(window) >= CLAIM_SCAN_LIMIT or len(window) >= wanted * workers * 2:
+                break
+        if workers > 1 and len(window) > wanted:
+            chosen = sorted(random.sample(range(len(window)), wanted))
+            rest = [i for i in range(len(window)) if i not in set(chosen)]
+            window = [window[i] for i in chosen + rest]
+        return window
+
     # -- batches -----------------------------------------------------------------
 
     def _start_batch(self, queue, batch):
@@ -379,6 +427,7 @@ class Dispatcher:
         if record is not None:
             for job in list(record.active):
                 requeue(root, job)
+            self._file_done(root, record.done.take())
             del root.workers[self.uuid]
 
     def _ping(self, root):
@@ -399,6 +448,8 @@ class Dispatcher:
             )
             for job in jobs:
                 requeue(root, job)
+            for job in record.done.take():  # finished, not filed yet
+                root.queues[job.queue_name].done.append(job)
             del root.workers[uuid]
             self.stats["reaped_jobs"] += len(jobs)
 

@@ -8,8 +8,9 @@ Who writes what (this is what keeps conflicts rare):
 - the dispatcher of a worker moves the inbox into the ``pending_jobs`` BTree
   (ordered by begin_after), claims from it, and files finished jobs into the
   ``completed`` / ``failed`` BTrees;
-- a worker thread writes its job, its worker's ``active`` JobList and the
-  queue's ``done`` JobList (appends, merged like the inbox).
+- a worker thread writes its job and its worker's ``active`` and ``done``
+  JobLists (merged like the inbox); the worker's dispatcher files its own
+  ``done`` jobs, so two workers never file the same job.
 """
 
 from BTrees.Length import Length
@@ -108,7 +109,7 @@ class Queue(Persistent):
         self.inbox = JobList()  # appended by requests
         self.pending_jobs = OOBTree()  # pending_key -> job; dispatcher only
         self.pending_count = Length()
-        self.done = JobList()  # appended by worker threads
+        self.done = JobList()  # finished jobs of workers declared dead, to file
         self.completed = OOBTree()  # finished_key -> job
         self.failed = OOBTree()  # finished_key -> job
         self.completed_count = Length()

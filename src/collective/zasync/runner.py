@@ -19,8 +19,11 @@ from collective.zasync.job import ObjectRef
 from collective.zasync.job import utcnow
 from collective.zasync.queue import get_queue_root
 from collective.zasync.security import job_environment
+from transaction.interfaces import TransientError
 from ZODB.POSException import ConflictError
+from zope.component import getSiteManager
 from zope.event import notify
+from zope.interface import providedBy
 
 import logging
 import random
@@ -30,6 +33,8 @@ import transaction
 
 
 log = logging.getLogger("collective.zasync")
+
+OUTAGE_LIMIT = 600  # seconds a job waits for an unreachable database
 
 # The job running in this thread, for set_progress() and friends.
 current = threading.local()
@@ -63,7 +68,8 @@ class JobRunner:
             log.info("Job %r was handed to another worker; not running it here.", job_oid)
         except Exception:
             transaction.abort()
-            log.exception("Worker error around job %r; it stays claimed until recovered.", job_oid)
+            log.exception("Worker error around job %r; handing it back.", job_oid)
+            self._give_back(conn, job_oid, token)
         finally:
             current.job = None
             transaction.abort()
@@ -127,11 +133,13 @@ class JobRunner:
         """Run ``call(app, job)`` and ``store(job, result, retries)`` in one
         transaction; retry on ConflictError; store a Failure on any error."""
         retries = 0
+        outage = None
         while True:
             job = self._load(conn, job_oid, token)
             subject = run_as if run_as is not None else job
             current.job = job
             current.runner = self
+            current.began = utcnow()
             try:
                 with job_environment(conn.root()["Application"], subject) as app:
                     result = call(app, job)
@@ -146,6 +154,9 @@ class JobRunner:
                     log.warning("Job %s: ConflictError after %d retries.", job.id, retries - 1)
                     return self._store_failure(conn, job_oid, token, exc, retries - 1, run_as)
                 time.sleep(backoff(retries))
+            except TransientError as exc:  # ZEO disconnected: not the job's fault
+                transaction.abort()
+                outage = self._wait_for_storage(outage, exc)
             except StaleClaim:
                 raise
             except BaseException as exc:  # SystemExit, KeyboardInterrupt too
@@ -157,15 +168,21 @@ class JobRunner:
     # -- storing outcomes ------------------------------------------------------
 
     def _store_result(self, job, result, retries):
+        # Claimed ahead of time, a job may have waited: record when it ran.
+        job.started = getattr(current, "began", None) or job.started
         job._result = result
         job.retries = retries
         job.ended = utcnow()
-        savepoint = transaction.savepoint()
-        try:
-            self._notify(job)
-        except Exception:
-            savepoint.rollback()
-            log.exception("A subscriber of job %s's success event failed.", job.id)
+        event = self._event(job)
+        if has_subscribers(event):
+            # A failing subscriber must not cost the job its result.
+            savepoint = transaction.savepoint()
+            try:
+                notify(event)
+            except Exception:
+                savepoint.rollback()
+                log.exception("A subscriber of job %s's event failed.", job.id)
+        job.events_fired = True
         if job.callbacks_to_run():
             job.status = interfaces.CALLBACKS
         else:
@@ -200,15 +217,57 @@ class JobRunner:
                     return job
                 transaction.commit()
                 return job
-            except ConflictError:
+            except TransientError:
                 transaction.abort()
-                time.sleep(backoff(attempt))
+                time.sleep(backoff(attempt, cap=10.0))
         raise RuntimeError("Could not store the failure of job %r" % job_oid)
 
+    def _wait_for_storage(self, outage, exc):
+        """Pause while the database is unreachable; give up after OUTAGE_LIMIT."""
+        now = time.monotonic()
+        if outage is None:
+            log.warning("Database unreachable (%s); the job will run again once it is back.", exc)
+            outage = now
+        elif now - outage > OUTAGE_LIMIT:
+            raise RuntimeError("Database unreachable for %d s: %s" % (OUTAGE_LIMIT, exc)) from exc
+        time.sleep(1.0)
+        return outage
+
+    def _give_back(self, conn, job_oid, token):
+        """Hand a job we cannot finish back to its queue (it is not lost)."""
+        from collective.zasync.queue import requeue
+
+        for attempt in range(10):
+            try:
+                job = self._load(conn, job_oid, token)
+                requeue(get_queue_root(conn, create=False), job)
+                transaction.commit()
+                log.warning("Job %s handed back to its queue.", job.id)
+                return
+            except StaleClaim:
+                return
+            except Exception:
+                transaction.abort()
+                time.sleep(backoff(attempt, cap=10.0))
+        log.error("Could not hand job %r back; a live worker will after the death interval.", job_oid)
+
+    def _event(self, job):
+        return JobFailure(job.result, job) if job.failed else JobSuccess(job.result, job)
+
     def _notify(self, job):
-        event = JobFailure(job.result, job) if job.failed else JobSuccess(job.result, job)
         job.events_fired = True
-        notify(event)
+        notify(self._event(job))
+
+
+def has_subscribers(event):
+    """True if anything subscribes to ``event`` (or to its object and it)."""
+    # A savepoint costs a temporary file per job: only take one when needed.
+    adapters = getSiteManager().adapters
+    provided = providedBy(event)
+    return bool(
+        adapters.subscriptions([provided], None)
+        or adapters.subscriptions([providedBy(event.object), provided], None)
+    )
 
 
 def complete(job, worker_uuid):
@@ -220,4 +279,6 @@ def complete(job, worker_uuid):
     worker = root.workers.get(worker_uuid)
     if worker is not None:
         worker.active.remove(job)
-    root.queues[job.queue_name].done.append(job)
+        worker.done.append(job)
+    else:  # declared dead meanwhile: any worker files the queue's list
+        root.queues[job.queue_name].done.append(job)

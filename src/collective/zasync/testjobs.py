@@ -139,3 +139,63 @@ def report_progress(context):
     set_progress(50, {"step": "half"})
     gate.wait(20)
     return "done"
+
+
+# -- reliability and security suite (tests/test_poison.py, tests/test_security.py) --
+
+# Permissions a security report checks on its context.
+REPORTED_PERMISSIONS = (
+    "View",
+    "Access contents information",
+    "List folder contents",
+    "Modify portal content",
+    "Add portal content",
+    "plone.app.contenttypes: Add Document",
+    "Delete objects",
+    "Review portal content",
+    "Manage portal",
+    "Plone Site Setup: Overview",
+)
+
+
+def security_report(context):
+    """Who the job runs as and what it may do on ``context``, as plain data."""
+    user = getSecurityManager().getUser()
+    checker = getSecurityManager().checkPermission
+    return {
+        "user": user.getUserName(),
+        "id": user.getId(),
+        "roles": sorted(api.user.get_roles(obj=context)),
+        "roles_in_context": sorted(user.getRolesInContext(context)),
+        "permissions": {name: bool(checker(name, context)) for name in REPORTED_PERMISSIONS},
+    }
+
+
+def read_title(context, path):
+    """The title of the object at ``path``, traversed with security checks."""
+    return context.restrictedTraverse(path).Title()
+
+
+def delete_object(container, object_id):
+    """Delete ``container[object_id]`` the way a request would (permission checked)."""
+    container.manage_delObjects([object_id])
+    return object_id
+
+
+def return_context(context):
+    """Return the (acquisition-wrapped) context itself as the job's result."""
+    return context
+
+
+def raise_unpicklable_error(context):
+    """Raise an exception whose value cannot be pickled."""
+    import threading
+
+    raise ValueError(threading.Lock())
+
+
+def new_persistent_result(context):
+    """Return a new persistent object, not in the database yet."""
+    from persistent.mapping import PersistentMapping
+
+    return PersistentMapping(made="by a job")

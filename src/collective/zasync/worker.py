@@ -55,6 +55,7 @@ class WorkerRecord(Persistent):
         self.started = utcnow()
         self.ping = Ping()
         self.active = JobList()  # jobs it claimed and has not finished
+        self.done = JobList()  # jobs it finished, for its dispatcher to file
         self.slots = tuple(Progress() for _ in range(threads))
 
     @property
