@@ -31,17 +31,18 @@ class JobList(Persistent):
     """An ordered set of jobs that concurrent transactions may append to.
 
     Kept small by design (drained by the dispatcher), so its whole state is
-    one tuple. Conflicting appends and removals are merged on commit.
+    one list. Conflicting appends and removals are merged on commit.
     """
 
     def __init__(self):
-        self._items = ()
+        self._items = []
 
     def append(self, job):
-        self._items += (job,)
+        self._items.append(job)
+        self._p_changed = True
 
     def remove(self, job):
-        items = tuple(item for item in self._items if item is not job)
+        items = [item for item in self._items if item is not job]
         if len(items) != len(self._items):
             self._items = items
 
@@ -49,7 +50,7 @@ class JobList(Persistent):
         """Remove and return every job, oldest first."""
         items = self._items
         if items:  # writing an empty list would wake every worker for nothing
-            self._items = ()
+            self._items = []
         return list(items)
 
     def __iter__(self):
@@ -69,13 +70,13 @@ class JobList(Persistent):
         removed = (old_keys - committed_keys) | (old_keys - new_keys)
         merged = [ref for ref in old_items if _ref_key(ref) not in removed]
         seen = {_ref_key(ref) for ref in merged} | removed
-        for ref in committed["_items"] + new["_items"]:
+        for ref in list(committed["_items"]) + list(new["_items"]):
             key = _ref_key(ref)
             if key not in seen:
                 seen.add(key)
                 merged.append(ref)
         state = dict(new)
-        state["_items"] = tuple(merged)
+        state["_items"] = merged
         return state
 
 
