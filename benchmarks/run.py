@@ -113,6 +113,7 @@ class Bench:
         self.workers_made = 0
         self.db = None
         self.redis = None
+        self.celery_workers = []
         self.results = {}
 
     def start(self):
@@ -130,6 +131,9 @@ class Bench:
             self.conn.close()
             self.db.close()
         self.cluster.stop_all()
+        for worker in self.celery_workers:
+            if worker.poll() is None:
+                self.stop_celery(worker)
         if self.redis is not None:
             self.redis.terminate()
             self.redis.wait(30)
@@ -403,6 +407,7 @@ class Bench:
             cwd=str(HERE), env=env, stdout=logfile, stderr=subprocess.STDOUT,
         )
         logfile.close()
+        self.celery_workers.append(process)
         return process
 
     def stop_celery(self, process):
@@ -436,9 +441,10 @@ class Bench:
         self.stop_celery(worker)
         first, last = float(self.r.get("bench:first")), float(self.r.get("bench:last"))
         result = {"tasks": count, "concurrency": concurrency, "publish_s": published,
+                  "failed": int(self.r.get("bench:failed") or 0),
                   "seconds": last - first, "tasks_per_s": count / (last - first)}
-        log("Celery %s c=%d: %.1f tasks/s (published in %.1f s)", what, concurrency,
-            result["tasks_per_s"], published)
+        log("Celery %s c=%d: %.1f tasks/s (published in %.1f s), %d failed", what, concurrency,
+            result["tasks_per_s"], published, result["failed"])
         return result
 
     def celery_all(self):
@@ -515,14 +521,15 @@ def report(results):
         best_docs = max(best_docs or 0, run["jobs_per_s"])
         rows.append((
             "document jobs (set_title), %s worker(s) x %s thread(s)" % (run["workers"], run["threads"]),
-            "%s (%.2f commits/job, %d conflict retries)" % (fmt(run["jobs_per_s"], " jobs/s"), run["commits_per_job"], run["job_conflict_retries"]),
+            "%s (%.2f commits/job, %d conflict retries, %d failed)" % (
+                fmt(run["jobs_per_s"], " jobs/s"), run["commits_per_job"], run["job_conflict_retries"], run["failed"]),
             "", "", "",
         ))
     best_celery_docs = None
     for concurrency, run in results.get("celery_docs", {}).items():
         best_celery_docs = max(best_celery_docs or 0, run["tasks_per_s"])
         rows.append(("document tasks, Celery+Redis+ZEO, %s processes" % concurrency, "",
-                     fmt(run["tasks_per_s"], " tasks/s"), "", ""))
+                     "%s (%d failed)" % (fmt(run["tasks_per_s"], " tasks/s"), run.get("failed", 0)), "", ""))
     if best_docs is not None and best_celery_docs:
         ok = best_docs >= best_celery_docs
         targets["doc_throughput"] = {"value": best_docs, "target": best_celery_docs, "status": verdict(ok)}

@@ -1,0 +1,246 @@
+"""Site Setup > Background jobs: queues, jobs, workers; retry, cancel, remove.
+
+``@@zasync-controlpanel`` shows every queue with its counts, the recurring
+jobs and the workers; with ``?queue=NAME&state=STATE`` it also lists that
+queue's jobs in that state, 50 a page (``b_start``). ``@@zasync-job?id=ID``
+shows one job. Every action is a POST to ``@@zasync-controlpanel`` carrying
+plone.protect's authenticator; anything else changes nothing.
+"""
+
+from collective.zasync import actions
+from collective.zasync.browser import jobinfo
+from collective.zasync.i18n import _
+from collective.zasync.interfaces import IAsyncService
+from collective.zasync.job import utcnow
+from collective.zasync.settings import ISettings
+from datetime import timezone
+from plone import api
+from plone.app.registry.browser.controlpanel import ControlPanelFormWrapper
+from plone.app.registry.browser.controlpanel import RegistryEditForm
+from plone.protect import CheckAuthenticator
+from Products.Five.browser import BrowserView
+from urllib.parse import urlencode
+from zExceptions import BadRequest
+from zExceptions import Forbidden
+from zExceptions import NotFound
+from zope.component import getUtility
+
+
+ACTIONS = ("retry", "cancel", "remove", "remove-all", "cancel-recurring")
+
+
+def format_time(when):
+    """An aware datetime as 'YYYY-MM-DD HH:MM:SS UTC' (empty for None)."""
+    if when is None:
+        return ""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class BaseView(BrowserView):
+    """Helpers shared by the panel and the job page."""
+
+    format_time = staticmethod(format_time)
+
+    @property
+    def root(self):
+        return jobinfo.queue_root(self.context)
+
+    def panel_url(self, **params):
+        url = self.context.absolute_url() + "/@@zasync-controlpanel"
+        params = {key: value for key, value in params.items() if value is not None}
+        return url + ("?" + urlencode(params) if params else "")
+
+    def job_url(self, job_id):
+        return self.context.absolute_url() + "/@@zasync-job?" + urlencode({"id": job_id})
+
+    def authenticator(self):
+        return self.context.restrictedTraverse("@@authenticator").authenticator()
+
+    def queue_title(self, name):
+        return name if name else _("(default queue)")
+
+    def state_title(self, state):
+        return {
+            "pending": _("Pending"),
+            "delayed": _("Delayed"),
+            "active": _("Active"),
+            "failed": _("Failed"),
+            "completed": _("Completed"),
+            "new": _("New"),
+        }.get(state, state)
+
+    def state_class(self, state):
+        return {
+            "pending": "text-bg-secondary",
+            "delayed": "text-bg-info",
+            "active": "text-bg-primary",
+            "failed": "text-bg-danger",
+            "completed": "text-bg-success",
+        }.get(state, "text-bg-light")
+
+
+class ControlPanelView(BaseView):
+    """@@zasync-controlpanel"""
+
+    page_size = jobinfo.PAGE_SIZE
+
+    def __call__(self):
+        form = self.request.form
+        if "zasync.action" in form:
+            if self.request.method != "POST":
+                raise Forbidden("Background job actions are POST requests only.")
+            CheckAuthenticator(self.request)  # raises Forbidden without a valid token
+            return self.request.response.redirect(self.do_action(form))
+        self.now = utcnow()
+        return self.index()
+
+    # -- actions -----------------------------------------------------------
+
+    def do_action(self, form):
+        """Run the posted action, show what happened; return where to go next."""
+        action = form.get("zasync.action")
+        queue_name = form.get("queue")
+        state = form.get("state") or None
+        back = self.panel_url(queue=queue_name, state=state) if state else self.panel_url()
+        queues = self.root.queues
+        if action not in ACTIONS:
+            raise BadRequest("Unknown action %r." % action)
+        try:
+            if action == "remove-all":
+                if queue_name not in queues or state not in jobinfo.FINISHED_STATES:
+                    raise actions.ActionError("Only all failed or all completed jobs of a queue can be removed.")
+                count = actions.remove_finished(queues[queue_name], failed=state == "failed")
+                api.portal.show_message(
+                    _("Removed ${count} ${state} jobs.", mapping={"count": count, "state": state}),
+                    self.request,
+                )
+                return back
+            if action == "cancel-recurring":
+                recurrence = jobinfo.find_recurrence(self.root, form.get("recurrence_id", ""))
+                if recurrence is None:
+                    raise actions.ActionError("There is no recurring job %r." % form.get("recurrence_id"))
+                getUtility(IAsyncService).cancelRecurringJob(recurrence)
+                api.portal.show_message(_("The recurring job was cancelled."), self.request)
+                return back
+            job = actions.find_job(queues, form.get("job_id", ""))
+            if job is None:
+                raise actions.ActionError("There is no job %r." % form.get("job_id"))
+            if action == "retry":
+                actions.retry(job)
+                message = _("Job ${id} was queued again.", mapping={"id": job.id})
+            elif action == "cancel":
+                actions.cancel(job)
+                message = _("Job ${id} was cancelled.", mapping={"id": job.id})
+            else:
+                actions.remove(job)
+                api.portal.show_message(_("Job ${id} was removed.", mapping={"id": job.id}), self.request)
+                return back
+            api.portal.show_message(message, self.request)
+            if form.get("next") == "job":
+                return self.job_url(job.id)
+            return back
+        except actions.ActionError as error:
+            api.portal.show_message(str(error), self.request, type="error")
+            return back
+
+    # -- what the page shows -----------------------------------------------
+
+    def settings_url(self):
+        return self.context.absolute_url() + "/@@zasync-settings"
+
+    def queues(self):
+        rows = []
+        for name, queue in self.root.queues.items():
+            counts = jobinfo.queue_counts(self.root, queue, self.now)
+            rows.append({
+                "name": name,
+                "title": self.queue_title(name),
+                "counts": [
+                    {"state": state, "title": self.state_title(state), "count": counts[state],
+                     "url": self.panel_url(queue=name, state=state)}
+                    for state in jobinfo.STATES
+                ],
+            })
+        return rows
+
+    def recurring(self):
+        rows = []
+        for name, queue in self.root.queues.items():
+            for recurrence in queue.recurring.values():
+                info = jobinfo.recurrence_info(recurrence)
+                info["queue_title"] = self.queue_title(name)
+                info["queue"] = name
+                rows.append(info)
+        return rows
+
+    def workers(self):
+        interval = jobinfo.death_interval()
+        return [jobinfo.worker_info(worker, interval) for worker in self.root.workers.values()]
+
+    # -- the job list ------------------------------------------------------
+
+    def selected(self):
+        """(queue name, state) of the job list asked for, or None."""
+        name, state = self.request.form.get("queue"), self.request.form.get("state")
+        if name is None or state not in jobinfo.STATES:
+            return None
+        if name not in self.root.queues:
+            return None
+        return name, state
+
+    def b_start(self):
+        try:
+            return max(int(self.request.form.get("b_start", 0)), 0)
+        except (TypeError, ValueError):
+            return 0
+
+    def job_list(self):
+        """The page of jobs to show, with what the batch navigation needs."""
+        name, state = self.selected()
+        queue = self.root.queues[name]
+        b_start = self.b_start()
+        size = jobinfo.PAGE_SIZE
+        jobs, more = jobinfo.page(jobinfo.jobs_in_state(self.root, queue, state, self.now), b_start, size)
+        total = jobinfo.queue_counts(self.root, queue, self.now)[state]
+        return {
+            "queue": name,
+            "queue_title": self.queue_title(name),
+            "state": state,
+            "state_title": self.state_title(state),
+            "jobs": [jobinfo.job_summary(job, self.now) for job in jobs],
+            "first": b_start + 1 if jobs else 0,
+            "last": b_start + len(jobs),
+            "total": max(total, b_start + len(jobs)),
+            "previous": self.panel_url(queue=name, state=state, b_start=max(b_start - size, 0))
+            if b_start > 0 else None,
+            "next": self.panel_url(queue=name, state=state, b_start=b_start + size) if more else None,
+            "removable": state in jobinfo.FINISHED_STATES,
+        }
+
+
+class JobView(BaseView):
+    """@@zasync-job?id=ID: one job, with arguments, result and traceback."""
+
+    def __call__(self):
+        job_id = self.request.form.get("id", "")
+        job = actions.find_job(self.root.queues, job_id) if job_id else None
+        if job is None:
+            raise NotFound("There is no background job %r." % job_id)
+        self.job = jobinfo.job_detail(job)
+        return self.index()
+
+    def back_url(self):
+        return self.panel_url(queue=self.job["queue"], state=self.job["state"])
+
+
+class SettingsEditForm(RegistryEditForm):
+    schema = ISettings
+    schema_prefix = "collective.zasync"
+    label = _("Background jobs settings")
+    description = _("How long finished jobs are kept, and how often a job is retried after a conflict.")
+
+
+class SettingsView(ControlPanelFormWrapper):
+    """@@zasync-settings"""
+
+    form = SettingsEditForm

@@ -1,0 +1,245 @@
+"""What the control panel and the REST API show about queues, jobs and workers.
+
+Read-only helpers shared by ``controlpanel.py`` and ``restapi/services.py``.
+Nothing here iterates all finished jobs: counts come from the queues'
+``Length`` counters, lists are sliced with ``itertools.islice`` from the
+BTrees (newest first), so a queue with 100,000 completed jobs shows as fast
+as an empty one. The actions themselves are in ``collective.zasync.actions``.
+"""
+
+from collective.zasync import actions
+from collective.zasync.failure import Failure
+from collective.zasync.job import utcnow
+from collective.zasync.progress import get_progress
+from collective.zasync.queue import get_queue_root
+
+import itertools
+
+
+STATES = ("pending", "delayed", "active", "failed", "completed")
+FINISHED_STATES = ("failed", "completed")
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+REPR_LIMIT = 200
+
+
+def queue_root(context):
+    """The QueueRoot of the database behind ``context`` (created if missing)."""
+    return get_queue_root(context._p_jar)
+
+
+def death_interval():
+    from collective.zasync.worker import Settings
+
+    try:
+        return Settings.from_product_config().death_interval
+    except ValueError:
+        return Settings().death_interval
+
+
+def due_key(now):
+    """pending_jobs keys up to this one are due (see queue.pending_key)."""
+    # "/" sorts after ".", so every key of the same microsecond is included.
+    return "%016d/" % int(now.timestamp() * 1_000_000)
+
+
+def truncate(text, limit=REPR_LIMIT):
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def safe_repr(value, limit=REPR_LIMIT):
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not break the panel
+        text = "<unrepresentable %s: %s>" % (type(value).__name__, exc)
+    return truncate(text, limit)
+
+
+def isoformat(when):
+    return when.isoformat() if when is not None else None
+
+
+def _inbox(queue, state, now):
+    return [job for job in queue.inbox if actions.state_of(job, now) == state]
+
+
+def _active(root, queue):
+    """Jobs of ``queue`` claimed by a worker, and its running batches."""
+    claimed = (
+        job
+        for worker in root.workers.values()
+        for job in worker.active
+        if job.queue_name == queue.name
+    )
+    return itertools.chain(claimed, queue.batches.values())
+
+
+def _done(queue, failed):
+    """Finished jobs not filed by the dispatcher yet (a few at most)."""
+    state = "failed" if failed else "completed"
+    return [job for job in queue.done if actions.state_of(job) == state]
+
+
+def jobs_in_state(root, queue, state, now=None):
+    """An iterator over the jobs of ``queue`` in ``state`` (one of STATES).
+
+    Finished jobs come newest first, pending ones in the order they will be
+    claimed. Lazy: slice it, never list() it.
+    """
+    now = now or utcnow()
+    due = due_key(now)
+    if state == "pending":
+        return itertools.chain(queue.pending_jobs.values(max=due), _inbox(queue, state, now))
+    if state == "delayed":
+        return itertools.chain(queue.pending_jobs.values(min=due), _inbox(queue, state, now))
+    if state == "active":
+        return _active(root, queue)
+    if state in FINISHED_STATES:
+        failed = state == "failed"
+        tree = queue.failed if failed else queue.completed
+        return itertools.chain(_done(queue, failed), tree.values())
+    raise ValueError("Unknown state %r; one of %s." % (state, ", ".join(STATES)))
+
+
+def queue_counts(root, queue, now=None):
+    """Number of jobs by state, from the counters (and the small lists)."""
+    now = now or utcnow()
+    inbox_states = [actions.state_of(job, now) for job in queue.inbox]
+    # Delayed jobs are usually few; due ones may be many: count the former.
+    filed_delayed = len(queue.pending_jobs.keys(min=due_key(now)))
+    filed = queue.pending_count()
+    done = [actions.state_of(job) for job in queue.done]
+    return {
+        "pending": max(filed - filed_delayed, 0) + inbox_states.count("pending"),
+        "delayed": filed_delayed + inbox_states.count("delayed"),
+        "active": sum(1 for _ in _active(root, queue)),
+        "failed": queue.failed_count() + done.count("failed"),
+        "completed": queue.completed_count() + done.count("completed"),
+    }
+
+
+def page(iterator, b_start=0, b_size=PAGE_SIZE):
+    """(items, more): one page of an iterator, and whether more follow."""
+    items = list(itertools.islice(iterator, b_start, b_start + b_size + 1))
+    return items[:b_size], len(items) > b_size
+
+
+def progress_of(job):
+    """(value, data) while the job runs and has reported progress, else None."""
+    try:
+        progress = get_progress(job)
+    except Exception:
+        return None
+    if progress is None or progress[0] < 0:
+        return None
+    return progress
+
+
+def job_summary(job, now=None):
+    """The fields of a job that a list shows."""
+    progress = progress_of(job)
+    return {
+        "id": job.id,
+        "queue": job.queue_name,
+        "state": actions.state_of(job, now),
+        "status": job.status,
+        "description": job.describe(),
+        "context_path": job.context_path,
+        "user": job.user_id,
+        "queued": job.queued,
+        "begin_after": job.begin_after,
+        "started": job.started,
+        "ended": job.ended,
+        "retries": job.retries,
+        "attempts": job.attempts,
+        "progress": progress[0] if progress else None,
+        "progress_data": progress[1] if progress else None,
+        "failure": str(job.result) if job.failed else None,
+    }
+
+
+def job_detail(job):
+    """Everything about a job, for the detail page and GET @zasync-jobs/<id>."""
+    info = job_summary(job)
+    result = job.result
+    func = job.func_name.replace(":", ".") if job.func_name else "%s.%s" % (
+        getattr(job.func_obj, "path", "?"), job.func_attr)
+    info.update({
+        "callable": func,
+        "site_path": job.site_path,
+        "userfolder_path": job.userfolder_path,
+        "worker_uuid": job.worker_uuid,
+        "begin_by": job.begin_by.total_seconds() if job.begin_by is not None else None,
+        "quota_names": list(job.quota_names),
+        "args": [safe_repr(arg) for arg in job.args],
+        "kwargs": {str(key): safe_repr(value) for key, value in sorted(job.kwargs.items())},
+        "result": None if result is None or isinstance(result, Failure) else safe_repr(result),
+        "traceback": result.getTraceback() if isinstance(result, Failure) else None,
+        "parent": job.parent.id if job.parent is not None else None,
+        "batch_kind": job.batch_kind,
+        "subjobs": [sub.id for sub in job.subjobs],
+        "recurrence": recurrence_info(job.recurrence) if job.recurrence is not None else None,
+        "actions": available_actions(job),
+    })
+    return info
+
+
+def available_actions(job):
+    state = actions.state_of(job)
+    if state == "failed":
+        return ["retry", "remove"]
+    if state == "completed":
+        return ["remove"]
+    if state in ("pending", "delayed") and not (job.parent is not None and job.parent.batch_kind):
+        return ["cancel"]
+    return []
+
+
+def recurrence_info(recurrence):
+    current = recurrence.current
+    return {
+        "id": recurrence.id,
+        "schedule": recurrence.describe(),
+        "runs": recurrence.runs,
+        "cancelled": recurrence.cancelled,
+        "created": recurrence.created,
+        "description": current.describe() if current is not None else None,
+        "current": current.id if current is not None else None,
+        "next_run": current.begin_after if current is not None else None,
+        "queue": current.queue_name if current is not None else None,
+    }
+
+
+def worker_info(worker, interval, now=None):
+    return {
+        "uuid": worker.uuid,
+        "host": worker.host,
+        "pid": worker.pid,
+        "threads": worker.threads,
+        "started": getattr(worker, "started", None),
+        "last_ping": worker.last_ping,
+        "alive": worker.is_alive(interval),
+        "active": len(worker.active),
+    }
+
+
+def find_recurrence(root, recurrence_id):
+    for queue in root.queues.values():
+        recurrence = queue.recurring.get(recurrence_id)
+        if recurrence is not None:
+            return recurrence
+    return None
+
+
+def jsonable(value):
+    """Datetimes as ISO 8601 strings, the rest unchanged (recursively)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return safe_repr(value)

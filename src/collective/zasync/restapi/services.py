@@ -1,0 +1,200 @@
+"""plone.restapi services: queues, jobs and workers, for Volto or scripts.
+
+    GET    @zasync-queues                             queues with counts, recurring jobs, workers
+    GET    @zasync-jobs?queue=&state=&b_start=&b_size=  one page of a queue's jobs in a state
+    GET    @zasync-jobs/<id>                          one job: arguments, result, traceback, progress
+    POST   @zasync-jobs/<id>/retry                    queue a failed job again
+    POST   @zasync-jobs/<id>/cancel                   cancel a pending or delayed job
+    DELETE @zasync-jobs/<id>                          remove a finished job
+    DELETE @zasync-jobs?queue=&state=failed|completed remove all of them
+
+All need "Manage portal" (registered in configure.zcml). Jobs are never
+created here. Errors are ``{"error": {"type": ..., "message": ...}}`` with
+404 for an unknown job, 400 for an action that does not apply.
+"""
+
+from collective.zasync import actions
+from collective.zasync.browser import jobinfo
+from collective.zasync.job import utcnow
+from plone.protect.interfaces import IDisableCSRFProtection
+from plone.restapi.services import Service
+from urllib.parse import urlencode
+from zope.interface import alsoProvides
+from zope.interface import implementer
+from zope.publisher.interfaces import IPublishTraverse
+
+
+class BaseService(Service):
+    def error(self, status, type_, message):
+        self.request.response.setStatus(status)
+        return {"error": {"type": type_, "message": message}}
+
+    @property
+    def root(self):
+        return jobinfo.queue_root(self.context)
+
+    def site_url(self):
+        return self.context.absolute_url()
+
+    def job_url(self, job_id):
+        return "%s/@zasync-jobs/%s" % (self.site_url(), job_id)
+
+    def jobs_url(self, **params):
+        return "%s/@zasync-jobs?%s" % (self.site_url(), urlencode(params))
+
+
+@implementer(IPublishTraverse)
+class JobsService(BaseService):
+    """Base of the @zasync-jobs services: path segments become ``self.params``."""
+
+    def __init__(self, context, request):
+        super().__init__(context, request)
+        self.params = []
+
+    def publishTraverse(self, request, name):
+        self.params.append(name)
+        return self
+
+    def find(self, job_id):
+        return actions.find_job(self.root.queues, job_id)
+
+    def not_found(self, job_id):
+        return self.error(404, "NotFound", "There is no background job %r." % job_id)
+
+    def detail(self, job):
+        info = jobinfo.jsonable(jobinfo.job_detail(job))
+        info["@id"] = self.job_url(job.id)
+        return info
+
+    def queue_and_state(self, states):
+        """(queue, state, None) from the query string, or (None, None, error)."""
+        form = self.request.form
+        name = form.get("queue", "")
+        state = form.get("state")
+        if name not in self.root.queues:
+            return None, None, self.error(400, "BadRequest", "There is no queue %r." % name)
+        if state not in states:
+            return None, None, self.error(
+                400, "BadRequest", "state must be one of %s, not %r." % (", ".join(states), state))
+        return self.root.queues[name], state, None
+
+
+class QueuesGet(BaseService):
+    """GET @zasync-queues"""
+
+    def reply(self):
+        root = self.root
+        now = utcnow()
+        interval = jobinfo.death_interval()
+        queues = []
+        for name, queue in root.queues.items():
+            queues.append({
+                "name": name,
+                "counts": jobinfo.queue_counts(root, queue, now),
+                "jobs": {state: self.jobs_url(queue=name, state=state) for state in jobinfo.STATES},
+                "recurring": [jobinfo.jsonable(jobinfo.recurrence_info(recurrence))
+                              for recurrence in queue.recurring.values()],
+            })
+        return {
+            "@id": "%s/@zasync-queues" % self.site_url(),
+            "queues": queues,
+            "workers": [jobinfo.jsonable(jobinfo.worker_info(worker, interval, now))
+                        for worker in root.workers.values()],
+            "death_interval": interval,
+        }
+
+
+class JobsGet(JobsService):
+    """GET @zasync-jobs?queue=&state= (a page) or @zasync-jobs/<id> (one job)"""
+
+    def reply(self):
+        if len(self.params) == 1:
+            job = self.find(self.params[0])
+            return self.detail(job) if job is not None else self.not_found(self.params[0])
+        if self.params:
+            return self.error(404, "NotFound", "No such resource: %s." % "/".join(self.params))
+        return self.listing()
+
+    def listing(self):
+        queue, state, error = self.queue_and_state(jobinfo.STATES)
+        if error is not None:
+            return error
+        try:
+            b_start = max(int(self.request.form.get("b_start", 0)), 0)
+            b_size = min(max(int(self.request.form.get("b_size", jobinfo.PAGE_SIZE)), 1),
+                         jobinfo.MAX_PAGE_SIZE)
+        except (TypeError, ValueError):
+            return self.error(400, "BadRequest", "b_start and b_size are integers.")
+        now = utcnow()
+        jobs, more = jobinfo.page(jobinfo.jobs_in_state(self.root, queue, state, now), b_start, b_size)
+        total = max(jobinfo.queue_counts(self.root, queue, now)[state], b_start + len(jobs))
+        items = []
+        for job in jobs:
+            item = jobinfo.jsonable(jobinfo.job_summary(job, now))
+            item["@id"] = self.job_url(job.id)
+            items.append(item)
+
+        def url(start):
+            return self.jobs_url(queue=queue.name, state=state, b_start=start, b_size=b_size)
+
+        batching = {"@id": url(b_start), "first": url(0),
+                    "last": url(max(total - 1, 0) // b_size * b_size)}
+        if b_start > 0:
+            batching["prev"] = url(max(b_start - b_size, 0))
+        if more:
+            batching["next"] = url(b_start + b_size)
+        return {
+            "@id": url(b_start),
+            "queue": queue.name,
+            "state": state,
+            "items_total": total,
+            "b_start": b_start,
+            "b_size": b_size,
+            "items": items,
+            "batching": batching,
+        }
+
+
+class JobsPost(JobsService):
+    """POST @zasync-jobs/<id>/retry or @zasync-jobs/<id>/cancel"""
+
+    def reply(self):
+        # Like plone.restapi's own write services: a JSON API request (Accept:
+        # application/json, which a cross-site form cannot send) needs no token.
+        alsoProvides(self.request, IDisableCSRFProtection)
+        if len(self.params) != 2 or self.params[1] not in ("retry", "cancel"):
+            return self.error(
+                404, "NotFound", "POST @zasync-jobs/<id>/retry or @zasync-jobs/<id>/cancel; "
+                "jobs cannot be created through the API.")
+        job_id, action = self.params
+        job = self.find(job_id)
+        if job is None:
+            return self.not_found(job_id)
+        try:
+            getattr(actions, action)(job)
+        except actions.ActionError as exc:
+            return self.error(400, "BadRequest", str(exc))
+        return self.detail(job)
+
+
+class JobsDelete(JobsService):
+    """DELETE @zasync-jobs/<id> (one finished job) or @zasync-jobs?queue=&state= (all)"""
+
+    def reply(self):
+        alsoProvides(self.request, IDisableCSRFProtection)
+        if len(self.params) == 1:
+            job = self.find(self.params[0])
+            if job is None:
+                return self.not_found(self.params[0])
+            try:
+                actions.remove(job)
+            except actions.ActionError as exc:
+                return self.error(400, "BadRequest", str(exc))
+            return self.reply_no_content()
+        if self.params:
+            return self.error(404, "NotFound", "No such resource: %s." % "/".join(self.params))
+        queue, state, error = self.queue_and_state(jobinfo.FINISHED_STATES)
+        if error is not None:
+            return error
+        removed = actions.remove_finished(queue, failed=state == "failed")
+        return {"queue": queue.name, "state": state, "removed": removed}
