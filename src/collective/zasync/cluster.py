@@ -288,10 +288,14 @@ class Cluster:
 
         address = ("127.0.0.1", self.zeo_port)
         databases = {}
-        storage = ClientStorage(address, storage="1", blob_dir=str(self.zeo_var / "blobs"), shared_blob_dir=True)
+        # server_sync: each new transaction first asks the server, so a test that
+        # only reads never looks at a view older than its question.
+        storage = ClientStorage(
+            address, storage="1", blob_dir=str(self.zeo_var / "blobs"), shared_blob_dir=True, server_sync=True
+        )
         db = DB(storage, database_name="main", databases=databases)
         if self.multi_db:
-            DB(ClientStorage(address, storage="async"), database_name="async", databases=databases)
+            DB(ClientStorage(address, storage="async", server_sync=True), database_name="async", databases=databases)
         return db
 
     def write_pids(self):

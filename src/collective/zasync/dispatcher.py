@@ -419,6 +419,8 @@ class Dispatcher:
             # This worker restarted: what it had claimed was interrupted.
             for job in list(previous.active):
                 requeue(root, job)
+            # ... and what it finished (committed) but had not filed yet.
+            self._file_done(root, previous.done.take())
         record = root.workers[self.uuid] = WorkerRecord(self.uuid, self.settings.threads)
         return record
 

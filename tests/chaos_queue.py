@@ -1,0 +1,92 @@
+"""Queue ``mark`` jobs for tests/test_chaos.py, surviving a ZEO restart.
+
+Usage: zconsole run etc/zope.conf chaos_queue.py SITE_ID USER PREFIX COUNT PER_TRANSACTION
+
+A copy of collective.zasync.scripts.queue_jobs with what a client queueing
+during chaos needs: several jobs per transaction, and a transaction that fails
+(ZEO went away, a conflict) is tried again. A commit interrupted by the ZEO
+restart is *in doubt*: before trying again, the script looks whether its jobs
+are in the queue, so that an entry is never queued twice. Prints the ids of
+the queued jobs, one per line. Not a test module (its name does not start
+with "test").
+"""
+
+from AccessControl.SecurityManagement import newSecurityManager
+from collective.zasync import testjobs
+from collective.zasync.interfaces import IAsyncService
+from Testing.makerequest import makerequest
+from zope.component import getUtility
+from zope.component.hooks import setSite
+
+import sys
+import time
+import transaction
+
+
+def retrying(step, what, seconds=180):
+    """Run ``step()`` until it does not raise (ZEO down, conflicts)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return step()
+        except Exception as exc:
+            try:
+                transaction.abort()
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                raise
+            print("retrying %s after %r" % (what, exc), file=sys.stderr, flush=True)
+            time.sleep(0.5)
+
+
+def queue_jobs(app, site_id, user_id, prefix, count, per_transaction):
+    app = makerequest(app)
+    site = app[site_id]
+    setSite(site)
+    user = site.acl_users.getUserById(user_id) or app.acl_users.getUserById(user_id)
+    newSecurityManager(None, user)
+    service = getUtility(IAsyncService)
+    ids = []
+    for start in range(0, count, per_transaction):
+        numbers = range(start, min(count, start + per_transaction))
+        batch = []
+
+        def queue_batch():
+            transaction.begin()
+            del batch[:]
+            for n in numbers:
+                batch.append(service.queueJob(testjobs.mark, site, "%s-%d" % (prefix, n)).id)
+            transaction.commit()
+
+        def committed():
+            # After a failed commit: was it in fact committed (in doubt)?
+            transaction.begin()
+            queue = service.getQueues()[""]
+            found = [queue.get(job_id) is not None for job_id in batch]
+            transaction.abort()
+            return all(found) if batch else False
+
+        while True:
+            try:
+                queue_batch()
+                break
+            except Exception as exc:
+                try:
+                    transaction.abort()
+                except Exception:
+                    pass
+                print("commit of %s-%d.. failed: %r" % (prefix, start, exc), file=sys.stderr, flush=True)
+                time.sleep(0.5)
+                if batch and retrying(committed, "the in-doubt check"):
+                    print("... it was committed after all", file=sys.stderr, flush=True)
+                    break
+        ids.extend(batch)
+    return ids
+
+
+if __name__ == "__main__":
+    site_id, user_id, prefix, count, per_transaction = sys.argv[sys.argv.index("run") + 3 :]
+    for job_id in queue_jobs(app, site_id, user_id, prefix, int(count), int(per_transaction)):  # noqa: F821
+        print(job_id)
+    sys.stdout.flush()
