@@ -161,7 +161,12 @@ class TestUniqueAndRetention(FeatureTestCase):
         dispatcher = self.layer["zasync_dispatcher"]
         self.wait_until(lambda: self.service.getQueues()[""].completed_count() == 5)
         self.assertEqual(dispatcher.remove_old_jobs(), 0)  # younger than 7 days
-        dispatcher.settings.retention_days = 0
+        dispatcher.settings.retention_days = 0  # zope.conf: the site's setting wins
+        self.assertEqual(dispatcher.remove_old_jobs(), 0)
+        # saved in the control panel: copied onto the queue root for the workers
+        self.portal.portal_registry["collective.zasync.retention_days"] = 0
+        transaction.commit()
+        self.assertEqual(get_queue_root(self.portal._p_jar).retention_days, 0)
         self.assertEqual(dispatcher.remove_old_jobs(), 5)
         transaction.begin()
         queue = get_queue_root(self.portal._p_jar).queues[""]

@@ -254,9 +254,20 @@ class TestConflicts(JobTestCase):
         self.assertEqual(self.log(), ["once"])
 
     def test_conflict_forever_fails_after_max_retries(self):
+        # the site's setting (control panel) is stored on the job at queue time
+        self.portal.portal_registry["collective.zasync.max_retries"] = 2
         job = self.async_.queueJob(testjobs.always_conflict, self.portal)
+        self.assertEqual(job.max_retries, 2)
         with self.assertLogs("collective.zasync", level="ERROR"):
             result = wait_for_result(job, seconds=30)
         self.assertIsInstance(result, Failure)
         self.assertIn("ConflictError", str(result))
-        self.assertEqual(job.retries, 3)  # the layer's max_retries
+        self.assertEqual(job.retries, 2)
+
+    def test_without_a_site_setting_the_worker_setting_applies(self):
+        del self.portal.portal_registry.records["collective.zasync.max_retries"]
+        job = self.async_.queueJob(testjobs.always_conflict, self.portal)
+        self.assertIsNone(job.max_retries)
+        with self.assertLogs("collective.zasync", level="ERROR"):
+            wait_for_result(job, seconds=30)
+        self.assertEqual(job.retries, 3)  # the layer's worker max_retries

@@ -96,7 +96,8 @@ class TestPoisonJobs(PoisonTestCase):
         result = self.run_poison(job, seconds=60)
         self.assertIs(result.type, ConflictError)
         self.assertIn("ConflictError", str(result))
-        max_retries = self.layer["zasync_dispatcher"].settings.max_retries
+        max_retries = job.max_retries  # the site's setting, stored at queue time
+        self.assertEqual(max_retries, 5)
         self.assertEqual(job.retries, max_retries)
         self.assertEqual(job.attempts, 1, "retried in the same claim, not handed out again")
         transaction.begin()

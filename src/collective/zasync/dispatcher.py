@@ -457,19 +457,21 @@ class Dispatcher:
 
     def remove_old_jobs(self):
         """Remove finished jobs older than the retention, a batch per transaction."""
-        cutoff = time.time() - self.settings.retention_days * 86400
         removed = 0
         while not self.stopping.is_set():
-            count = self._in_transaction(_remove_finished_before, finished_key_at(cutoff))
+            count = self._in_transaction(_remove_old_jobs, self.settings.retention_days)
             removed += count
             if count < RETENTION_BATCH:
                 break
         if removed:
-            log.info("Removed %d finished jobs older than %s days.", removed, self.settings.retention_days)
+            log.info("Removed %d finished jobs past the retention.", removed)
         return removed
 
 
-def _remove_finished_before(root, first_key):
+def _remove_old_jobs(root, default_days):
+    """Remove up to RETENTION_BATCH finished jobs older than the retention."""
+    days = root.retention_days if root.retention_days is not None else default_days
+    first_key = finished_key_at(time.time() - days * 86400)
     count = 0
     for queue in root.queues.values():
         for tree, length in ((queue.completed, queue.completed_count), (queue.failed, queue.failed_count)):

@@ -73,6 +73,7 @@ class Job(Persistent):
     events_fired = False  # IJobSuccess/IJobFailure sent
     context_oid = None
     attempts = 0  # how many times a worker claimed it
+    max_retries = None  # ConflictError retries, from the site's settings; None: the worker's
     recurrence = None  # a recurring.Recurrence for runs of a recurring job
 
     def __init__(self, func_name=None, func_obj=None, func_attr=None, args=(), kwargs=None):

@@ -179,6 +179,8 @@ class QueueRoot(Persistent):
         self.queues[""] = Queue("")
         self.workers = OOBTree()  # uuid -> WorkerRecord
 
+    retention_days = None  # a site's setting (control panel); None: the workers' own
+
     def create_queue(self, name):
         if not isinstance(name, str):
             raise TypeError("A queue name is a string, not %r." % (name,))

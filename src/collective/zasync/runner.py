@@ -150,7 +150,7 @@ class JobRunner:
             except ConflictError as exc:
                 transaction.abort()
                 retries += 1
-                if retries > self.max_retries:
+                if retries > self.retries_allowed(job):
                     log.warning("Job %s: ConflictError after %d retries.", job.id, retries - 1)
                     return self._store_failure(conn, job_oid, token, exc, retries - 1, run_as)
                 time.sleep(backoff(retries))
@@ -164,6 +164,10 @@ class JobRunner:
                 return self._store_failure(conn, job_oid, token, exc, retries, run_as)
             finally:
                 current.job = None
+
+    def retries_allowed(self, job):
+        """The site's setting stored on the job, else the worker's."""
+        return job.max_retries if job.max_retries is not None else self.max_retries
 
     # -- storing outcomes ------------------------------------------------------
 

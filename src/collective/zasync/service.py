@@ -31,7 +31,19 @@ def build_job(func, context, args, kwargs):
     job.context_oid = getattr(context, "_p_oid", None)
     job.site_path = path_of(site)
     job.userfolder_path, job.user_id = capture_user()
+    job.max_retries = site_max_retries(site)
     return job
+
+
+def site_max_retries(site):
+    """The site's 'Retries on ConflictError' setting, or None without one."""
+    from plone.registry.interfaces import IRegistry
+    from zope.component import queryUtility
+
+    registry = queryUtility(IRegistry, context=site)
+    if registry is None:
+        return None
+    return registry.get("collective.zasync.max_retries")
 
 
 def check_delay(begin_by, begin_after):

@@ -1,6 +1,7 @@
 """Install and uninstall steps."""
 
 from collective.zasync.queue import get_queue_root
+from collective.zasync.settings import copy_retention
 from plone.base.interfaces import INonInstallable
 from zope.component.hooks import getSite
 from zope.interface import implementer
@@ -16,4 +17,8 @@ class HiddenProfiles:
 def post_install(context):
     """Create the queue container now, so that the first requests that queue
     jobs do not all try to create it at once (and conflict)."""
-    get_queue_root(getSite()._p_jar)
+    site = getSite()
+    get_queue_root(site._p_jar)
+    days = site.portal_registry.get("collective.zasync.retention_days")
+    if days is not None:
+        copy_retention(site, days)
