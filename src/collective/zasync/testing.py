@@ -3,12 +3,15 @@
 ``ZASYNC_FUNCTIONAL_TESTING`` runs a worker (a dispatcher with two threads)
 inside the test process on the test's own database: queue a job, call
 ``transaction.commit()``, then ``wait_for_result(job)``.
+``ZASYNC_ACCEPTANCE_TESTING`` also serves the site over HTTP (for browser
+and REST tests).
 """
 
 from plone.app.contenttypes.testing import PLONE_APP_CONTENTTYPES_FIXTURE
 from plone.app.testing import FunctionalTesting
 from plone.app.testing import IntegrationTesting
 from plone.app.testing import PloneSandboxLayer
+from plone.testing.zope import WSGI_SERVER_FIXTURE
 
 import time
 import transaction
@@ -56,6 +59,11 @@ ZASYNC_INTEGRATION_TESTING = IntegrationTesting(
 )
 ZASYNC_FUNCTIONAL_TESTING = WorkerFunctionalTesting(
     bases=(ZASYNC_FIXTURE,), name="collective.zasync:Functional"
+)
+# The site served over real HTTP (layer["host"], layer["port"]), with a worker:
+# for the control panel, REST and browser tests.
+ZASYNC_ACCEPTANCE_TESTING = WorkerFunctionalTesting(
+    bases=(ZASYNC_FIXTURE, WSGI_SERVER_FIXTURE), name="collective.zasync:Acceptance"
 )
 
 

@@ -46,6 +46,15 @@ def fail(context, message="boom"):
     raise ValueError(message)
 
 
+def fail_first_attempt(context):
+    """Fail when first run; succeed when retried (from the control panel)."""
+    from collective.zasync.runner import current
+
+    if current.job.attempts < 2:
+        raise ValueError("The first attempt fails on purpose.")
+    return "succeeded on attempt %d" % current.job.attempts
+
+
 def raise_base(context, kind="SystemExit"):
     raise {"SystemExit": SystemExit, "KeyboardInterrupt": KeyboardInterrupt}[kind]()
 

@@ -195,7 +195,9 @@ class ControlPanelView(BaseView):
             return 0
 
     def job_list(self):
-        """The page of jobs to show, with what the batch navigation needs."""
+        """The page of jobs asked for (None: none), with its batch navigation."""
+        if self.selected() is None:
+            return None
         name, state = self.selected()
         queue = self.root.queues[name]
         b_start = self.b_start()
