@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 UV_VERSION := $(shell grep -i '^uv==' constraints.txt | cut -d= -f3)
 PORT ?= 8080
 WORKERS ?= 2
+ZEO_PORT ?= 8100
 CLUSTER ?= var/cluster
+BUILDOUT_VENV ?= .venv-buildout
 
-.PHONY: install run test test-zeo test-browser system-deps cluster-start cluster-stop test-cluster bench clean
+.PHONY: install run test test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -39,12 +41,33 @@ run: install
 test: install system-deps
 	bash scripts/run-tests.sh
 
-## A ZEO server, one client on $(PORT) and $(WORKERS) workers, in the background.
+## A ZEO server on $(ZEO_PORT), one client on $(PORT) and $(WORKERS) workers on the next ports,
+## in the background; configuration, data, logs and pids in $(CLUSTER).
 cluster-start: install
-	$(BIN)/zasync-cluster start --root $(CLUSTER) --workers $(WORKERS) --client-port $(PORT) $(CLUSTER_FLAGS)
+	$(BIN)/zasync-cluster start --root $(CLUSTER) --workers $(WORKERS) --zeo-port $(ZEO_PORT) \
+	    --client-port $(PORT) $(CLUSTER_FLAGS)
 
 cluster-stop:
 	$(BIN)/zasync-cluster stop --root $(CLUSTER)
+
+## Both cluster layouts end to end, through the client's HTTP: one and two databases.
+test-cluster: install
+	$(BIN)/python scripts/test-cluster.py; single=$$?; \
+	$(BIN)/python scripts/test-cluster.py --multi-db && exit $$single
+
+## buildout's pins: constraints.txt in buildout's syntax. zc.buildout looks
+## zc.recipe.egg up by its dotted name (else it replaces the pin by ">=2.0.6").
+versions.cfg: constraints.txt
+	( echo "# Generated from constraints.txt by 'make versions.cfg'; do not edit."; \
+	  echo "[versions]"; \
+	  grep -E '^[A-Za-z0-9]' constraints.txt \
+	    | sed -e 's/==/ = /' -e 's/^zc-recipe-egg /zc.recipe.egg /' ) > $@
+
+## bin/zeoserver, bin/instance, bin/worker1 and bin/worker2 (buildout.cfg), in a venv of its own.
+buildout: versions.cfg
+	test -x $(BUILDOUT_VENV)/bin/python || $(PYTHON) -m venv $(BUILDOUT_VENV)
+	$(BUILDOUT_VENV)/bin/pip install -q -c constraints.txt pip zc.buildout
+	$(BUILDOUT_VENV)/bin/buildout $(BUILDOUT_FLAGS)
 
 bench: install
 	bash scripts/install-bench-deps.sh
@@ -52,3 +75,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .stamp-install var build *.egg-info src/*.egg-info
+	rm -rf $(BUILDOUT_VENV) bin parts eggs develop-eggs .installed.cfg

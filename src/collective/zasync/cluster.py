@@ -9,6 +9,7 @@ that an integrator would deploy. Run ``python -m collective.zasync.cluster
 from pathlib import Path
 
 import argparse
+import logging
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import time
 
 
 BIN = Path(sys.executable).parent
+log = logging.getLogger("collective.zasync.cluster")
 
 ZEO_CONF = """\
 <zeo>
@@ -300,7 +302,53 @@ class Cluster:
 
     def write_pids(self):
         for name, process in self.processes.items():
-            (self.root / ("%s.pid" % name)).write_text(str(process.pid))
+            (self.root / ("%s.pid" % name)).write_text("%s\n" % process.pid)
+
+
+def pid_alive(pid):
+    """True while process ``pid`` runs (a zombie, exited but not reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path("/proc/%d/stat" % pid).read_text().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: believe kill()
+
+
+def running_pids(root):
+    """{pid file: pid} of the processes started by ``zasync-cluster start`` that still run."""
+    pids = {}
+    for pidfile in Path(root).glob("*.pid"):
+        pid = int(pidfile.read_text())
+        if pid_alive(pid):
+            pids[pidfile] = pid
+    return pids
+
+
+def stop_pids(root, timeout=90):
+    """SIGTERM the instances, wait until they exited, then the ZEO server.
+
+    The ZEO server goes last: a stopping worker commits (jobs finishing,
+    unregistering) and waits for the server as long as it is gone.
+    """
+    for group in ([p for p in Path(root).glob("*.pid") if p.name != "zeo.pid"], [Path(root) / "zeo.pid"]):
+        pids = [int(p.read_text()) for p in group if p.exists()]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in pids:
+            if pid_alive(pid):
+                log.warning("pid %s did not stop in %s s: SIGKILL", pid, timeout)
+                os.kill(pid, signal.SIGKILL)
+        for pidfile in group:
+            pidfile.unlink(missing_ok=True)
 
 
 def main(argv=None):
@@ -312,28 +360,31 @@ def main(argv=None):
     parser.add_argument("--zeo-port", type=int, default=8100)
     parser.add_argument("--client-port", "--http-port", type=int, default=8080)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.command == "standalone":
         home = write_standalone(args.root, args.client_port)
         print("Wrote the instance %s (FileStorage, queues and runs jobs)." % home)
         return
-    cluster = Cluster(args.root, zeo_port=args.zeo_port, multi_db=args.multi_db)
     if args.command == "stop":
-        for pidfile in sorted(Path(args.root).glob("*.pid"), key=lambda p: p.name == "zeo.pid"):
-            try:
-                os.kill(int(pidfile.read_text()), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            pidfile.unlink()
+        stop_pids(args.root)
         return
+    if running_pids(args.root):
+        # A second server would fail on the taken ports while the first one answers.
+        sys.exit("A cluster runs already in %s: zasync-cluster stop --root %s" % (args.root, args.root))
+    cluster = Cluster(args.root, zeo_port=args.zeo_port, multi_db=args.multi_db)
     cluster.write_zeo()
     cluster.write_instance("client", args.client_port, worker=False)
     for number in range(1, args.workers + 1):
         cluster.write_instance("worker%d" % number, args.client_port + number, worker=True)
     if args.command == "write":
         return
-    cluster.start_zeo()
-    for name in ["client"] + ["worker%d" % n for n in range(1, args.workers + 1)]:
-        cluster.start_instance(name)
+    try:
+        cluster.start_zeo()
+        for name in ["client"] + ["worker%d" % n for n in range(1, args.workers + 1)]:
+            cluster.start_instance(name)
+    except BaseException:
+        cluster.stop_all()  # nothing half-started left behind without a pid file
+        raise
     cluster.write_pids()
     print("Cluster running: ZEO on 127.0.0.1:%s, client on http://127.0.0.1:%s/" % (args.zeo_port, args.client_port))
 

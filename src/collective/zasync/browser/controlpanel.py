@@ -54,7 +54,7 @@ class BaseView(BrowserView):
         return self.context.absolute_url() + "/@@zasync-job?" + urlencode({"id": job_id})
 
     def authenticator(self):
-        return self.context.restrictedTraverse("@@authenticator").authenticator()
+        return self.context.restrictedTraverse("@@authenticator").token()
 
     def queue_title(self, name):
         return name if name else _("(default queue)")

@@ -1,6 +1,7 @@
 """Create a Plone site with collective.zasync installed, unless it exists.
 
 Usage: zconsole run etc/zope.conf create_site.py [SITE_ID] [ADMIN_USER:PASSWORD]
+   or: bin/instance run create_site.py [SITE_ID] [ADMIN_USER:PASSWORD]   (buildout)
 """
 
 from AccessControl.SecurityManagement import newSecurityManager
@@ -36,5 +37,7 @@ def create_site(app, site_id="Plone", admin="admin:admin"):
 
 
 if __name__ == "__main__":
-    # zconsole leaves its own arguments in sys.argv: "zconsole run CONF SCRIPT ARGS"
-    create_site(app, *sys.argv[sys.argv.index("run") + 3 :])  # noqa: F821 (bound by zconsole)
+    # zconsole leaves its own arguments in sys.argv ("zconsole run CONF SCRIPT ARGS"),
+    # buildout's "bin/instance run SCRIPT ARGS" does not: take what follows this script.
+    script = next(i for i, arg in enumerate(sys.argv) if arg.endswith("create_site.py"))
+    create_site(app, *sys.argv[script + 1 :])  # noqa: F821 (bound by zconsole or bin/instance run)

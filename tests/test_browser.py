@@ -1,0 +1,100 @@
+"""The control panel in a real browser: Debian's chromium, headless, driven by Playwright.
+
+A site administrator logs in, opens Site Setup, follows the "Background
+jobs" configlet, sees a finished and a failed job, opens the failed job's
+traceback, retries it and sees it complete. The panel is saved as
+docs/controlpanel.png for the README.
+"""
+
+from pathlib import Path
+from playwright.sync_api import sync_playwright
+from tests.panel import PanelTestCase
+
+import os
+import shutil
+import time
+import transaction
+
+
+SCREENSHOT = Path(__file__).parent.parent / "docs" / "controlpanel.png"
+
+
+def find_chromium():
+    """Debian's chromium (scripts/install-system-deps.sh installs it)."""
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        raise RuntimeError("No chromium found: run scripts/install-system-deps.sh (as root) or set CHROMIUM.")
+    return path
+
+
+class TestControlPanelInABrowser(PanelTestCase):
+    def setUp(self):
+        super().setUp()
+        self.playwright = sync_playwright().start()
+        # --no-sandbox: CI runs as root, where chromium's sandbox cannot start
+        self.browser = self.playwright.chromium.launch(executable_path=find_chromium(), args=["--no-sandbox"])
+        self.page = self.browser.new_page(viewport={"width": 1280, "height": 900})
+        self.page.set_default_timeout(30_000)
+
+    def tearDown(self):
+        self.browser.close()
+        self.playwright.stop()
+        super().tearDown()
+
+    def log_in(self, user, password):
+        page = self.page
+        page.goto(self.url("login"))
+        page.fill("#__ac_name", user)
+        page.fill("#__ac_password", password)
+        page.click("#buttons-login, button[name=\"buttons.login\"], input[name=\"buttons.login\"]")
+        page.wait_for_selector("#personaltools-logout", state="attached")
+
+    def test_see_a_failed_job_open_its_traceback_retry_it(self):
+        jobs = self.queue_jobs_in_every_state()
+        page = self.page
+        self.log_in("manager", "secret-Pw-123")
+
+        page.goto(self.url("@@overview-controlpanel"))
+        page.get_by_role("link", name="Background jobs").click()
+        page.wait_for_url("**/@@zasync-controlpanel")
+        default_queue = page.locator('#zasync-queues tr[data-queue=""]')
+        self.assertEqual(default_queue.locator(".zasync-count-completed").inner_text().strip(), "1")
+        self.assertEqual(default_queue.locator(".zasync-count-failed").inner_text().strip(), "1")
+
+        # the finished job
+        default_queue.locator(".zasync-count-completed a").click()
+        finished = page.locator("#job-%s" % jobs["completed"].id)
+        self.assertIn("collective.zasync.testjobs.add", finished.inner_text())
+        self.assertIn("Completed", finished.inner_text())
+
+        # the failed one, with its error
+        page.locator('#zasync-queues tr[data-queue=""] .zasync-count-failed a').click()
+        failed = page.locator("#job-%s" % jobs["failed"].id)
+        self.assertIn("The first attempt fails on purpose.", failed.inner_text())
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        # its page, with the traceback
+        failed.locator("a.zasync-job-link").click()
+        traceback = page.locator("#zasync-traceback")
+        self.assertIn("Traceback (most recent call last)", traceback.inner_text())
+        self.assertIn("ValueError: The first attempt fails on purpose.", traceback.inner_text())
+
+        # retry: it runs again as the user who queued it, and completes
+        page.click("#zasync-retry")
+        self.assertIn("was queued again", page.locator(".portalMessage, .alert").first.inner_text())
+        state = self.wait_for_state("completed")
+        self.assertEqual(state, "completed")
+        self.assertEqual(page.locator("#zasync-job-result").inner_text(), "'succeeded on attempt 2'")
+        self.assertFalse(page.locator("#zasync-traceback").count())
+        transaction.begin()
+        self.assertEqual(jobs["failed"].result, "succeeded on attempt 2")
+
+    def wait_for_state(self, wanted, seconds=20):
+        """Reload the job page until its state badge says ``wanted``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            state = self.page.locator("#zasync-job-state").get_attribute("data-state")
+            if state == wanted or time.monotonic() > deadline:
+                return state
+            time.sleep(0.2)
+            self.page.reload()
