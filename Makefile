@@ -10,7 +10,7 @@ ZEO_PORT ?= 8100
 CLUSTER ?= var/cluster
 BUILDOUT_VENV ?= .venv-buildout
 
-.PHONY: install run test test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench clean
+.PHONY: install run test test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ buildout: versions.cfg
 	test -x $(BUILDOUT_VENV)/bin/python || $(PYTHON) -m venv $(BUILDOUT_VENV)
 	$(BUILDOUT_VENV)/bin/pip install -q -c constraints.txt pip zc.buildout
 	$(BUILDOUT_VENV)/bin/buildout $(BUILDOUT_FLAGS)
+
+## Rebuild the message catalogue template from the templates, Python code and profiles.
+i18n: install
+	$(BIN)/i18ndude rebuild-pot --pot src/collective/zasync/locales/collective.zasync.pot \
+	    --create collective.zasync src/collective/zasync
+	$(BIN)/i18ndude find-untranslated -s src/collective/zasync/browser/templates/*.pt
 
 bench: install
 	bash scripts/install-bench-deps.sh

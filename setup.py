@@ -42,6 +42,7 @@ setup(
     ],
     extras_require={
         "test": [
+            "i18ndude",
             "plone.app.contenttypes[test]",
             "plone.app.robotframework",
             "plone.app.testing",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import argparse
 import ast
+import collections
 import collective.zasync.scripts
 import datetime
 import json
@@ -248,6 +249,7 @@ class Bench:
         start = min(job.started.timestamp() for job in jobs)
         end = max(TimeStamp(job._p_serial).timeTime() for job in jobs)
         failed = sum(1 for job in jobs if job.failed)
+        failures = collections.Counter(str(job.result)[:200] for job in jobs if job.failed)
         retries = sum(job.retries for job in jobs)
         commits = self.commits_between(start, end)
         conflicts = sum((s or {}).get("conflicts", 0) for s in stats)
@@ -256,12 +258,14 @@ class Bench:
             "seconds": end - start, "jobs_per_s": count / (end - start),
             "commits": commits, "commits_per_job": commits / count,
             "commits_per_s": commits / (end - start),
-            "failed": failed, "job_conflict_retries": retries,
+            "failed": failed, "failures": dict(failures), "job_conflict_retries": retries,
             "dispatcher_stats": stats,
             "dispatcher_conflicts_per_1000_jobs": 1000 * conflicts / count,
         }
         log("zasync %s %dx%d: %.1f jobs/s, %.2f commits/job, %d failed, dispatcher conflicts %s",
             function, workers, threads, result["jobs_per_s"], result["commits_per_job"], failed, stats)
+        for failure, number in failures.most_common(3):
+            log("  %d failed with: %s", number, failure)
         return result
 
     def zasync_noop(self):

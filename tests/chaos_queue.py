@@ -2,7 +2,7 @@
 
 Usage: zconsole run etc/zope.conf chaos_queue.py SITE_ID USER PREFIX COUNT PER_TRANSACTION
 
-A copy of collective.zasync.scripts.queue_jobs with what a client queueing
+collective.zasync.scripts.queue_jobs with what a client queueing
 during chaos needs: several jobs per transaction, and a transaction that fails
 (ZEO went away, a conflict) is tried again. A commit interrupted by the ZEO
 restart is *in doubt*: before trying again, the script looks whether its jobs
@@ -11,12 +11,8 @@ the queued jobs, one per line. Not a test module (its name does not start
 with "test").
 """
 
-from AccessControl.SecurityManagement import newSecurityManager
 from collective.zasync import testjobs
-from collective.zasync.interfaces import IAsyncService
-from Testing.makerequest import makerequest
-from zope.component import getUtility
-from zope.component.hooks import setSite
+from collective.zasync.scripts.queue_jobs import open_site_as
 
 import sys
 import time
@@ -41,12 +37,7 @@ def retrying(step, what, seconds=180):
 
 
 def queue_jobs(app, site_id, user_id, prefix, count, per_transaction):
-    app = makerequest(app)
-    site = app[site_id]
-    setSite(site)
-    user = site.acl_users.getUserById(user_id) or app.acl_users.getUserById(user_id)
-    newSecurityManager(None, user)
-    service = getUtility(IAsyncService)
+    site, service = open_site_as(app, site_id, user_id)
     ids = []
     for start in range(0, count, per_transaction):
         numbers = range(start, min(count, start + per_transaction))

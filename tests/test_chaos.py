@@ -10,17 +10,14 @@ each of the 5,000 entries in the site's marks BTree has the count 1.
 
 from collective.zasync import interfaces
 from collective.zasync.cluster import BIN
-from collective.zasync.cluster import Cluster
 from collective.zasync.queue import finished_key
 from pathlib import Path
-from plone.testing import Layer
+from tests.test_zeo import ClusterLayer
 
 import collective.zasync.scripts
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import transaction
 import unittest
@@ -28,13 +25,6 @@ import unittest
 
 SCRIPTS = Path(collective.zasync.scripts.__file__).parent
 HERE = Path(__file__).parent
-FAST_WORKERS = {
-    "threads": "2",
-    "ping-interval": "0.5",
-    "death-interval": "5",
-    "poll-interval": "1",
-    "stop-timeout": "20",
-}
 CLIENTS = 4
 JOBS_PER_CLIENT = int(os.environ.get("ZASYNC_CHAOS_JOBS", "5000")) // CLIENTS
 TOTAL = CLIENTS * JOBS_PER_CLIENT
@@ -42,39 +32,15 @@ PER_TRANSACTION = 10
 KILLS = 3
 
 
-class ChaosClusterLayer(Layer):
+class ChaosClusterLayer(ClusterLayer):
     """ZEO, a client configuration and two workers, for the soak alone."""
 
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="zasync-chaos-")
-        cluster = Cluster(self.tmp, worker_config=FAST_WORKERS)
-        cluster.write(workers=2)
-        try:
-            cluster.start_zeo()
-            cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin")
-            # the marks BTree, created once before the racing clients
-            cluster.run_script("client", SCRIPTS / "queue_jobs.py", "Plone", "admin", "mark", 0)
-            cluster.start_instance("worker1", wait=False)
-            cluster.start_instance("worker2", wait=False)
-            cluster.wait_for("worker1")
-            cluster.wait_for("worker2")
-            self["db"] = cluster.open_db()
-            self["conn"] = self["db"].open()
-        except BaseException:
-            cluster.stop_all()
-            raise
-        self["cluster"] = cluster
-
-    def tearDown(self):
-        transaction.abort()
-        self["conn"].close()
-        self["db"].close()
-        self["cluster"].stop_all()
-        if not os.environ.get("ZASYNC_KEEP_CLUSTER"):  # keep it to read the logs
-            shutil.rmtree(self.tmp, ignore_errors=True)
+    def prepare_site(self, cluster):
+        # the marks BTree, created once before the racing clients
+        cluster.run_script("client", SCRIPTS / "queue_jobs.py", "Plone", "admin", "mark", 0)
 
 
-CHAOS_CLUSTER = ChaosClusterLayer(name="collective.zasync:ChaosCluster")
+CHAOS_CLUSTER = ChaosClusterLayer(False, "collective.zasync:ChaosCluster")
 
 
 class TestChaos(unittest.TestCase):

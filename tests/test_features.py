@@ -9,6 +9,7 @@ from collective.zasync.queue import get_queue_root
 from collective.zasync.recurring import next_cron_time
 from collective.zasync.recurring import parse_cron
 from collective.zasync.testing import wait_for_result
+from collective.zasync.testing import wait_until
 from collective.zasync.testing import ZASYNC_FUNCTIONAL_TESTING
 from collective.zasync.transactional import transactional
 from datetime import datetime
@@ -35,15 +36,6 @@ class FeatureTestCase(unittest.TestCase):
         setRoles(self.portal, TEST_USER_ID, ["Manager"])
         login(self.portal, TEST_USER_NAME)
 
-    def wait_until(self, condition, seconds=20):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            transaction.begin()
-            if condition():
-                return
-            time.sleep(0.05)
-        self.fail("condition not met in %s s" % seconds)
-
 
 class TestProgress(FeatureTestCase):
     def test_progress_is_visible_while_the_job_runs(self):
@@ -52,7 +44,7 @@ class TestProgress(FeatureTestCase):
         self.assertEqual(get_progress(job), (-1, None))
         transaction.commit()
         try:
-            self.wait_until(lambda: get_progress(job) == (50, {"step": "half"}))
+            wait_until(lambda: get_progress(job) == (50, {"step": "half"}))
         finally:
             testjobs.gate.set()
         self.assertEqual(wait_for_result(job), "done")
@@ -77,7 +69,7 @@ class TestActions(FeatureTestCase):
         actions.retry(job)
         self.assertEqual(wait_for_result(job)["user"], TEST_USER_NAME)
         queue = self.service.getQueues()[""]
-        self.wait_until(lambda: queue.completed_count() == 1)
+        wait_until(lambda: queue.completed_count() == 1)
         self.assertEqual(queue.failed_count(), 0)
 
     def test_cancel_pending_and_remove_finished(self):
@@ -85,7 +77,7 @@ class TestActions(FeatureTestCase):
         job = self.service.queueJobWithDelay(None, later, testjobs.log_id, self.portal, "never")
         transaction.commit()
         self.assertEqual(actions.state_of(job), "delayed")
-        self.wait_until(lambda: job.id in self.service.getQueues()[""].jobs)  # filed by the worker
+        wait_until(lambda: job.id in self.service.getQueues()[""].jobs)  # filed by the worker
         actions.cancel(job)
         transaction.commit()
         self.assertEqual(actions.state_of(job), "failed")
@@ -103,7 +95,7 @@ class TestActions(FeatureTestCase):
         jobs = [self.service.queueJob(testjobs.add, self.portal, n) for n in range(3)]
         for job in jobs:
             wait_for_result(job)
-        self.wait_until(lambda: self.service.getQueues()[""].completed_count() == 3)
+        wait_until(lambda: self.service.getQueues()[""].completed_count() == 3)
         self.assertEqual(actions.remove_finished(self.service.getQueues()[""]), 3)
         self.assertEqual(self.service.getQueues()[""].completed_count(), 0)
 
@@ -113,7 +105,7 @@ class TestRecurring(FeatureTestCase):
         first = self.service.queueRecurringJob(testjobs.sleep, self.portal, 1, 0.2)
         recurrence = first.recurrence
         transaction.commit()
-        self.wait_until(lambda: recurrence.runs >= 3, seconds=30)
+        wait_until(lambda: recurrence.runs >= 3, "three runs", seconds=30)
         self.service.cancelRecurringJob(recurrence)
         transaction.commit()
         runs = recurrence.runs
@@ -159,7 +151,7 @@ class TestUniqueAndRetention(FeatureTestCase):
         for job in jobs:
             wait_for_result(job)
         dispatcher = self.layer["zasync_dispatcher"]
-        self.wait_until(lambda: self.service.getQueues()[""].completed_count() == 5)
+        wait_until(lambda: self.service.getQueues()[""].completed_count() == 5)
         self.assertEqual(dispatcher.remove_old_jobs(), 0)  # younger than 7 days
         dispatcher.settings.retention_days = 0  # zope.conf: the site's setting wins
         self.assertEqual(dispatcher.remove_old_jobs(), 0)
@@ -192,6 +184,7 @@ class TestTimeLimit(FeatureTestCase):
 
 class TestTransactional(FeatureTestCase):
     def test_commits_retries_conflicts_and_nests(self):
+        transaction.commit()  # setUp's role change
         calls = []
 
         @transactional(retries=2, delay=0.001)
@@ -228,3 +221,24 @@ class TestTransactional(FeatureTestCase):
         self.assertEqual(self.portal._zasync_test_value, 3)
         with self.assertRaises(ValueError):
             transactional(retries=-1)(lambda: None)
+
+    def test_refuses_to_throw_away_uncommitted_changes(self):
+        @transactional
+        def touch():
+            self.portal._zasync_test_value = "touched"
+
+        transaction.commit()
+        self.portal._zasync_test_value = "pending"
+        with self.assertRaises(RuntimeError) as raised:
+            touch()
+        self.assertIn("Commit or abort them first", str(raised.exception))
+        self.assertEqual(self.portal._zasync_test_value, "pending")  # nothing lost
+        transaction.commit()
+        touch()
+        transaction.abort()
+        self.assertEqual(self.portal._zasync_test_value, "touched")
+
+    def test_the_package_attribute_is_the_decorator(self):
+        import collective.zasync
+
+        self.assertIs(collective.zasync.transactional, transactional)

@@ -11,6 +11,7 @@ from collective.zasync import testjobs
 from collective.zasync.failure import Failure
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.testing import wait_for_result
+from collective.zasync.testing import wait_until
 from collective.zasync.testing import ZASYNC_FUNCTIONAL_TESTING
 from plone import api
 from plone.app.testing import login
@@ -66,20 +67,9 @@ class PoisonTestCase(unittest.TestCase):
         self.assertIn(job.id, errors[0])
         # filed among the failed jobs, not pending again, not on the worker
         queue = self.service.getQueues()[""]
-        self.wait_until(lambda: job in list(queue.finished(failed=True)), "the job to be filed as failed")
+        wait_until(lambda: job in list(queue.finished(failed=True)), "the job to be filed as failed")
         self.assertNotIn(job, list(queue.pending()))
         return result
-
-    def wait_until(self, condition, what, seconds=20):
-        import time
-
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            transaction.begin()
-            if condition():
-                return
-            time.sleep(0.05)
-        self.fail("Timed out waiting for %s" % what)
 
 
 class TestPoisonJobs(PoisonTestCase):
@@ -192,7 +182,7 @@ class TestPoisonJobs(PoisonTestCase):
         # cleanly; never a worker that cannot commit
         job = self.service.queueJob(testjobs.return_context, self.portal)
         transaction.commit()
-        self.wait_until(lambda: job.status == interfaces.COMPLETED, "the job to finish")
+        wait_until(lambda: job.status == interfaces.COMPLETED, "the job to finish")
         if job.failed:
             self.assertIn("pickle", str(job.result).lower())
         else:  # the site, by reference (no acquisition wrapper in the ZODB)

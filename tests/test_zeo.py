@@ -31,6 +31,9 @@ class ClusterLayer(Layer):
         super().__init__(name=name)
         self.multi_db = multi_db
 
+    def prepare_site(self, cluster):
+        """Hook: runs after the site exists, before the workers start."""
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="zasync-cluster-")
         cluster = Cluster(self.tmp, multi_db=self.multi_db, worker_config=FAST_WORKERS)
@@ -38,6 +41,7 @@ class ClusterLayer(Layer):
         try:
             cluster.start_zeo()
             cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin")
+            self.prepare_site(cluster)
             cluster.start_instance("worker1", wait=False)
             cluster.start_instance("worker2", wait=False)
             cluster.wait_for("worker1")

@@ -2,3 +2,6 @@
 
 Start with ``interfaces.py``: it is the contract of the package.
 """
+
+# ``collective.zasync.transactional`` is the decorator (its module has the same name).
+from collective.zasync.transactional import transactional  # noqa: E402,F401

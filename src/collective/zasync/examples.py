@@ -17,6 +17,14 @@ def publish_later(context):
     return "%s is now %s" % (context.getId(), api.content.get_state(context))
 
 
+def publish_all(context, *items):
+    """Publish the content ``items`` (passed by reference), as the user who asked."""
+    for item in items:
+        if api.content.get_state(item) != "published":
+            api.content.transition(obj=item, transition="publish")
+    return [item.getId() for item in items]
+
+
 def count_content(context, seconds=5):
     """Walk the catalog slowly, reporting progress, and return a small report."""
     brains = api.content.find(context=context)

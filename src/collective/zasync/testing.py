@@ -85,3 +85,18 @@ def wait_for_result(job, seconds=10):
                 "Job %s is still %s after %s seconds." % (job.id, job.status, seconds)
             )
         time.sleep(0.02)
+
+
+def wait_until(condition, what="the condition", seconds=20):
+    """Begin new transactions until ``condition()`` is true (what other threads committed).
+
+    Raises AssertionError naming ``what`` if it is still false after ``seconds``.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        transaction.begin()
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("Timed out after %s seconds waiting for %s." % (seconds, what))
+        time.sleep(0.05)

@@ -2,7 +2,7 @@
 
 For scripts and jobs that do several independent units of work::
 
-    from collective.zasync.transactional import transactional
+    from collective.zasync import transactional
 
     @transactional(retries=5)
     def reindex(brain):
@@ -14,9 +14,12 @@ growing pause, ``retries`` times at most, then raised. A call made while
 another @transactional call is running in the same thread just calls the
 function: the outer call owns the transaction.
 
-Inside a job, remember that the job's own work is committed at its end: a
-@transactional call there commits what the job did so far, which then stays
-done even if the job is retried.
+Beginning a transaction throws away the uncommitted changes of the one
+before, so a call with uncommitted changes pending raises an error instead:
+commit (or abort) them first. Inside a job, this means: call @transactional
+functions before the job writes anything itself. What they committed stays
+committed if the job later fails or is run again (their effects are
+at-least-once, like mail sent from a job), unlike the job's own writes.
 """
 
 from ZODB.POSException import ConflictError
@@ -45,6 +48,12 @@ def transactional(func=None, *, retries=3, delay=0.05, max_delay=5.0, manager=No
         if getattr(_state, "depth", 0):
             return func(*args, **kwargs)
         tm = manager or transaction.manager
+        if has_uncommitted_changes(tm):
+            raise RuntimeError(
+                "%s is @transactional: it begins its own transaction, which would throw "
+                "away the uncommitted changes of the current one. Commit or abort them "
+                "first (transaction.commit())." % getattr(func, "__qualname__", func)
+            )
         attempt = 0
         _state.depth = 1
         try:
@@ -67,3 +76,12 @@ def transactional(func=None, *, retries=3, delay=0.05, max_delay=5.0, manager=No
             _state.depth = 0
 
     return wrapper
+
+
+def has_uncommitted_changes(tm):
+    """True if the current transaction of ``tm`` has modified objects joined to it."""
+    tm = getattr(tm, "manager", tm)  # transaction.manager wraps this thread's manager
+    txn = getattr(tm, "_txn", None)  # None: no transaction begun, nothing pending
+    # A ZODB connection joins the transaction when an object is first modified;
+    # ``_resources`` is how the transaction package keeps them (no public accessor).
+    return bool(txn is not None and getattr(txn, "_resources", None))

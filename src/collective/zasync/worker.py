@@ -90,15 +90,21 @@ class Settings:
         settings = cls()
         for name, value in (config or {}).items():
             key = name.replace("-", "_")
-            if key not in cls.__dataclass_fields__ or key in ("uuid_file",):
+            if key == "uuid_file":  # read by worker_uuid()
                 continue
+            if key not in cls.__dataclass_fields__:
+                known = sorted(n.replace("_", "-") for n in cls.__dataclass_fields__)
+                raise ValueError(
+                    "product-config collective.zasync: unknown setting %r; the settings are "
+                    "%s and uuid-file." % (name, ", ".join(known))
+                )
             kind = type(getattr(settings, key))
             try:
                 setattr(settings, key, kind(value))
             except ValueError:
                 raise ValueError(
-                    "product-config collective.zasync: %s must be a %s, not %r."
-                    % (name, kind.__name__, value)
+                    "product-config collective.zasync: %s must be %s, not %r."
+                    % (name, "a whole number" if kind is int else "a number", value)
                 ) from None
         return settings
 

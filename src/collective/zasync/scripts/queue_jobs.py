@@ -17,13 +17,18 @@ import sys
 import transaction
 
 
-def queue_jobs(app, site_id, user_id, function, count, *args, per_transaction=1):
+def open_site_as(app, site_id, user_id):
+    """(site, service): the site set up as in a request of ``user_id``, its IAsyncService."""
     app = makerequest(app)
     site = app[site_id]
     setSite(site)
     user = site.acl_users.getUserById(user_id) or app.acl_users.getUserById(user_id)
     newSecurityManager(None, user)
-    service = getUtility(IAsyncService)
+    return site, getUtility(IAsyncService)
+
+
+def queue_jobs(app, site_id, user_id, function, count, *args, per_transaction=1):
+    site, service = open_site_as(app, site_id, user_id)
     func = getattr(testjobs, function)
     if getattr(site, "_zasync_test_marks", None) is None:
         from BTrees.OOBTree import OOBTree

@@ -1,0 +1,98 @@
+"""The README's examples run as they stand, and do what the README says.
+
+Every ```python block after a ``<!-- example: NAME -->`` line is run here with
+``portal`` bound to the test site and a Manager logged in, in a layer with a
+worker; the checks after each run are the README's promises for that example.
+"""
+
+from collective.zasync.api import get_progress
+from collective.zasync.testing import wait_for_result
+from collective.zasync.transactional import transactional
+from collective.zasync.testing import wait_until
+from collective.zasync.testing import ZASYNC_FUNCTIONAL_TESTING
+from pathlib import Path
+from plone import api
+from plone.app.testing import login
+from plone.app.testing import setRoles
+from plone.app.testing import TEST_USER_ID
+from plone.app.testing import TEST_USER_NAME
+
+import re
+import transaction
+import unittest
+
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def examples():
+    """{name: source} of the README's runnable examples."""
+    text = README.read_text()
+    found = re.findall(r"<!-- example: (\w+) -->\n```python\n(.*?)```", text, re.S)
+    return dict(found)
+
+
+class TestReadmeExamples(unittest.TestCase):
+    layer = ZASYNC_FUNCTIONAL_TESTING
+
+    def setUp(self):
+        self.portal = self.layer["portal"]
+        setRoles(self.portal, TEST_USER_ID, ["Manager"])
+        login(self.portal, TEST_USER_NAME)
+
+    def run_example(self, name, **names):
+        source = examples().get(name)
+        self.assertIsNotNone(source, "README.md has no example %r" % name)
+        namespace = {"portal": self.portal, **names}
+        exec(compile(source, "README.md example %s" % name, "exec"), namespace)
+        return namespace
+
+    def test_every_example_is_tested(self):
+        tested = {name[len("test_"):] for name in dir(self) if name.startswith("test_")}
+        self.assertEqual(set(examples()) - tested, set())
+
+    def test_progress(self):
+        job = self.run_example("progress")["job"]
+        wait_until(lambda: (get_progress(job) or (0,))[0] > 0, "progress reported")
+        value, data = get_progress(job)
+        self.assertEqual(data["of"], 10)
+        self.assertEqual(value, (data["step"] - 1) * 10)
+        self.assertIsInstance(wait_for_result(job), dict)
+        self.assertIsNone(get_progress(job))
+
+    def test_recurring(self):
+        job = self.run_example("recurring")["job"]
+        self.assertFalse(job.recurrence.cancelled)
+        panel = self.portal.restrictedTraverse("@@zasync-controlpanel")
+        # listed once a worker has filed the first run
+        wait_until(lambda: job.recurrence.id in [row["id"] for row in panel.recurring()], "the listing")
+
+    def test_recurring_cancel(self):
+        job = self.run_example("recurring")["job"]
+
+        @transactional  # the job is filed by the worker meanwhile: a ConflictError is retried
+        def cancel():
+            self.run_example("recurring_cancel", job=job)
+
+        cancel()
+        transaction.begin()
+        self.assertTrue(job.recurrence.cancelled)
+        self.assertEqual(job.begin_after.minute % 15, 0)  # due at the next quarter hour
+        self.assertIsNone(job.started)  # cancelled before its first run
+        self.assertEqual(job.result.type.__name__, "Cancelled")
+
+    def test_references(self):
+        job = self.run_example("references")["job"]
+        self.assertEqual(wait_for_result(job), ["news-0", "news-1", "news-2"])
+        transaction.begin()
+        for n in range(3):
+            self.assertEqual(api.content.get_state(self.portal["news-%d" % n]), "published")
+
+    def test_unique(self):
+        namespace = self.run_example("unique")
+        self.assertIs(namespace["again"], namespace["first"])
+
+    def test_transactional(self):
+        self.run_example("transactional")
+        transaction.abort()  # nothing pending: the example committed
+        self.assertEqual(self.portal["readme-doc"].title, "New")
