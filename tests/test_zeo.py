@@ -157,11 +157,27 @@ class TestWorkers(ClusterTestCase):
         self.cluster.start_instance("worker1")
 
     def test_3_zeo_restart_workers_reconnect(self):
+        from ZEO.ClientStorage import ClientStorage
+        from ZODB.utils import p64
+        from ZODB.utils import u64
+
+        address = ("127.0.0.1", self.cluster.zeo_port)
+        early = ClientStorage(address, storage="1")
+        first = early.new_oid()  # ZEO fetches 100 in advance; none gets committed
         self.cluster.stop("zeo")
         self.cluster.start_zeo()
         ids = self.queue("mark", 10, "after-restart")
+        self.wait_until(early.is_connected, 30, "the reconnection")
+        late = ClientStorage(address, storage="1")
+        handed_out_after_restart = {late.new_oid() for _ in range(100)}
+        after = early.new_oid()
+        early.close()
+        late.close()
+        # The restarted server hands out the unused ids again: a client must not reuse them.
+        self.assertNotEqual(after, p64(u64(first) + 1), "the prefetched ids survived the restart")
+        self.assertNotIn(after, handed_out_after_restart)
         jobs = self.wait_completed(ids, seconds=120)
-        self.assertTrue(all(not job.failed for job in jobs))
+        self.assertEqual([str(job.result) for job in jobs if job.failed], [])
         self.assertEqual(self.marks("after-restart-"), {"after-restart-%d" % n: 1 for n in range(10)})
 
     def test_4_sigterm_lets_jobs_finish_and_unregisters(self):
