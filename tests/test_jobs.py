@@ -253,6 +253,25 @@ class TestConflicts(JobTestCase):
         self.assertEqual(job.retries, 2)
         self.assertEqual(self.log(), ["once"])
 
+    def test_after_two_conflicts_an_attempt_runs_alone(self):
+        job = self.async_.queueJob(testjobs.conflict_then_log, self.portal, "alone", 3)
+        with self.assertLogs("collective.zasync", level="INFO") as logs:
+            self.assertEqual(wait_for_result(job), 4)
+        self.assertIn("Job %s: 2 conflicts; its next attempt runs alone in this worker." % job.id,
+                      [record.getMessage() for record in logs.records])
+        self.assertEqual(self.log(), ["alone"])
+
+    def test_jobs_that_always_conflict_with_each_other_all_succeed(self):
+        # Each job changes the same attribute of the site: two at once always conflict;
+        # the worker's 2 threads run them side by side. Two retries allowed: a third
+        # conflict would fail the job, but the third attempt runs alone.
+        self.portal.portal_registry["collective.zasync.max_retries"] = 2
+        jobs = [self.async_.queueJob(testjobs.increment, self.portal, 0.01) for _ in range(30)]
+        for job in jobs:
+            wait_for_result(job, seconds=120)
+            self.assertFalse(job.failed, job.result)
+        self.assertEqual(self.portal._zasync_test_count, 30)
+
     def test_conflict_forever_fails_after_max_retries(self):
         # the site's setting (control panel) is stored on the job at queue time
         self.portal.portal_registry["collective.zasync.max_retries"] = 2

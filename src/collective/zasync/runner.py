@@ -25,6 +25,7 @@ from zope.component import getSiteManager
 from zope.event import notify
 from zope.interface import providedBy
 
+import contextlib
 import logging
 import random
 import threading
@@ -47,6 +48,61 @@ def backoff(attempt, base=0.05, cap=5.0):
 
 class StaleClaim(Exception):
     """The job was handed to another worker meanwhile; drop it."""
+
+
+class ConflictGate:
+    """Lets a short job that keeps conflicting run alone among this process's jobs.
+
+    Every attempt passes the gate: shared, as usual, or alone once it has hit
+    ``alone_after`` ConflictErrors and its last attempt took less than
+    ``max_seconds`` (a long job must not stop the others). An attempt alone
+    waits for the running ones to end (at most ``wait`` seconds) and new ones
+    wait for it, so it cannot conflict with a job of its own process; jobs of
+    other processes still can. One gate per worker process.
+    """
+
+    def __init__(self, alone_after=2, max_seconds=2.0, wait=10.0):
+        self.alone_after = alone_after
+        self.max_seconds = max_seconds
+        self.wait = wait
+        self._lock = threading.Condition()
+        self._shared = 0
+        self._alone = False
+
+    def should_run_alone(self, conflicts, last_seconds):
+        return conflicts >= self.alone_after and last_seconds < self.max_seconds
+
+    @contextlib.contextmanager
+    def shared(self):
+        with self._lock:
+            while self._alone:
+                self._lock.wait()
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._shared -= 1
+                self._lock.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self):
+        with self._lock:
+            while self._alone:
+                self._lock.wait()
+            self._alone = True
+            deadline = time.monotonic() + self.wait
+            while self._shared and deadline > time.monotonic():
+                self._lock.wait(deadline - time.monotonic())
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._alone = False
+                self._lock.notify_all()
+
+
+gate = ConflictGate()  # shared by the runner threads of this process
 
 
 class JobRunner:
@@ -134,36 +190,52 @@ class JobRunner:
         transaction; retry on ConflictError; store a Failure on any error."""
         retries = 0
         outage = None
+        last_seconds = 0.0
         while True:
-            job = self._load(conn, job_oid, token)
-            subject = run_as if run_as is not None else job
-            current.job = job
-            current.runner = self
-            current.began = utcnow()
-            try:
-                with job_environment(conn.root()["Application"], subject) as app:
-                    result = call(app, job)
-                    check_picklable(result, "the result of %s" % subject.describe())
-                    store(job, result, retries)
-                    transaction.commit()
-                return job
-            except ConflictError as exc:
-                transaction.abort()
-                retries += 1
-                if retries > self.retries_allowed(job):
-                    log.warning("Job %s: ConflictError after %d retries.", job.id, retries - 1)
-                    return self._store_failure(conn, job_oid, token, exc, retries - 1, run_as)
-                time.sleep(backoff(retries))
-            except TransientError as exc:  # ZEO disconnected: not the job's fault
-                transaction.abort()
-                outage = self._wait_for_storage(outage, exc)
-            except StaleClaim:
-                raise
-            except BaseException as exc:  # SystemExit, KeyboardInterrupt too
-                transaction.abort()
-                return self._store_failure(conn, job_oid, token, exc, retries, run_as)
-            finally:
-                current.job = None
+            pause = disconnected = None
+            alone = gate.should_run_alone(retries, last_seconds)
+            if alone:  # (only after conflicts: job is the one loaded before)
+                log.info("Job %s: %d conflicts; its next attempt runs alone in this worker.",
+                         job.id, retries)
+            # Begin (in _load) inside the gate, so that an attempt alone sees
+            # every commit of the attempts it waited for.
+            with gate.alone() if alone else gate.shared():
+                began = time.monotonic()
+                job = self._load(conn, job_oid, token)
+                subject = run_as if run_as is not None else job
+                current.job = job
+                current.runner = self
+                current.began = utcnow()
+                try:
+                    with job_environment(conn.root()["Application"], subject) as app:
+                        result = call(app, job)
+                        check_picklable(result, "the result of %s" % subject.describe())
+                        store(job, result, retries)
+                        transaction.commit()
+                    return job
+                except ConflictError as exc:
+                    transaction.abort()
+                    retries += 1
+                    last_seconds = time.monotonic() - began
+                    if retries > self.retries_allowed(job):
+                        log.warning("Job %s: ConflictError after %d retries.", job.id, retries - 1)
+                        return self._store_failure(conn, job_oid, token, exc, retries - 1, run_as)
+                    pause = backoff(retries)
+                except TransientError as exc:  # ZEO disconnected: not the job's fault
+                    transaction.abort()
+                    disconnected = exc
+                except StaleClaim:
+                    raise
+                except BaseException as exc:  # SystemExit, KeyboardInterrupt too
+                    transaction.abort()
+                    return self._store_failure(conn, job_oid, token, exc, retries, run_as)
+                finally:
+                    current.job = None
+            # Wait outside the gate: the other threads go on meanwhile.
+            if pause is not None:
+                time.sleep(pause)
+            if disconnected is not None:
+                outage = self._wait_for_storage(outage, disconnected)
 
     def retries_allowed(self, job):
         """The site's setting stored on the job, else the worker's."""

@@ -10,6 +10,8 @@ from plone import api
 from ZODB.POSException import ConflictError
 from zope.globalrequest import getRequest
 
+import time
+
 
 def noop(context):
     """Do nothing: for throughput figures."""
@@ -86,6 +88,15 @@ def conflict_then_log(context, entry, conflicts=2):
 _attempts = {}
 
 
+def increment(context, seconds=0.02):
+    """Add 1 to a counter on the site itself: two at once always conflict."""
+    site = api.portal.get()
+    count = getattr(site, "_zasync_test_count", 0)
+    time.sleep(float(seconds))
+    site._zasync_test_count = count + 1
+    return count + 1
+
+
 def always_conflict(context):
     raise ConflictError("always")
 
@@ -106,8 +117,6 @@ def record_failure(failure):
 
 
 def sleep(context, seconds=1.0):
-    import time
-
     time.sleep(seconds)
     return seconds
 
@@ -131,8 +140,6 @@ def mark(context, entry):
 
 def sleep_and_mark(context, entry, seconds="1.0"):
     """Sleep, then mark ``entry``: a job that can be killed half-way."""
-    import time
-
     time.sleep(float(seconds))
     return mark(context, entry)
 
