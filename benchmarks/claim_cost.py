@@ -10,7 +10,6 @@ claimed jobs back among the pending ones. Prints JSON.
 """
 
 from collective.zasync.dispatcher import Dispatcher
-from collective.zasync.queue import get_queue_root
 from collective.zasync.worker import Settings
 from ZEO.ClientStorage import ClientStorage
 from ZODB import DB

@@ -4,37 +4,25 @@ from collective.zasync import actions
 from collective.zasync import testjobs
 from collective.zasync.api import get_progress
 from collective.zasync.failure import Failure
-from collective.zasync.interfaces import IAsyncService
 from collective.zasync.queue import get_queue_root
 from collective.zasync.recurring import next_cron_time
 from collective.zasync.recurring import parse_cron
 from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
-from collective.zasync.testing import ZASYNC_FUNCTIONAL_TESTING
 from collective.zasync.transactional import transactional
 from datetime import datetime
 from datetime import timezone
 from plone import api
 from plone.app.testing import login
-from plone.app.testing import setRoles
-from plone.app.testing import TEST_USER_ID
 from plone.app.testing import TEST_USER_NAME
 from ZODB.POSException import ConflictError
-from zope.component import getUtility
+from tests.base import WorkerTestCase
 
 import time
 import transaction
-import unittest
 
 
-class FeatureTestCase(unittest.TestCase):
-    layer = ZASYNC_FUNCTIONAL_TESTING
-
-    def setUp(self):
-        self.portal = self.layer["portal"]
-        self.service = getUtility(IAsyncService)
-        setRoles(self.portal, TEST_USER_ID, ["Manager"])
-        login(self.portal, TEST_USER_NAME)
+FeatureTestCase = WorkerTestCase
 
 
 class TestProgress(FeatureTestCase):

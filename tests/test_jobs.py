@@ -3,10 +3,8 @@
 from collective.zasync import interfaces
 from collective.zasync import testjobs
 from collective.zasync.failure import Failure
-from collective.zasync.interfaces import IAsyncService
 from collective.zasync.service import makeJob
 from collective.zasync.testing import wait_for_result
-from collective.zasync.testing import ZASYNC_FUNCTIONAL_TESTING
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
@@ -14,27 +12,21 @@ from AccessControl import Unauthorized
 from plone import api
 from plone.app.testing import login
 from plone.app.testing import logout
-from plone.app.testing import setRoles
 from plone.app.testing import SITE_OWNER_NAME
 from plone.app.testing import TEST_USER_ID
 from plone.app.testing import TEST_USER_NAME
 from zope.component import getGlobalSiteManager
-from zope.component import getUtility
+from tests.base import WorkerTestCase
 
 import logging
 import transaction
-import unittest
 
 
-class JobTestCase(unittest.TestCase):
-    layer = ZASYNC_FUNCTIONAL_TESTING
-
+class JobTestCase(WorkerTestCase):
     def setUp(self):
-        self.portal = self.layer["portal"]
+        super().setUp()
         self.app = self.layer["app"]
-        self.async_ = getUtility(IAsyncService)
-        setRoles(self.portal, TEST_USER_ID, ["Manager"])
-        login(self.portal, TEST_USER_NAME)
+        self.async_ = self.service
 
     def log(self):
         transaction.begin()

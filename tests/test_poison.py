@@ -9,17 +9,11 @@ After each, the same worker still runs a normal job.
 from collective.zasync import interfaces
 from collective.zasync import testjobs
 from collective.zasync.failure import Failure
-from collective.zasync.interfaces import IAsyncService
 from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
-from collective.zasync.testing import ZASYNC_FUNCTIONAL_TESTING
 from plone import api
-from plone.app.testing import login
-from plone.app.testing import setRoles
-from plone.app.testing import TEST_USER_ID
-from plone.app.testing import TEST_USER_NAME
 from ZODB.POSException import ConflictError
-from zope.component import getUtility
+from tests.base import WorkerTestCase
 
 import importlib
 import os
@@ -27,19 +21,10 @@ import shutil
 import sys
 import tempfile
 import transaction
-import unittest
 import uuid
 
 
-class PoisonTestCase(unittest.TestCase):
-    layer = ZASYNC_FUNCTIONAL_TESTING
-
-    def setUp(self):
-        self.portal = self.layer["portal"]
-        self.service = getUtility(IAsyncService)
-        setRoles(self.portal, TEST_USER_ID, ["Manager"])
-        login(self.portal, TEST_USER_NAME)
-
+class PoisonTestCase(WorkerTestCase):
     def tearDown(self):
         # whatever the poison did, the worker and its threads are still there
         self.assert_worker_alive()

@@ -9,17 +9,12 @@ from collective.zasync.api import get_progress
 from collective.zasync.testing import wait_for_result
 from collective.zasync.transactional import transactional
 from collective.zasync.testing import wait_until
-from collective.zasync.testing import ZASYNC_FUNCTIONAL_TESTING
 from pathlib import Path
 from plone import api
-from plone.app.testing import login
-from plone.app.testing import setRoles
-from plone.app.testing import TEST_USER_ID
-from plone.app.testing import TEST_USER_NAME
+from tests.base import WorkerTestCase
 
 import re
 import transaction
-import unittest
 
 
 README = Path(__file__).parent.parent / "README.md"
@@ -32,13 +27,7 @@ def examples():
     return dict(found)
 
 
-class TestReadmeExamples(unittest.TestCase):
-    layer = ZASYNC_FUNCTIONAL_TESTING
-
-    def setUp(self):
-        self.portal = self.layer["portal"]
-        setRoles(self.portal, TEST_USER_ID, ["Manager"])
-        login(self.portal, TEST_USER_NAME)
+class TestReadmeExamples(WorkerTestCase):
 
     def run_example(self, name, **names):
         source = examples().get(name)

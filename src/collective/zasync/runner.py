@@ -191,6 +191,7 @@ class JobRunner:
         retries = 0
         outage = None
         last_seconds = 0.0
+        job = None
         while True:
             pause = disconnected = None
             alone = gate.should_run_alone(retries, last_seconds)
