@@ -74,3 +74,24 @@ class TestConcurrentQueueing(unittest.TestCase):
         self.assertEqual(set(finished), set(ids))
         self.assertTrue(all(job.status == COMPLETED for job in finished.values()))
         self.assertEqual({job.attempts for job in finished.values()}, {1})
+
+
+class TestJobList(unittest.TestCase):
+    """The inbox and done lists: concurrent appends and removals merge on commit."""
+
+    def test_merge_keeps_every_append_and_removal(self):
+        from collective.zasync.queue import JobList
+
+        old = {"_items": ["a", "b"]}
+        committed = {"_items": ["b", "c"]}  # took a, appended c
+        new = {"_items": ["a", "b", "d"]}  # appended d
+        merged = JobList()._p_resolveConflict(old, committed, new)
+        self.assertEqual(merged["_items"], ["b", "c", "d"])
+
+    def test_state_of_first_development_versions_still_loads(self):
+        from collective.zasync.queue import JobList
+
+        jobs = JobList()
+        jobs.__setstate__({"_items": ("a",)})  # a tuple then, a list now
+        jobs.append("b")
+        self.assertEqual(list(jobs), ["a", "b"])

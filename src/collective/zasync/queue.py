@@ -37,6 +37,10 @@ class JobList(Persistent):
     def __init__(self):
         self._items = []
 
+    def __setstate__(self, state):
+        # Databases written by the first development versions kept a tuple.
+        super().__setstate__(dict(state, _items=list(state.get("_items", ()))))
+
     def append(self, job):
         self._items.append(job)
         self._p_changed = True
