@@ -16,6 +16,7 @@ A ConflictError in its own transactions only means another worker got there
 first: abort, wait a random moment, try again.
 """
 
+from collective.zasync import batches
 from collective.zasync import interfaces
 from collective.zasync.failure import Failure
 from collective.zasync.job import utcnow
@@ -23,8 +24,9 @@ from collective.zasync.invalidations import unwatch_invalidations
 from collective.zasync.invalidations import watch_invalidations
 from collective.zasync.queue import file_finished
 from collective.zasync.queue import file_pending
-from collective.zasync.queue import finished_key_at
 from collective.zasync.queue import get_queue_root
+from collective.zasync.queue import remove_old_jobs
+from collective.zasync.queue import RETENTION_BATCH
 from collective.zasync.queue import requeue
 from collective.zasync.queue import timed_out
 from collective.zasync.runner import backoff
@@ -47,7 +49,6 @@ log = logging.getLogger("collective.zasync")
 PREFETCH = 3  # short jobs: claim this many per thread ahead of time
 SHORT_JOB = 0.05  # seconds: jobs faster than this on average are "short"
 CLAIM_SCAN_LIMIT = 200  # pending entries looked at per pass, at most
-RETENTION_BATCH = 200  # finished jobs removed per transaction
 RETENTION_EVERY = 300.0  # seconds between retention runs
 
 
@@ -262,7 +263,7 @@ class Dispatcher:
             if job.recurrence is not None and job.recurrence.id not in queue.recurring:
                 queue.recurring[job.recurrence.id] = job.recurrence
             if job.batch_kind:
-                self._start_batch(queue, job)
+                batches.start_batch(queue, job)
             else:
                 file_pending(queue, job)
 
@@ -275,9 +276,9 @@ class Dispatcher:
             if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
                 del queue.unique[job.unique_key]
             if job.parent is not None and job.parent.batch_kind:
-                self._advance_batch(queue, job)
+                batches.advance_batch(queue, job)
             if job.recurrence is not None:
-                self._schedule_next_run(queue, job)
+                batches.schedule_next_run(queue, job)
 
     def _claim(self, root, queue, wanted):
         now = utcnow()
@@ -321,16 +322,6 @@ class Dispatcher:
             self._next_due = when if self._next_due is None else min(when, self._next_due)
         return claimed
 
-    def _schedule_next_run(self, queue, job):
-        recurrence = job.recurrence
-        recurrence.runs += 1
-        if recurrence.cancelled or recurrence.current is not job:
-            return
-        run = recurrence.next_run(job)
-        run.status = interfaces.PENDING
-        queue.jobs[run.id] = run
-        file_pending(queue, run)
-
     def _fail_overdue(self, root):
         """Fail our jobs that ran longer than the time limit.
 
@@ -369,47 +360,6 @@ class Dispatcher:
             rest = [i for i in range(len(window)) if i not in set(chosen)]
             window = [window[i] for i in chosen + rest]
         return window
-
-    # -- batches -----------------------------------------------------------------
-
-    def _start_batch(self, queue, batch):
-        batch.status = interfaces.ACTIVE
-        batch.started = utcnow()
-        queue.batches[batch.id] = batch
-        for subjob in batch.subjobs:
-            queue.jobs[subjob.id] = subjob
-        for subjob in batch.subjobs[:1] if batch.batch_kind == "serial" else batch.subjobs:
-            file_pending(queue, subjob)
-
-    def _advance_batch(self, queue, job):
-        batch = job.parent
-        if batch.status != interfaces.ACTIVE:
-            return
-        if batch.batch_kind == "serial":
-            if job.failed:
-                for later in batch.subjobs:
-                    if later.status == interfaces.NEW:
-                        later._result = Failure(
-                            RuntimeError("Not run: job %s before it in the batch failed." % job.id)
-                        )
-                        later.ended = utcnow()
-                        later.status = interfaces.COMPLETED
-                        file_finished(queue, later)
-                return self._finish_batch(queue, batch, job.result)
-            for later in batch.subjobs:
-                if later.status == interfaces.NEW:
-                    return file_pending(queue, later)
-        elif any(sub.status != interfaces.COMPLETED for sub in batch.subjobs):
-            return
-        self._finish_batch(queue, batch, list(batch.subjobs))
-
-    def _finish_batch(self, queue, batch, result):
-        # A worker thread fires the batch's event and runs its callbacks.
-        del queue.batches[batch.id]
-        batch._result = result
-        batch.ended = utcnow()
-        batch.status = interfaces.CALLBACKS
-        file_pending(queue, batch)
 
     # -- pings, dead workers, retention -----------------------------------------
 
@@ -459,25 +409,10 @@ class Dispatcher:
         """Remove finished jobs older than the retention, a batch per transaction."""
         removed = 0
         while not self.stopping.is_set():
-            count = self._in_transaction(_remove_old_jobs, self.settings.retention_days)
+            count = self._in_transaction(remove_old_jobs, self.settings.retention_days)
             removed += count
             if count < RETENTION_BATCH:
                 break
         if removed:
             log.info("Removed %d finished jobs past the retention.", removed)
         return removed
-
-
-def _remove_old_jobs(root, default_days):
-    """Remove up to RETENTION_BATCH finished jobs older than the retention."""
-    days = root.retention_days if root.retention_days is not None else default_days
-    first_key = finished_key_at(time.time() - days * 86400)
-    count = 0
-    for queue in root.queues.values():
-        for tree, length in ((queue.completed, queue.completed_count), (queue.failed, queue.failed_count)):
-            for key in list(tree.keys(min=first_key))[: RETENTION_BATCH - count]:
-                job = tree.pop(key)
-                queue.jobs.pop(job.id, None)
-                length.change(-1)
-                count += 1
-    return count

@@ -19,6 +19,8 @@ from collective.zasync import interfaces
 from persistent import Persistent
 from zope.interface import implementer
 
+import time
+
 
 def _ref_key(ref):
     """Identity of an item in conflict resolution (a PersistentReference)."""
@@ -259,3 +261,21 @@ def requeue(root, job):
         job.status = interfaces.PENDING
     if job.status in (interfaces.PENDING, interfaces.CALLBACKS):
         file_pending(root.queues[job.queue_name], job)
+
+
+RETENTION_BATCH = 200  # finished jobs removed per transaction
+
+
+def remove_old_jobs(root, default_days):
+    """Remove up to RETENTION_BATCH finished jobs older than the retention."""
+    days = root.retention_days if root.retention_days is not None else default_days
+    first_key = finished_key_at(time.time() - days * 86400)
+    count = 0
+    for queue in root.queues.values():
+        for tree, length in ((queue.completed, queue.completed_count), (queue.failed, queue.failed_count)):
+            for key in list(tree.keys(min=first_key))[: RETENTION_BATCH - count]:
+                job = tree.pop(key)
+                queue.jobs.pop(job.id, None)
+                length.change(-1)
+                count += 1
+    return count
