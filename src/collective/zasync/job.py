@@ -72,7 +72,8 @@ class Job(Persistent):
     _annotations = None
     events_fired = False  # IJobSuccess/IJobFailure sent
     context_oid = None
-    attempts = 0  # how many times a worker claimed it
+    attempts = 0  # how many times a worker started its function
+    callback_claims = 0  # how many times a worker claimed it to fire its events and callbacks
     max_retries = None  # ConflictError retries, from the site's settings; None: the worker's
     recurrence = None  # a recurring.Recurrence for runs of a recurring job
 

@@ -19,6 +19,7 @@ from collective.zasync import interfaces
 from persistent import Persistent
 from zope.interface import implementer
 
+import itertools
 import time
 
 
@@ -87,9 +88,23 @@ class JobList(Persistent):
 
 
 def pending_key(job):
-    """The pending_jobs key: begin_after (microseconds since 1970), then id."""
-    when = job.begin_after.timestamp() if job.begin_after is not None else 0
-    return "%016d.%s" % (int(when * 1_000_000), job.id)
+    """The pending_jobs key: when the job is due (microseconds since 1970), then id.
+
+    A job is due at its begin_after, or when it was queued: so a delayed job
+    that has become due is not passed by the jobs queued after that moment.
+    """
+    when = job.queued if job.begin_after is None else max(job.begin_after, job.queued)
+    return "%016d.%s" % (int(when.timestamp() * 1_000_000), job.id)
+
+
+def due_time(key):
+    """The time (seconds since 1970) a pending_jobs key is due."""
+    return int(key.split(".", 1)[0]) / 1_000_000
+
+
+def due_key(timestamp):
+    """A key above every pending_jobs key due at ``timestamp``."""
+    return "%016d/" % int(timestamp * 1_000_000)
 
 
 # Finished jobs are keyed by inverted end time, so that iterating a BTree
@@ -234,6 +249,18 @@ def file_pending(queue, job):
     queue.pending_count.change(1)
 
 
+def unfile_pending(queue, job):
+    """Take a pending job out of pending_jobs; False if it is not there."""
+    # Databases of 1.0.0a1 keyed jobs without begin_after by 0 instead of
+    # their queueing time.
+    legacy = "%016d.%s" % (0, job.id)
+    for key in (pending_key(job), legacy):
+        if queue.pending_jobs.pop(key, None) is not None:
+            queue.pending_count.change(-1)
+            return True
+    return False
+
+
 def unfile_finished(queue, job):
     """Take a finished job out of the completed/failed BTree it is filed in."""
     tree, length = (queue.failed, queue.failed_count) if job.failed else (queue.completed, queue.completed_count)
@@ -273,9 +300,14 @@ def remove_old_jobs(root, default_days):
     count = 0
     for queue in root.queues.values():
         for tree, length in ((queue.completed, queue.completed_count), (queue.failed, queue.failed_count)):
-            for key in list(tree.keys(min=first_key))[: RETENTION_BATCH - count]:
+            # Only the keys of this batch are read: a backlog of a million
+            # expired jobs costs no more per transaction than one of 200.
+            keys = list(itertools.islice(tree.keys(min=first_key), RETENTION_BATCH - count))
+            for key in keys:
                 job = tree.pop(key)
                 queue.jobs.pop(job.id, None)
-                length.change(-1)
-                count += 1
+                if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
+                    del queue.unique[job.unique_key]
+            length.change(-len(keys))
+            count += len(keys)
     return count

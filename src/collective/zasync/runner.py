@@ -22,6 +22,7 @@ from collective.zasync.security import job_environment
 from transaction.interfaces import TransientError
 from ZODB.POSException import ConflictError
 from zope.component import getSiteManager
+from zope.component.event import objectEventNotify
 from zope.event import notify
 from zope.interface import providedBy
 
@@ -166,9 +167,7 @@ class JobRunner:
         """Fire the job's event if not done yet, run its callbacks, complete it."""
         job = self._load(conn, job_oid, token)
         if not job.events_fired:
-            with job_environment(conn.root()["Application"], job, strict=False):
-                self._notify(job)
-                transaction.commit()
+            self._fire_event(conn, job_oid, token)
         job = self._load(conn, job_oid, token)
         for callback in job.callbacks_to_run():
             self._attempt(
@@ -181,6 +180,30 @@ class JobRunner:
             )
         job = self._load(conn, job_oid, token)
         complete(job, self.worker_uuid)
+        transaction.commit()
+
+    def _fire_event(self, conn, job_oid, token):
+        """IJobSuccess/IJobFailure in a transaction of its own (a batch, a timeout).
+
+        A subscriber that keeps failing costs the job its event, never its
+        completion: the job is not handed back to run into it again.
+        """
+        for attempt in range(self.max_retries + 1):
+            job = self._load(conn, job_oid, token)
+            try:
+                with job_environment(conn.root()["Application"], job, strict=False):
+                    self._notify(job)
+                    transaction.commit()
+                return
+            except ConflictError:
+                transaction.abort()
+                time.sleep(backoff(attempt))
+            except Exception:
+                transaction.abort()
+                log.exception("A subscriber of job %s's event failed; the job completes without it.", job.id)
+                break
+        job = self._load(conn, job_oid, token)
+        job.events_fired = True
         transaction.commit()
 
     # -- one attempt loop ------------------------------------------------------
@@ -337,14 +360,14 @@ class JobRunner:
 
 
 def has_subscribers(event):
-    """True if anything subscribes to ``event`` (or to its object and it)."""
+    """True if a handler would see ``event`` (beyond the generic object-event relay)."""
     # A savepoint costs a temporary file per job: only take one when needed.
+    # zope.component's objectEventNotify is subscribed to every IObjectEvent
+    # under Zope; it only relays to (object, event) subscribers, asked next.
     adapters = getSiteManager().adapters
     provided = providedBy(event)
-    return bool(
-        adapters.subscriptions([provided], None)
-        or adapters.subscriptions([providedBy(event.object), provided], None)
-    )
+    direct = [h for h in adapters.subscriptions([provided], None) if h is not objectEventNotify]
+    return bool(direct or adapters.subscriptions([providedBy(event.object), provided], None))
 
 
 def complete(job, worker_uuid):
