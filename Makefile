@@ -10,14 +10,14 @@ ZEO_PORT ?= 8100
 CLUSTER ?= var/cluster
 BUILDOUT_VENV ?= .venv-buildout
 
-.PHONY: install run test test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
+.PHONY: install run test check-dist test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "uv==$(UV_VERSION)"
 
 .stamp-install: setup.py constraints.txt | $(BIN)/uv
-	$(BIN)/uv pip install -q -p $(BIN)/python -c constraints.txt -e ".[test]"
+	$(BIN)/uv pip install -q -p $(BIN)/python -c constraints.txt -e ".[test]" build twine
 	touch $@
 
 install: .stamp-install
@@ -37,9 +37,14 @@ run: install
 	@echo
 	$(BIN)/runwsgi var/instance/etc/zope.ini
 
-## Every test: in-process jobs, multi-process ZEO cluster, browser.
-test: install system-deps
+## Every test: the built distributions, in-process jobs, multi-process ZEO cluster, browser.
+test: install system-deps check-dist
 	bash scripts/run-tests.sh
+
+## Build the sdist and the wheel, check them (twine, contents) and run a job from the wheel
+## installed in a fresh virtualenv.
+check-dist: install
+	PYTHON=$(PYTHON) bash scripts/check-dist.sh
 
 ## A ZEO server on $(ZEO_PORT), one client on $(PORT) and $(WORKERS) workers on the next ports,
 ## in the background; configuration, data, logs and pids in $(CLUSTER).

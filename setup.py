@@ -1,4 +1,4 @@
-from setuptools import find_packages
+from setuptools import find_namespace_packages
 from setuptools import setup
 
 
@@ -21,7 +21,11 @@ setup(
     keywords="Plone ZODB ZEO async background jobs queue",
     license="GPL version 2",
     package_dir={"": "src"},
-    packages=find_packages("src"),
+    # collective is a PEP 420 namespace (no __init__.py): find_packages would find nothing.
+    # Data folders (templates, profiles, locales) count as packages here, so their files ship.
+    packages=find_namespace_packages(
+        "src", include=["collective.zasync", "collective.zasync.*"], exclude=["*.__pycache__"]
+    ),
     include_package_data=True,
     zip_safe=False,
     python_requires=">=3.11",
