@@ -15,7 +15,7 @@ NEW = "new-status"  # built, not queued yet
 PENDING = "pending-status"  # queued, waiting for a worker (or for begin_after)
 ASSIGNED = "assigned-status"  # claimed by a worker, not started yet
 ACTIVE = "active-status"  # running in a worker thread
-CALLBACKS = "callbacks-status"  # result stored, callbacks still to run
+CALLBACKS = "callback-status"  # result stored, callbacks still to run
 COMPLETED = "completed-status"  # finished: job.result is the value or a Failure
 
 # The key of the queue container in the root of the queue's database.

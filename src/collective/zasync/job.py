@@ -48,6 +48,10 @@ class ObjectRef:
         return "<ObjectRef %s>" % self.path
 
 
+# CALLBACKS as the first development versions stored it (zc.async's value has no "s").
+OLD_CALLBACKS = "callbacks-status"
+
+
 @implementer(interfaces.IJob)
 class Job(Persistent):
     """A persistent job. Built by the service; run by a worker."""
@@ -88,6 +92,11 @@ class Job(Persistent):
         self.userfolder_path = None
         self.user_id = None
         self.queued = utcnow()
+
+    def __setstate__(self, state):
+        if state.get("status") == OLD_CALLBACKS:
+            state = dict(state, status=interfaces.CALLBACKS)
+        super().__setstate__(state)
 
     # -- what to call ------------------------------------------------------
 
