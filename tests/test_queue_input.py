@@ -2,9 +2,29 @@
 
 from collective.zasync import interfaces
 from collective.zasync.job import Job
+from collective.zasync.testing import wait_for_result
+from tests import input_jobs
 from tests.base import WorkerTestCase
 
 import transaction
+
+
+class TestDecoratedFunctions(WorkerTestCase):
+    def test_function_behind_functools_wraps_runs(self):
+        job = self.service.queueJob(input_jobs.double, self.portal, 21)
+        self.assertEqual(job.func_name, "tests.input_jobs:double")
+        self.assertEqual(wait_for_result(job), ("logged", 42))
+
+    def test_transactional_function_runs(self):
+        job = self.service.queueJob(input_jobs.retitle, self.portal, "Retitled by a job")
+        self.assertEqual(wait_for_result(job), "Retitled by a job")
+        transaction.begin()
+        self.assertEqual(self.portal.title, "Retitled by a job")
+
+    def test_wrapper_without_a_name_of_its_own_is_still_refused(self):
+        with self.assertRaises(ValueError) as raised:
+            self.service.queueJob(input_jobs.unfindable, self.portal)
+        self.assertIn("inside another function", str(raised.exception))
 
 
 class TestCallbackStatus(WorkerTestCase):
