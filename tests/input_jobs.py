@@ -32,6 +32,11 @@ def retitle(context, title):
     return title
 
 
+def keywords(context, **kwargs):
+    """The names of the keyword arguments the job was called with."""
+    return sorted(kwargs)
+
+
 def without_wraps(func):
     """A decorator that forgets functools.wraps: its wrapper has no importable name."""
 

@@ -2,6 +2,7 @@
 
 from collective.zasync import interfaces
 from collective.zasync.job import Job
+from collective.zasync.service import makeJob
 from collective.zasync.testing import wait_for_result
 from tests import input_jobs
 from tests.base import WorkerTestCase
@@ -25,6 +26,40 @@ class TestDecoratedFunctions(WorkerTestCase):
         with self.assertRaises(ValueError) as raised:
             self.service.queueJob(input_jobs.unfindable, self.portal)
         self.assertIn("inside another function", str(raised.exception))
+
+
+class TestQuotaNamesAreTakenByTheService(WorkerTestCase):
+    def setUp(self):
+        super().setUp()
+        self.service.getQueues()[""].quotas["x"] = 1
+
+    def test_queue_job(self):
+        job = self.service.queueJob(input_jobs.keywords, self.portal, other=1, quota_names=("x",))
+        self.assertEqual(job.quota_names, ("x",))
+        self.assertEqual(wait_for_result(job), ["other"])
+
+    def test_queue_job_with_delay(self):
+        job = self.service.queueJobWithDelay(
+            None, None, input_jobs.keywords, self.portal, quota_names=["x"]
+        )
+        self.assertEqual(job.quota_names, ("x",))
+        self.assertEqual(wait_for_result(job), [])
+
+    def test_batch_items(self):
+        self.service.getQueues()[""].quotas["y"] = 1
+        batch = self.service.queueSerialJobsInQueue(
+            "", ("x",),
+            makeJob(input_jobs.keywords, self.portal, other=1, quota_names=("y",)),
+            makeJob(input_jobs.keywords, self.portal),
+        )
+        self.assertEqual([sub.quota_names for sub in batch.subjobs], [("x", "y"), ("x",)])
+        self.assertEqual([sub.result for sub in wait_for_result(batch)], [["other"], []])
+
+    def test_recurring_job(self):
+        job = self.service.queueRecurringJob(
+            input_jobs.keywords, self.portal, 60, quota_names=("x",)
+        )
+        self.assertEqual((job.quota_names, job.kwargs), (("x",), {}))
 
 
 class TestCallbackStatus(WorkerTestCase):

@@ -69,15 +69,18 @@ class IAsyncService(Interface):
         """
 
     def queueSerialJobsInQueue(queue, quota_names, *job_infos):
-        """queueSerialJobs in the given queue."""
+        """queueSerialJobs in the given queue; every sub-job counts against
+        ``quota_names`` (and the ``quota_names`` given to its ``makeJob``)."""
 
     def queueParallelJobsInQueue(queue, quota_names, *job_infos):
-        """queueParallelJobs in the given queue."""
+        """queueParallelJobs in the given queue, with quotas as in queueSerialJobsInQueue."""
 
     def queueRecurringJob(func, context, schedule, *args, **kwargs):
         """Run the job on ``schedule`` (seconds, timedelta or cron line, UTC)
-        as the current user until cancelled; runs never overlap. Returns
-        the first run; ``job.recurrence`` identifies the series."""
+        as the current user until cancelled; runs never overlap. Keyword
+        arguments ``queue`` (a name) and ``quota_names`` are taken by the
+        service. Returns the first run; ``job.recurrence`` identifies the
+        series."""
 
     def cancelRecurringJob(recurrence):
         """Stop a recurring job (given its Recurrence or any of its runs)."""
