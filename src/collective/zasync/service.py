@@ -232,11 +232,7 @@ class AsyncService:
             subjob.queue_name = queue.name
             subjob.quota_names = tuple(dict.fromkeys(quota_names + own))  # batch's first
             subjobs.append(subjob)
-        batch = Job()
-        batch.batch_kind = kind
-        batch.site_path = subjobs[0].site_path
-        batch.context_path = subjobs[0].context_path
-        batch.userfolder_path, batch.user_id = capture_user()
+        batch = subjobs[0].derive(call=False, quota_names=(), batch_kind=kind)
         for subjob in subjobs:
             subjob.parent = batch
         batch.subjobs = tuple(subjobs)
