@@ -4,6 +4,7 @@ Module level, so that the worker finds them again by their dotted names
 (``tests`` is importable: the runner puts the checkout on PYTHONPATH).
 """
 
+from collective.zasync import testjobs
 from collective.zasync.transactional import transactional
 from plone import api
 
@@ -35,6 +36,16 @@ def retitle(context, title):
 def keywords(context, **kwargs):
     """The names of the keyword arguments the job was called with."""
     return sorted(kwargs)
+
+
+MARKER = "_zasync_retry_marker"
+
+
+def log_when_marked(context, entry):
+    """Log ``entry`` if the site has MARKER (set by a test before retrying); fail before."""
+    if not getattr(api.portal.get(), MARKER, False):
+        raise ValueError("%s: the site is not marked yet." % entry)
+    return testjobs.log_id(context, entry)
 
 
 def without_wraps(func):
