@@ -43,6 +43,8 @@ class TestBadInput(unittest.TestCase):
 
     def test_catalogue(self):
         portal = self.portal
+        unknown = ("no-such-quota",)
+        no_quota = "Queue '' has no quota 'no-such-quota'; create it first"
 
         def nested(context):
             return None
@@ -67,6 +69,28 @@ class TestBadInput(unittest.TestCase):
             ("empty batch", lambda: self.service.queueSerialJobs(), ValueError, "at least one job"),
             ("batch item not from makeJob", lambda: self.service.queueParallelJobs(testjobs.noop), TypeError, "makeJob"),
             ("bad job in a batch", lambda: self.service.queueSerialJobs(makeJob(lambda c: c, portal)), ValueError, "lambda"),
+            # quota names, however they are given, are checked at once
+            ("serial batch", lambda: self.service.queueSerialJobsInQueue(
+                "", unknown, makeJob(testjobs.noop, portal)), ValueError, no_quota),
+            ("parallel batch", lambda: self.service.queueParallelJobsInQueue(
+                "", unknown, makeJob(testjobs.noop, portal)), ValueError, no_quota),
+            ("batch quota names as a string", lambda: self.service.queueSerialJobsInQueue(
+                "", "x", makeJob(testjobs.noop, portal)), TypeError, "tuple of names"),
+            ("a batch item's own quota", lambda: self.service.queueSerialJobs(
+                makeJob(testjobs.noop, portal), makeJob(testjobs.noop, portal, quota_names=unknown)),
+             ValueError, no_quota),
+            ("a batch item's unique_key", lambda: self.service.queueParallelJobs(
+                makeJob(testjobs.noop, portal, unique_key="k")), ValueError, "batch with a unique_key"),
+            ("queueJob's quota_names", lambda: self.service.queueJob(
+                testjobs.noop, portal, quota_names=unknown), ValueError, no_quota),
+            ("queueJobWithDelay's quota_names", lambda: self.service.queueJobWithDelay(
+                None, None, testjobs.noop, portal, quota_names=unknown), ValueError, no_quota),
+            ("queueJob's quota_names as a string", lambda: self.service.queueJob(
+                testjobs.noop, portal, quota_names="x"), TypeError, "tuple of names"),
+            ("a recurring job's quota", lambda: self.service.queueRecurringJob(
+                testjobs.noop, portal, 60, quota_names=unknown), ValueError, no_quota),
+            ("a recurring job's unique_key", lambda: self.service.queueRecurringJob(
+                testjobs.noop, portal, 60, unique_key="k"), ValueError, "a recurring job with a unique_key"),
         ]
         queue = self.service.getQueues()[""]
         for description, call, exception, words in cases:

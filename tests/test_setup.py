@@ -72,7 +72,7 @@ class TestPublicNames(unittest.TestCase):
 
         expected = {
             "NEW": "new-status", "PENDING": "pending-status", "ASSIGNED": "assigned-status",
-            "ACTIVE": "active-status", "CALLBACKS": "callbacks-status", "COMPLETED": "completed-status",
+            "ACTIVE": "active-status", "CALLBACKS": "callback-status", "COMPLETED": "completed-status",
         }
         for name, value in expected.items():
             self.assertEqual(getattr(interfaces, name), value)

@@ -40,10 +40,40 @@ def is_pending(job):
 
 
 def retry(job):
-    """Queue a failed job again (same id, same user); return it."""
-    if job.status != interfaces.COMPLETED or not job.failed:
+    """Queue a failed job again (same id, same user); return the job queued.
+
+    A batch runs again its failed sub-jobs, and only those: a serial batch
+    from the one that failed on, in order (the "Not run" ones are failed
+    too), a parallel batch each one that failed. Retrying a failed sub-job
+    retries its batch once the batch has finished (alone, it would leave the
+    batch incomplete), and returns the batch.
+    """
+    if job.status != interfaces.COMPLETED or not failed_parts(job):
         raise ActionError("Only a failed job can be retried; job %s is %s." % (job.id, state_of(job)))
+    batch = job.parent if job.parent is not None and job.parent.batch_kind else None
+    if batch is not None:
+        if batch.status != interfaces.COMPLETED:
+            raise ActionError(
+                "Job %s is part of batch %s, which has not finished: retry the batch "
+                "once it has." % (job.id, batch.id)
+            )
+        job = batch
     queue = queue_of(job)
+    for part in [*failed_parts(job), job] if job.batch_kind else [job]:
+        take_out_finished(queue, part)  # before reset: where it is filed depends on its result
+        reset(part)
+    return queue.put(job)
+
+
+def failed_parts(job):
+    """What a retry runs again: the failed sub-jobs of a batch, or the failed job itself."""
+    if job.batch_kind:
+        return [subjob for subjob in job.subjobs if subjob.failed]
+    return [job] if job.failed else []
+
+
+def take_out_finished(queue, job):
+    """Unfile a finished job from wherever it is (done lists or finished trees)."""
     worker = get_queue_root(job._p_jar, create=False).workers.get(job.worker_uuid)
     if worker is not None and job in worker.done:  # not filed by its worker yet
         worker.done.remove(job)
@@ -51,6 +81,10 @@ def retry(job):
         queue.done.remove(job)
     else:
         unfile_finished(queue, job)
+
+
+def reset(job):
+    """Forget how ``job`` ran: it is NEW again, its callbacks too."""
     job._result = None
     job.ended = job.started = job.worker_uuid = None
     job.retries = 0
@@ -59,7 +93,6 @@ def retry(job):
     for callback in job.callbacks:
         callback.status, callback._result = interfaces.NEW, None
     job.status = interfaces.NEW
-    return queue.put(job)
 
 
 def cancel(job):

@@ -12,13 +12,15 @@ from collective.zasync.queue import file_pending
 
 
 def start_batch(queue, batch):
-    """A batch job was claimed: file its first (serial) or all (parallel) sub-jobs."""
+    """A batch job was claimed: file its first (serial) or all (parallel) sub-jobs not run yet."""
     batch.status = interfaces.ACTIVE
     batch.started = utcnow()
     queue.batches[batch.id] = batch
     for subjob in batch.subjobs:
         queue.jobs[subjob.id] = subjob
-    for subjob in batch.subjobs[:1] if batch.batch_kind == "serial" else batch.subjobs:
+    # A retried batch keeps the sub-jobs that succeeded: only NEW ones run.
+    waiting = [subjob for subjob in batch.subjobs if subjob.status == interfaces.NEW]
+    for subjob in waiting[:1] if batch.batch_kind == "serial" else waiting:
         file_pending(queue, subjob)
 
 

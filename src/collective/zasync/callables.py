@@ -38,6 +38,12 @@ def describe_callable(func):
         )
     name = getattr(func, "__name__", "")
     qualname = getattr(func, "__qualname__", name)
+    module = getattr(func, "__module__", None) or "builtins"
+    dotted = "%s:%s" % (module, qualname)
+    # What imports back to the very same object is safe to queue, whatever it
+    # is made of (a decorator's functools.wraps wrapper has a __closure__).
+    if imports_back(dotted, func):
+        return dotted, None, None
     if name == "<lambda>":
         raise ValueError(
             "Cannot queue a lambda: the worker could not find it again. "
@@ -53,18 +59,19 @@ def describe_callable(func):
             "Cannot queue %s: it is a closure over local variables. Pass "
             "those as arguments to a module-level function instead." % qualname
         )
-    module = getattr(func, "__module__", None) or "builtins"
-    dotted = "%s:%s" % (module, qualname)
+    raise ValueError(
+        "Cannot queue %s: %s does not import back to it. Queue a "
+        "function that its module defines at top level." % (qualname, dotted)
+    )
+
+
+def imports_back(dotted, func):
+    """True if 'module:qualname' names ``func`` itself (or the function of a classmethod)."""
     try:
         found = resolve_dotted(dotted)
     except (ImportError, AttributeError):
-        found = None
-    if found is not func and getattr(found, "__func__", found) is not getattr(func, "__func__", func):
-        raise ValueError(
-            "Cannot queue %s: %s does not import back to it. Queue a "
-            "function that its module defines at top level." % (qualname, dotted)
-        )
-    return dotted, None, None
+        return False
+    return found is func or getattr(found, "__func__", found) is getattr(func, "__func__", func)
 
 
 def object_reference(obj, what="an argument"):

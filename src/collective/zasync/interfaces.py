@@ -15,7 +15,7 @@ NEW = "new-status"  # built, not queued yet
 PENDING = "pending-status"  # queued, waiting for a worker (or for begin_after)
 ASSIGNED = "assigned-status"  # claimed by a worker, not started yet
 ACTIVE = "active-status"  # running in a worker thread
-CALLBACKS = "callbacks-status"  # result stored, callbacks still to run
+CALLBACKS = "callback-status"  # result stored, callbacks still to run
 COMPLETED = "completed-status"  # finished: job.result is the value or a Failure
 
 # The key of the queue container in the root of the queue's database.
@@ -69,15 +69,18 @@ class IAsyncService(Interface):
         """
 
     def queueSerialJobsInQueue(queue, quota_names, *job_infos):
-        """queueSerialJobs in the given queue."""
+        """queueSerialJobs in the given queue; every sub-job counts against
+        ``quota_names`` (and the ``quota_names`` given to its ``makeJob``)."""
 
     def queueParallelJobsInQueue(queue, quota_names, *job_infos):
-        """queueParallelJobs in the given queue."""
+        """queueParallelJobs in the given queue, with quotas as in queueSerialJobsInQueue."""
 
     def queueRecurringJob(func, context, schedule, *args, **kwargs):
         """Run the job on ``schedule`` (seconds, timedelta or cron line, UTC)
-        as the current user until cancelled; runs never overlap. Returns
-        the first run; ``job.recurrence`` identifies the series."""
+        as the current user until cancelled; runs never overlap. Keyword
+        arguments ``queue`` (a name) and ``quota_names`` are taken by the
+        service. Returns the first run; ``job.recurrence`` identifies the
+        series."""
 
     def cancelRecurringJob(recurrence):
         """Stop a recurring job (given its Recurrence or any of its runs)."""

@@ -48,6 +48,16 @@ class ObjectRef:
         return "<ObjectRef %s>" % self.path
 
 
+# What a job derived from another one (the next run of a recurring job, a
+# callback, a batch) keeps: what it calls, and as whom, where, with which settings.
+CALL = ("func_name", "func_obj", "func_attr", "args", "kwargs")
+RUN_AS = ("context_path", "context_oid", "site_path", "userfolder_path", "user_id",
+          "queue_name", "quota_names", "max_retries")
+
+# CALLBACKS as the first development versions stored it (zc.async's value has no "s").
+OLD_CALLBACKS = "callbacks-status"
+
+
 @implementer(interfaces.IJob)
 class Job(Persistent):
     """A persistent job. Built by the service; run by a worker."""
@@ -89,6 +99,22 @@ class Job(Persistent):
         self.userfolder_path = None
         self.user_id = None
         self.queued = utcnow()
+
+    def __setstate__(self, state):
+        if state.get("status") == OLD_CALLBACKS:
+            state = dict(state, status=interfaces.CALLBACKS)
+        super().__setstate__(state)
+
+    def derive(self, call=True, **overrides):
+        """A new job run like this one (calling the same if ``call``), then ``overrides`` set."""
+        job = Job(*(getattr(self, name) for name in CALL)) if call else Job()
+        for name in RUN_AS:
+            setattr(job, name, getattr(self, name))
+        for name, value in overrides.items():
+            if not hasattr(job, name):
+                raise TypeError("A job has no attribute %r to set." % name)
+            setattr(job, name, value)
+        return job
 
     # -- what to call ------------------------------------------------------
 
@@ -150,13 +176,10 @@ class Job(Persistent):
                 "Job %s is already completed: add callbacks before it runs." % self.id
             )
         func_name, func_obj, func_attr = describe_callable(func)
-        callback = Job(func_name, func_obj, func_attr)
-        callback.callback_kind = kind
-        callback.parent = self
-        callback.site_path = self.site_path
-        callback.userfolder_path = self.userfolder_path
-        callback.user_id = self.user_id
-        callback.context_path = None
+        callback = self.derive(
+            call=False, func_name=func_name, func_obj=func_obj, func_attr=func_attr,
+            context_path=None, context_oid=None, callback_kind=kind, parent=self,
+        )
         if not isinstance(self.callbacks, PersistentList):
             self.callbacks = PersistentList()
         self.callbacks.append(callback)

@@ -9,7 +9,6 @@ Schedules: a number of seconds, a timedelta, or a cron line
 ``a-b/n`` and lists; day-of-week 0 or 7 is Sunday).
 """
 
-from collective.zasync.job import Job
 from collective.zasync.job import new_job_id
 from collective.zasync.job import utcnow
 from datetime import timedelta
@@ -120,11 +119,9 @@ class Recurrence(Persistent):
 
     def next_run(self, previous):
         """A new job like ``previous``, due at the next scheduled time."""
-        job = Job(previous.func_name, previous.func_obj, previous.func_attr, previous.args, previous.kwargs)
-        for name in ("context_path", "context_oid", "site_path", "userfolder_path", "user_id",
-                     "queue_name", "quota_names"):
-            setattr(job, name, getattr(previous, name))
-        job.recurrence = self
-        job.begin_after = self.next_time(max(utcnow(), previous.begin_after or previous.queued))
+        job = previous.derive(
+            recurrence=self,
+            begin_after=self.next_time(max(utcnow(), previous.begin_after or previous.queued)),
+        )
         self.current = job
         return job

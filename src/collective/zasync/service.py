@@ -17,7 +17,11 @@ from zope.interface import implementer
 
 
 def makeJob(func, context, *args, **kwargs):
-    """A job_info for queueSerialJobs / queueParallelJobs."""
+    """A job_info for queueSerialJobs / queueParallelJobs.
+
+    ``quota_names`` in ``kwargs`` is taken by the service: quotas this job
+    counts against besides the batch's.
+    """
     return (func, context, args, kwargs)
 
 
@@ -60,10 +64,26 @@ def check_delay(begin_by, begin_after):
         raise TypeError("begin_by must be a timedelta (or None), not %r." % (begin_by,))
 
 
-def check_quota_names(quota_names):
+def check_quotas(queue, quota_names):
+    """``quota_names`` as a tuple, if it is a tuple (or list) of quotas of ``queue``; else raise."""
     if isinstance(quota_names, str) or not isinstance(quota_names, (tuple, list)):
         raise TypeError("quota_names must be a tuple of names, not %r." % (quota_names,))
+    for name in quota_names:
+        if name not in queue.quotas:
+            raise ValueError(
+                "Queue %r has no quota %r; create it first with "
+                "queue.quotas[%r] = size." % (queue.name, name, name)
+            )
     return tuple(quota_names)
+
+
+def refuse_unique_key(kwargs, what):
+    """Raise if ``kwargs`` has a unique_key, which only a single job can have."""
+    if "unique_key" in kwargs:
+        raise ValueError(
+            "Cannot queue %s with a unique_key: only single jobs (queueJob and its "
+            "variants) take one. Remove it." % what
+        )
 
 
 @implementer(interfaces.IAsyncService)
@@ -106,12 +126,16 @@ class AsyncService:
 
     def queueJob(self, func, context, *args, **kwargs):
         """Queue ``func(context, *args, **kwargs)`` in the default queue."""
-        return self.queueJobInQueueWithDelay(None, None, "", (), func, context, *args, **kwargs)
+        quota_names = kwargs.pop("quota_names", ())
+        return self.queueJobInQueueWithDelay(
+            None, None, "", quota_names, func, context, *args, **kwargs
+        )
 
     def queueJobWithDelay(self, begin_by, begin_after, func, context, *args, **kwargs):
         """Queue a job that starts after ``begin_after``, within ``begin_by``."""
+        quota_names = kwargs.pop("quota_names", ())
         return self.queueJobInQueueWithDelay(
-            begin_by, begin_after, "", (), func, context, *args, **kwargs
+            begin_by, begin_after, "", quota_names, func, context, *args, **kwargs
         )
 
     def queueJobInQueue(self, queue, quota_names, func, context, *args, **kwargs):
@@ -126,16 +150,15 @@ class AsyncService:
         """The general form of the calls above."""
         unique_key = kwargs.pop("unique_key", None)
         check_delay(begin_by, begin_after)
-        quota_names = check_quota_names(quota_names)
         job = build_job(func, context, args, kwargs)
         queue = self._queue(queue, find_site(context))
+        job.quota_names = check_quotas(queue, quota_names)
         if unique_key is not None:
             existing = queue.find_unique(unique_key)
             if existing is not None:
                 return existing
             job.unique_key = unique_key
         job.begin_after, job.begin_by = begin_after, begin_by
-        job.quota_names = quota_names
         return queue.put(job)
 
     def queueRecurringJob(self, func, context, schedule, *args, **kwargs):
@@ -144,16 +167,20 @@ class AsyncService:
         ``schedule``: seconds, a timedelta or a cron line (UTC). The first run
         is due at the first scheduled time; returns that first run's job,
         whose ``.recurrence`` can be cancelled with ``cancelRecurringJob``.
+        Keyword arguments ``queue`` and ``quota_names`` are taken by the service.
         """
         from collective.zasync.recurring import Recurrence
 
-        queue = kwargs.pop("queue", "")
+        queue = self._queue(kwargs.pop("queue", ""), find_site(context))
+        quota_names = check_quotas(queue, kwargs.pop("quota_names", ()))
+        refuse_unique_key(kwargs, "a recurring job")
         recurrence = Recurrence(schedule)
         job = build_job(func, context, args, kwargs)
+        job.quota_names = quota_names
         job.recurrence = recurrence
         job.begin_after = recurrence.next_time(job.queued)
         recurrence.current = job
-        return self._queue(queue, find_site(context)).put(job)
+        return queue.put(job)
 
     def cancelRecurringJob(self, recurrence):
         """Stop a recurring job: no further run; a pending run is cancelled."""
@@ -188,27 +215,26 @@ class AsyncService:
     def _queue_batch(self, kind, queue, quota_names, job_infos):
         if not job_infos:
             raise ValueError("A %s batch needs at least one job (from makeJob)." % kind)
-        quota_names = check_quota_names(quota_names)
-        subjobs = []
         for info in job_infos:
             if not (isinstance(info, tuple) and len(info) == 4):
                 raise TypeError(
                     "Batch items are built with collective.zasync.service."
                     "makeJob(func, context, *args, **kw), not %r." % (info,)
                 )
-            func, context, args, kwargs = info
-            subjobs.append(build_job(func, context, args, kwargs))
-        first_context_site = find_site(job_infos[0][1])
-        queue = self._queue(queue, first_context_site)
-        batch = Job()
-        batch.batch_kind = kind
-        batch.site_path = subjobs[0].site_path
-        batch.context_path = subjobs[0].context_path
-        batch.userfolder_path, batch.user_id = capture_user()
+        queue = self._queue(queue, find_site(job_infos[0][1]))
+        quota_names = check_quotas(queue, quota_names)
+        subjobs = []
+        for func, context, args, kwargs in job_infos:
+            kwargs = dict(kwargs)
+            own = check_quotas(queue, kwargs.pop("quota_names", ()))
+            refuse_unique_key(kwargs, "a job of a batch")
+            subjob = build_job(func, context, args, kwargs)
+            subjob.queue_name = queue.name
+            subjob.quota_names = tuple(dict.fromkeys(quota_names + own))  # batch's first
+            subjobs.append(subjob)
+        batch = subjobs[0].derive(call=False, quota_names=(), batch_kind=kind)
         for subjob in subjobs:
             subjob.parent = batch
-            subjob.queue_name = queue.name
-            subjob.quota_names = quota_names
         batch.subjobs = tuple(subjobs)
         return queue.put(batch)
 
