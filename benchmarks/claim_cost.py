@@ -10,7 +10,7 @@ claimed jobs back among the pending ones. Prints JSON.
 """
 
 from collective.zasync.dispatcher import Dispatcher
-from collective.zasync.worker import Settings
+from collective.zasync.worker import WorkerSettings
 from ZEO.ClientStorage import ClientStorage
 from ZODB import DB
 
@@ -23,11 +23,11 @@ import uuid
 
 def main(port, samples):
     db = DB(ClientStorage(("127.0.0.1", int(port)), storage="1", wait=True))
-    dispatcher = Dispatcher(db, "bench-" + str(uuid.uuid4()), Settings(threads=1))
+    dispatcher = Dispatcher(db, "bench-" + str(uuid.uuid4()), WorkerSettings(threads=1))
     dispatcher.tm = transaction.TransactionManager()
     dispatcher.conn = db.open(transaction_manager=dispatcher.tm)
     dispatcher._in_transaction(dispatcher._register)
-    depth = dispatcher._in_transaction(lambda root: root.queues[""].pending_count())
+    depth = dispatcher._in_transaction(lambda root: root.queues[""].waiting_count())
     times, claimed = [], 0
     for _ in range(int(samples)):
         dispatcher._busy = 0  # its jobs are never run: pretend the thread is free

@@ -42,7 +42,7 @@ REPO = HERE.parent
 PY = sys.executable
 SCRIPTS = Path(list(collective.zasync.scripts.__path__)[0])
 
-# Worker settings as shipped (Settings' defaults), threads set per run.
+# Worker settings as shipped (WorkerSettings' defaults), threads set per run.
 WORKER_SETTINGS = {"poll-interval": "5", "ping-interval": "10", "death-interval": "60"}
 
 QUICK = dict(
@@ -301,7 +301,7 @@ class Bench:
 
     def depth(self):
         queue = self.queue()
-        return len(queue.inbox), queue.pending_count()
+        return sum(inbox.unread_count() for inbox in queue.inboxes.values()), queue.waiting_count()
 
     def fill(self, target, per_tx):
         inbox, filed = self.depth()

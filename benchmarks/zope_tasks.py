@@ -90,7 +90,7 @@ def enqueue_cost(app, samples):
     service = getUtility(IAsyncService)
     queue = service.getQueues()[""]
     transaction.begin()
-    before = {"inbox": len(queue.inbox), "filed": queue.pending_count()}
+    before = {"inbox": sum(inbox.unread_count() for inbox in queue.inboxes.values()), "filed": queue.waiting_count()}
     queue_ms, total_ms = [], []
     for _ in range(int(samples)):
         transaction.begin()
@@ -130,7 +130,7 @@ def latency(app, samples):
 def queue_state(app):
     transaction.begin()
     queue = get_queue_root(app._p_jar).queues[""]
-    return {"inbox": len(queue.inbox), "filed": queue.pending_count()}
+    return {"inbox": sum(inbox.unread_count() for inbox in queue.inboxes.values()), "filed": queue.waiting_count()}
 
 
 COMMANDS = {"docs": make_docs, "queue": queue, "enqueue_cost": enqueue_cost, "latency": latency,

@@ -74,7 +74,7 @@ def queue_jobs(port, count):
 
 
 def all_jobs(queue):
-    return list(queue.jobs.values()) + list(queue.inbox)
+    return list(queue.jobs.values()) + [job for inbox in queue.inboxes.values() for _key, job in inbox.unread()]
 
 
 def wait_for_jobs(conn, multi_db, count, seconds):

@@ -76,17 +76,8 @@ class TestConcurrentQueueing(unittest.TestCase):
         self.assertEqual({job.attempts for job in finished.values()}, {1})
 
 
-class TestJobList(unittest.TestCase):
-    """The inbox and done lists: concurrent appends and removals merge on commit."""
-
-    def test_merge_keeps_every_append_and_removal(self):
-        from collective.zasync.queue import JobList
-
-        old = {"_items": ["a", "b"]}
-        committed = {"_items": ["b", "c"]}  # took a, appended c
-        new = {"_items": ["a", "b", "d"]}  # appended d
-        merged = JobList()._p_resolveConflict(old, committed, new)
-        self.assertEqual(merged["_items"], ["b", "c", "d"])
+class TestLegacyJobList(unittest.TestCase):
+    """1.0.0a1's list class still loads (migration.py then empties it)."""
 
     def test_state_of_first_development_versions_still_loads(self):
         from collective.zasync.queue import JobList

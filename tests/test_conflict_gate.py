@@ -1,6 +1,6 @@
 """ConflictGate: a job attempt that keeps conflicting runs alone among its process's jobs."""
 
-from collective.zasync.runner import ConflictGate
+from collective.zasync.gate import ConflictGate
 
 import threading
 import unittest

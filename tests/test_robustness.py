@@ -7,11 +7,12 @@ due jobs and of queues, retention in bounded steps, the loop's error log.
 
 from collective.zasync import testjobs
 from collective.zasync.dispatcher import Dispatcher
-from collective.zasync.dispatcher import MAX_STARTS
+from collective.zasync.filing import MAX_STARTS
 from collective.zasync.events import JobSuccess
 from collective.zasync.failure import Failure
 from collective.zasync.interfaces import IJobFailure
 from collective.zasync.interfaces import IJobSuccess
+from collective.zasync.job import Job
 from collective.zasync.job import utcnow
 from collective.zasync.queue import file_finished
 from collective.zasync.queue import get_queue_root
@@ -19,7 +20,7 @@ from collective.zasync.queue import RETENTION_BATCH
 from collective.zasync.runner import has_subscribers
 from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
-from collective.zasync.worker import Settings
+from collective.zasync.worker import WorkerSettings
 from datetime import timedelta
 from tests import jobs
 from tests.base import WorkerTestCase
@@ -137,7 +138,7 @@ class OwnWorkerTestCase(WorkerTestCase):
     def start_worker(self, average_run=None, **settings):
         defaults = dict(threads=1, poll_interval=0.2, ping_interval=1.0, death_interval=30.0,
                         max_retries=3, stop_timeout=10.0)
-        self.worker = Dispatcher(self.layer["zodbDB"], self.layer.worker_uuid, Settings(**dict(defaults, **settings)))
+        self.worker = Dispatcher(self.layer["zodbDB"], self.layer.worker_uuid, WorkerSettings(**dict(defaults, **settings)))
         self.worker._average_run = average_run  # short jobs: several are claimed per thread
         self.worker.start()
         return self.worker
@@ -199,7 +200,7 @@ class TestStopping(OwnWorkerTestCase):
 class TestLoopSteps(OwnWorkerTestCase):
     def idle_dispatcher(self):
         """A dispatcher with a connection, whose loop does not run."""
-        dispatcher = Dispatcher(self.layer["zodbDB"], "idle", Settings())
+        dispatcher = Dispatcher(self.layer["zodbDB"], "idle", WorkerSettings())
         dispatcher.tm = transaction.TransactionManager()
         dispatcher.conn = self.layer["zodbDB"].open(transaction_manager=dispatcher.tm)
         self.addCleanup(dispatcher.conn.close)
@@ -209,8 +210,7 @@ class TestLoopSteps(OwnWorkerTestCase):
         root = get_queue_root(self.portal._p_jar)
         queue = root.queues[""]
         for n in range(RETENTION_BATCH * 2 + 50):
-            job = self.service.queueJob(testjobs.add, self.portal, n)
-            queue.inbox.remove(job)
+            job = Job("collective.zasync.testjobs:add", args=(n,))
             job.ended = utcnow() - timedelta(days=30)
             file_finished(queue, job)
         transaction.commit()

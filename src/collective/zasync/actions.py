@@ -10,8 +10,8 @@ from collective.zasync.failure import Failure
 from collective.zasync.job import utcnow
 from collective.zasync.queue import file_finished
 from collective.zasync.queue import get_queue_root
-from collective.zasync.queue import pending_key
 from collective.zasync.queue import unfile_finished
+from collective.zasync.queue import unfile_waiting
 
 
 class Cancelled(Exception):
@@ -60,8 +60,11 @@ def retry(job):
         job = batch
     queue = queue_of(job)
     for part in [*failed_parts(job), job] if job.batch_kind else [job]:
-        take_out_finished(queue, part)  # before reset: where it is filed depends on its result
-        reset(part)
+        # Before the reset (where it is filed depends on its result). One that its
+        # worker has not filed yet stays in that worker's log of finished jobs:
+        # the dispatcher passes it over, since it is no longer completed.
+        unfile_finished(queue, part)
+        part.reset()
     return queue.put(job)
 
 
@@ -72,29 +75,6 @@ def failed_parts(job):
     return [job] if job.failed else []
 
 
-def take_out_finished(queue, job):
-    """Unfile a finished job from wherever it is (done lists or finished trees)."""
-    worker = get_queue_root(job._p_jar, create=False).workers.get(job.worker_uuid)
-    if worker is not None and job in worker.done:  # not filed by its worker yet
-        worker.done.remove(job)
-    elif job in queue.done:
-        queue.done.remove(job)
-    else:
-        unfile_finished(queue, job)
-
-
-def reset(job):
-    """Forget how ``job`` ran: it is NEW again, its callbacks too."""
-    job._result = None
-    job.ended = job.started = job.worker_uuid = None
-    job.retries = 0
-    job.events_fired = False
-    job.begin_after = None
-    for callback in job.callbacks:
-        callback.status, callback._result = interfaces.NEW, None
-    job.status = interfaces.NEW
-
-
 def cancel(job):
     """Cancel a pending or delayed job: it ends failed with Cancelled."""
     if not is_pending(job):
@@ -102,19 +82,12 @@ def cancel(job):
     if job.parent is not None and job.parent.batch_kind:
         raise ActionError("Job %s is part of a batch: cancel the batch's jobs from the batch." % job.id)
     queue = queue_of(job)
-    if job in queue.inbox:
-        queue.inbox.remove(job)
-    elif queue.pending_jobs.pop(pending_key(job), None) is not None:
-        queue.pending_count.change(-1)
-    else:
-        raise ActionError("Job %s is being claimed by a worker right now." % job.id)
-    job._result = Failure(Cancelled("Cancelled before it ran."))
-    job.ended = utcnow()
-    job.status = interfaces.COMPLETED
+    # Filed: it leaves ``waiting`` now. Still in the inbox it was queued in:
+    # the dispatcher drops it when it gets there, since it is completed.
+    unfile_waiting(queue, job)
+    job.finish(Failure(Cancelled("Cancelled before it ran.")))
+    job.complete()
     file_finished(queue, job)
-    queue.jobs[job.id] = job
-    if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
-        del queue.unique[job.unique_key]
     return job
 
 

@@ -8,20 +8,19 @@ from collective.zasync import interfaces
 from collective.zasync.failure import Failure
 from collective.zasync.job import utcnow
 from collective.zasync.queue import file_finished
-from collective.zasync.queue import file_pending
+from collective.zasync.queue import file_waiting
 
 
 def start_batch(queue, batch):
     """A batch job was claimed: file its first (serial) or all (parallel) sub-jobs not run yet."""
-    batch.status = interfaces.ACTIVE
-    batch.started = utcnow()
+    batch.begin(utcnow())
     queue.batches[batch.id] = batch
     for subjob in batch.subjobs:
         queue.jobs[subjob.id] = subjob
     # A retried batch keeps the sub-jobs that succeeded: only NEW ones run.
     waiting = [subjob for subjob in batch.subjobs if subjob.status == interfaces.NEW]
     for subjob in waiting[:1] if batch.batch_kind == "serial" else waiting:
-        file_pending(queue, subjob)
+        file_waiting(queue, subjob)
 
 
 def advance_batch(queue, job):
@@ -33,16 +32,15 @@ def advance_batch(queue, job):
         if job.failed:
             for later in batch.subjobs:
                 if later.status == interfaces.NEW:
-                    later._result = Failure(
+                    later.finish(Failure(
                         RuntimeError("Not run: job %s before it in the batch failed." % job.id)
-                    )
-                    later.ended = utcnow()
-                    later.status = interfaces.COMPLETED
+                    ))
+                    later.complete()
                     file_finished(queue, later)
             return finish_batch(queue, batch, job.result)
         for later in batch.subjobs:
             if later.status == interfaces.NEW:
-                return file_pending(queue, later)
+                return file_waiting(queue, later)
     elif any(sub.status != interfaces.COMPLETED for sub in batch.subjobs):
         return
     finish_batch(queue, batch, list(batch.subjobs))
@@ -51,10 +49,8 @@ def advance_batch(queue, job):
 def finish_batch(queue, batch, result):
     """Store the batch's result; a worker thread fires its event and runs its callbacks."""
     del queue.batches[batch.id]
-    batch._result = result
-    batch.ended = utcnow()
-    batch.status = interfaces.CALLBACKS
-    file_pending(queue, batch)
+    batch.finish(result)
+    file_waiting(queue, batch)
 
 
 def schedule_next_run(queue, job):
@@ -66,4 +62,4 @@ def schedule_next_run(queue, job):
     run = recurrence.next_run(job)
     run.status = interfaces.PENDING
     queue.jobs[run.id] = run
-    file_pending(queue, run)
+    file_waiting(queue, run)

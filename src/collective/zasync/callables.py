@@ -5,13 +5,36 @@ in the request, with an error that says what to do instead.
 """
 
 from Acquisition import aq_base
-from collective.zasync.job import ObjectRef
-from collective.zasync.job import resolve_dotted
 from persistent import Persistent
 
+import importlib
 import inspect
 import io
 import pickle
+
+
+def resolve_dotted(name):
+    """Import 'package.module:qualname' and return the object it names."""
+    module_name, _, qualname = name.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class ObjectRef:
+    """A persistent object passed to a job, kept by path (and oid).
+
+    The worker traverses the path in its own connection, so the object comes
+    back acquisition-wrapped, as it would be in a request.
+    """
+
+    def __init__(self, path, oid=None):
+        self.path = path
+        self.oid = oid
+
+    def __repr__(self):
+        return "<ObjectRef %s>" % self.path
 
 
 def describe_callable(func):

@@ -1,6 +1,8 @@
 """The job: what to call, on what, as whom; and what came of it."""
 
 from collective.zasync import interfaces
+from collective.zasync.callables import describe_callable
+from collective.zasync.callables import ObjectRef  # noqa: F401 (stored jobs of 1.0.0a1 name it here)
 from collective.zasync.failure import Failure
 from datetime import datetime
 from datetime import timezone
@@ -9,7 +11,6 @@ from persistent.list import PersistentList
 from persistent.mapping import PersistentMapping
 from zope.interface import implementer
 
-import importlib
 import os
 import time
 
@@ -22,30 +23,6 @@ def utcnow():
 def new_job_id():
     """A unique id that sorts by creation time: microseconds + random bits."""
     return "%014x%s" % (time.time_ns() // 1000, os.urandom(4).hex())
-
-
-def resolve_dotted(name):
-    """Import 'package.module:qualname' and return the object it names."""
-    module_name, _, qualname = name.partition(":")
-    obj = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-class ObjectRef:
-    """A persistent object passed to a job, kept by path (and oid).
-
-    The worker traverses the path in its own connection, so the object comes
-    back acquisition-wrapped, as it would be in a request.
-    """
-
-    def __init__(self, path, oid=None):
-        self.path = path
-        self.oid = oid
-
-    def __repr__(self):
-        return "<ObjectRef %s>" % self.path
 
 
 # What a job derived from another one (the next run of a recurring job, a
@@ -169,8 +146,6 @@ class Job(Persistent):
         return added[0] if len(added) == 1 else added
 
     def _add_callback(self, func, kind):
-        from collective.zasync.callables import describe_callable
-
         if self.status == interfaces.COMPLETED:
             raise ValueError(
                 "Job %s is already completed: add callbacks before it runs." % self.id
@@ -184,6 +159,55 @@ class Job(Persistent):
             self.callbacks = PersistentList()
         self.callbacks.append(callback)
         return callback
+
+    # -- life: every change of status goes through these ----------------------
+
+    def begin(self, now):
+        """The job starts (a worker runs its function, or its batch starts)."""
+        self.status = interfaces.ACTIVE
+        self.attempts += 1
+        self.started = now
+
+    def claim(self, worker_uuid, now):
+        """A worker takes the job: to run its function, or its events and callbacks."""
+        if self.status == interfaces.PENDING:
+            self.begin(now)
+        else:  # CALLBACKS: its outcome is stored
+            self.callback_claims += 1
+        self.worker_uuid = worker_uuid
+        self.claim_token += 1  # a commit of an earlier claim will be refused
+
+    def release(self):
+        """Its worker gives the job back (stopping, dead, or its time is up)."""
+        self.worker_uuid = None
+        self.claim_token += 1
+        if self.status == interfaces.ACTIVE:
+            self.status = interfaces.PENDING
+
+    def finish(self, result, retries=None):
+        """Store the outcome, a value or a Failure; events and callbacks come next."""
+        self._result = result
+        if retries is not None:
+            self.retries = retries
+        self.ended = utcnow()
+        self.status = interfaces.CALLBACKS
+
+    def complete(self):
+        """Nothing is left to do for the job."""
+        if self.ended is None:
+            self.ended = utcnow()
+        self.status = interfaces.COMPLETED
+
+    def reset(self):
+        """Forget how the job ran: it is NEW again, its callbacks too."""
+        self._result = None
+        self.ended = self.started = self.worker_uuid = None
+        self.retries = 0
+        self.events_fired = False
+        self.begin_after = None
+        for callback in self.callbacks:
+            callback.status, callback._result = interfaces.NEW, None
+        self.status = interfaces.NEW
 
     def callbacks_to_run(self):
         """Callback jobs that apply to this job's outcome and have not run."""

@@ -1,94 +1,48 @@
-"""Where jobs wait: the queue container, the queues and their structures.
+"""Where jobs wait and end: the queues, their structures and keys.
 
-Who writes what (this is what keeps conflicts rare):
+Who writes what, so that nothing needs conflict resolution beyond the stock
+one of BTrees (which a ZEO server without this package does):
 
-- requests only append to ``queue.inbox``, a JobList whose concurrent appends
-  are merged by ``_p_resolveConflict`` (on the ZEO server): queueing never
-  raises ConflictError however many requests queue at once;
-- the dispatcher of a worker moves the inbox into the ``pending_jobs`` BTree
-  (ordered by begin_after), claims from it, and files finished jobs into the
-  ``completed`` / ``failed`` BTrees;
-- a worker thread writes its job and its worker's ``active`` and ``done``
-  JobLists (merged like the inbox); the worker's dispatcher files its own
-  ``done`` jobs, so two workers never file the same job.
+- a request appends a job to its own inbox, a JobLog that only its database
+  connection writes (``queue.inboxes``, one per writer); nothing else;
+- the dispatchers of the workers file inboxes into ``waiting`` (keyed by when
+  a job is due), claim from it, and file finished jobs into ``completed`` /
+  ``failed`` (keyed newest first); two dispatchers doing the same thing get a
+  ConflictError that they retry among themselves;
+- a worker's job thread writes its job and its own JobLog of finished jobs.
+
+This module owns the structures and their keys: every other module files,
+unfiles and looks up jobs through the functions here.
 """
 
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 from collective.zasync import interfaces
+from collective.zasync.joblog import JobLog
+from collective.zasync.legacy import JobList  # noqa: F401 (databases of 1.0.0a1 name it here)
+from collective.zasync.job import new_job_id
 from persistent import Persistent
+from zope.component import queryUtility
 from zope.interface import implementer
 
 import itertools
+import os
+import socket
 import time
+import uuid
 
 
-def _ref_key(ref):
-    """Identity of an item in conflict resolution (a PersistentReference)."""
-    # PersistentReference refuses == between different references, so
-    # compare what identifies them instead.
-    return (getattr(ref, "database_name", None), getattr(ref, "oid", ref))
+LAYOUT = 2  # version of the structures; migration.py brings older ones here
+FAR_FUTURE_US = 10**17  # finished keys count down from here: newest first
+RETENTION_BATCH = 200  # finished jobs removed per transaction
+IDLE_INBOX = 3600.0  # seconds after which a read inbox is retired
 
 
-class JobList(Persistent):
-    """An ordered set of jobs that concurrent transactions may append to.
-
-    Kept small by design (drained by the dispatcher), so its whole state is
-    one list. Conflicting appends and removals are merged on commit.
-    """
-
-    def __init__(self):
-        self._items = []
-
-    def __setstate__(self, state):
-        # Databases written by the first development versions kept a tuple.
-        super().__setstate__(dict(state, _items=list(state.get("_items", ()))))
-
-    def append(self, job):
-        self._items.append(job)
-        self._p_changed = True
-
-    def remove(self, job):
-        items = [item for item in self._items if item is not job]
-        if len(items) != len(self._items):
-            self._items = items
-
-    def take(self):
-        """Remove and return every job, oldest first."""
-        items = self._items
-        if items:  # writing an empty list would wake every worker for nothing
-            self._items = []
-        return list(items)
-
-    def __iter__(self):
-        return iter(self._items)
-
-    def __len__(self):
-        return len(self._items)
-
-    def __contains__(self, job):
-        return any(item is job for item in self._items)
-
-    def _p_resolveConflict(self, old, committed, new):
-        old_items = old["_items"]
-        old_keys = {_ref_key(ref) for ref in old_items}
-        committed_keys = {_ref_key(ref) for ref in committed["_items"]}
-        new_keys = {_ref_key(ref) for ref in new["_items"]}
-        removed = (old_keys - committed_keys) | (old_keys - new_keys)
-        merged = [ref for ref in old_items if _ref_key(ref) not in removed]
-        seen = {_ref_key(ref) for ref in merged} | removed
-        for ref in list(committed["_items"]) + list(new["_items"]):
-            key = _ref_key(ref)
-            if key not in seen:
-                seen.add(key)
-                merged.append(ref)
-        state = dict(new)
-        state["_items"] = merged
-        return state
+# -- keys -----------------------------------------------------------------------------
 
 
-def pending_key(job):
-    """The pending_jobs key: when the job is due (microseconds since 1970), then id.
+def waiting_key(job):
+    """The ``waiting`` key: when the job is due (microseconds since 1970), then its id.
 
     A job is due at its begin_after, or when it was queued: so a delayed job
     that has become due is not passed by the jobs queued after that moment.
@@ -97,20 +51,14 @@ def pending_key(job):
     return "%016d.%s" % (int(when.timestamp() * 1_000_000), job.id)
 
 
-def due_time(key):
-    """The time (seconds since 1970) a pending_jobs key is due."""
-    return int(key.split(".", 1)[0]) / 1_000_000
-
-
 def due_key(timestamp):
-    """A key above every pending_jobs key due at ``timestamp``."""
+    """A key above every ``waiting`` key due at ``timestamp`` (seconds since 1970)."""
     return "%016d/" % int(timestamp * 1_000_000)
 
 
-# Finished jobs are keyed by inverted end time, so that iterating a BTree
-# (which only goes forward) gives the newest first, as the control panel
-# shows them; retention deletes from the far end.
-FAR_FUTURE_US = 10**17
+def due_time(key):
+    """The time (seconds since 1970) a ``waiting`` key is due."""
+    return int(key.split(".", 1)[0]) / 1_000_000
 
 
 def finished_key(job):
@@ -122,16 +70,46 @@ def finished_key_at(timestamp, job_id=""):
     return "%017d.%s" % (FAR_FUTURE_US - int(timestamp * 1_000_000), job_id)
 
 
+# -- who writes an inbox ------------------------------------------------------------------
+
+_process = {"pid": None, "token": None}
+
+
+def writer_id(connection):
+    """The one writer of an inbox: a database connection of this process.
+
+    A connection serves one transaction at a time, so two commits never
+    append to the same inbox at once. A forked process gets a new token.
+    """
+    pid = os.getpid()
+    if _process["pid"] != pid:
+        _process.update(pid=pid, token=uuid.uuid4().hex[:8])
+    return "%s:%d:%s:%x" % (socket.gethostname(), pid, _process["token"], id(connection))
+
+
+def check_quotas(queue, quota_names):
+    """``quota_names`` as a tuple, if it is a tuple (or list) of quotas of ``queue``; else raise."""
+    if isinstance(quota_names, str) or not isinstance(quota_names, (tuple, list)):
+        raise TypeError("quota_names must be a tuple of names, not %r." % (quota_names,))
+    for name in quota_names:
+        if name not in queue.quotas:
+            raise ValueError(
+                "Queue %r has no quota %r; create it first with "
+                "queue.quotas[%r] = size." % (queue.name, name, name)
+            )
+    return tuple(quota_names)
+
+
 @implementer(interfaces.IQueue)
 class Queue(Persistent):
     """A named queue of jobs."""
 
     def __init__(self, name):
         self.name = name
-        self.inbox = JobList()  # appended by requests
-        self.pending_jobs = OOBTree()  # pending_key -> job; dispatcher only
-        self.pending_count = Length()
-        self.done = JobList()  # finished jobs of workers declared dead, to file
+        self.inboxes = OOBTree()  # writer_id -> JobLog; written by that writer only
+        self.inbox_count = Length()  # changes when an inbox is added: wakes the dispatchers
+        self.waiting = OOBTree()  # waiting_key -> job: queued, not claimed (due or delayed)
+        self.waiting_count = Length()
         self.completed = OOBTree()  # finished_key -> job
         self.failed = OOBTree()  # finished_key -> job
         self.completed_count = Length()
@@ -146,39 +124,61 @@ class Queue(Persistent):
         return "<Queue %r>" % self.name
 
     def __len__(self):
-        return len(self.inbox) + self.pending_count()
+        """Jobs queued and not claimed yet (due or delayed)."""
+        return self.waiting_count() + sum(log.unread_count() for log in self.inboxes.values())
 
     def put(self, job):
         """Queue a NEW job; it runs after the current transaction commits."""
         if job.status != interfaces.NEW:
             raise ValueError("Job %s is %s; only a new job can be queued." % (job.id, job.status))
-        for name in job.quota_names:
-            if name not in self.quotas:
-                raise ValueError(
-                    "Queue %r has no quota %r; create it first with "
-                    "queue.quotas[%r] = size." % (self.name, name, name)
-                )
+        check_quotas(self, job.quota_names)
+        if "inboxes" not in self.__dict__:  # a database of 1.0.0a1, no worker started since
+            from collective.zasync.migration import migrate
+
+            migrate(get_queue_root(self._p_jar))
         job.queue_name = self.name
         job.status = interfaces.PENDING
-        self.inbox.append(job)
+        log = self._inbox()
+        # A job's id is its key, unless the clock went back (or a retried job
+        # comes again): keys of one inbox must increase.
+        key = job.id if job.id > log.last_key else max(new_job_id(), log.last_key + "0")
+        log.append(key, job)
+        if job.unique_key is not None:
+            # Two requests queueing the same key both write this entry: one
+            # of them gets a ConflictError, and its retry finds the other's job.
+            self.unique[job.unique_key] = job
         return job
 
+    def _inbox(self):
+        """The inbox of the connection this queue was loaded in (created on first use)."""
+        if self._p_jar is None:
+            raise ValueError("Queue %r is not stored yet: add it to the database first." % self.name)
+        writer = writer_id(self._p_jar)
+        log = self.inboxes.get(writer)
+        if log is None or log.closed:
+            log = self.inboxes[writer] = JobLog(writer)
+            self.inbox_count.change(1)
+        return log
+
     def pending(self):
-        """Pending jobs: the ones filed by a worker, then the inbox."""
-        yield from self.pending_jobs.values()
-        yield from self.inbox
+        """Jobs queued and not claimed yet, in the order they will be claimed."""
+        yield from self.waiting.values()
+        for log in self.inboxes.values():
+            for _key, job in log.unread():
+                yield job
 
     def finished(self, failed=False):
         """Finished jobs, newest first."""
         return iter((self.failed if failed else self.completed).values())
 
     def get(self, job_id):
-        """The job with that id, or None."""
+        """The job with that id (queued, running or finished while kept), or None."""
         job = self.jobs.get(job_id)
         if job is None:
-            for candidate in self.inbox:
-                if candidate.id == job_id:
-                    return candidate
+            for log in self.inboxes.values():
+                job = log.get_unread(job_id)
+                if job is not None:
+                    break
         return job
 
     def find_unique(self, unique_key):
@@ -186,36 +186,34 @@ class Queue(Persistent):
         job = self.unique.get(unique_key)
         if job is not None and job.status != interfaces.COMPLETED:
             return job
-        for candidate in self.inbox:
-            if candidate.unique_key == unique_key:
-                return candidate
         return None
 
 
 class QueueRoot(Persistent):
     """The container in the root of the queue database: queues and workers."""
 
+    layout = 1  # databases from before the layout was recorded
+    retention_days = None  # a site's setting (control panel); None: the workers' own
+
     def __init__(self):
         self.queues = OOBTree()
         self.queues[""] = Queue("")
         self.workers = OOBTree()  # uuid -> WorkerRecord
-
-    retention_days = None  # a site's setting (control panel); None: the workers' own
+        self.layout = LAYOUT
 
     def create_queue(self, name):
         if not isinstance(name, str):
             raise TypeError("A queue name is a string, not %r." % (name,))
         if name not in self.queues:
-            self.queues[name] = Queue(name)
+            queue = self.queues[name] = Queue(name)
+            if self._p_jar is not None:  # jobs can be queued in it before the commit
+                self._p_jar.add(queue)
         return self.queues[name]
 
 
 def queue_connection(connection):
     """The connection to the queue database, from any connection of the site."""
-    from collective.zasync.interfaces import IQueueDatabase
-    from zope.component import queryUtility
-
-    setting = queryUtility(IQueueDatabase)
+    setting = queryUtility(interfaces.IQueueDatabase)
     if setting is None or setting.name == connection.db().database_name:
         return connection
     return connection.get_connection(setting.name)
@@ -231,7 +229,7 @@ def get_queue_root(connection, create=True):
     return container
 
 
-# -- filing jobs (dispatcher, admin actions) ------------------------------------
+# -- filing (dispatchers, admin actions) ---------------------------------------------------
 
 
 def timed_out(job, now):
@@ -241,56 +239,78 @@ def timed_out(job, now):
     return (job.begin_after or job.queued) + job.begin_by < now
 
 
-def file_pending(queue, job):
-    """Put ``job`` among the pending jobs of ``queue``."""
+def file_waiting(queue, job):
+    """Put ``job`` among the waiting jobs of ``queue``."""
     if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
         job.status = interfaces.PENDING
-    queue.pending_jobs[pending_key(job)] = job
-    queue.pending_count.change(1)
+    queue.waiting[waiting_key(job)] = job
+    queue.waiting_count.change(1)
 
 
-def unfile_pending(queue, job):
-    """Take a pending job out of pending_jobs; False if it is not there."""
-    # Databases of 1.0.0a1 keyed jobs without begin_after by 0 instead of
-    # their queueing time.
-    legacy = "%016d.%s" % (0, job.id)
-    for key in (pending_key(job), legacy):
-        if queue.pending_jobs.pop(key, None) is not None:
-            queue.pending_count.change(-1)
+def unfile_waiting(queue, job):
+    """Take a job out of ``waiting``; False if it is not there."""
+    # Layout 1 keyed jobs without begin_after by 0 (migration.py re-keys them).
+    for key in (waiting_key(job), "%016d.%s" % (0, job.id)):
+        if queue.waiting.pop(key, None) is not None:
+            queue.waiting_count.change(-1)
             return True
     return False
 
 
-def unfile_finished(queue, job):
-    """Take a finished job out of the completed/failed BTree it is filed in."""
-    tree, length = (queue.failed, queue.failed_count) if job.failed else (queue.completed, queue.completed_count)
-    if tree.pop(finished_key(job), None) is not None:
-        length.change(-1)
+def _finished_tree(queue, job):
+    if job.failed:
+        return queue.failed, queue.failed_count
+    return queue.completed, queue.completed_count
 
 
 def file_finished(queue, job):
-    if job.failed:
-        queue.failed[finished_key(job)] = job
-        queue.failed_count.change(1)
-    else:
-        queue.completed[finished_key(job)] = job
-        queue.completed_count.change(1)
+    tree, length = _finished_tree(queue, job)
+    tree[finished_key(job)] = job
+    length.change(1)
+    queue.jobs[job.id] = job
+    if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
+        del queue.unique[job.unique_key]
+
+
+def unfile_finished(queue, job):
+    """Take a finished job out of the completed/failed BTree it is filed in."""
+    tree, length = _finished_tree(queue, job)
+    if tree.pop(finished_key(job), None) is not None:
+        length.change(-1)
+        return True
+    return False
+
+
+def is_filed_finished(queue, job):
+    return finished_key(job) in _finished_tree(queue, job)[0]
 
 
 def requeue(root, job):
     """Give a job claimed by a dead (or stopping) worker back to its queue."""
     record = root.workers.get(job.worker_uuid)
     if record is not None:
-        record.active.remove(job)
-    job.worker_uuid = None
-    job.claim_token += 1  # a late commit of the old claim will be refused
-    if job.status == interfaces.ACTIVE:
-        job.status = interfaces.PENDING
+        record.claimed.pop(job.id, None)
+    job.release()
     if job.status in (interfaces.PENDING, interfaces.CALLBACKS):
-        file_pending(root.queues[job.queue_name], job)
+        file_waiting(root.queues[job.queue_name], job)
 
 
-RETENTION_BATCH = 200  # finished jobs removed per transaction
+def retire_idle_inboxes(queue, now):
+    """Drop inboxes that were read to the end and are idle; return how many.
+
+    Writing ``closed`` makes a writer that appends at this very moment
+    conflict with us instead of appending to a dropped log.
+    """
+    retired = 0
+    for writer, log in list(queue.inboxes.items()):
+        if log.unread_count() or log.written is None:
+            continue
+        if (now - log.written).total_seconds() > IDLE_INBOX:
+            log.closed = True
+            del queue.inboxes[writer]
+            queue.inbox_count.change(-1)
+            retired += 1
+    return retired
 
 
 def remove_old_jobs(root, default_days):
@@ -306,8 +326,6 @@ def remove_old_jobs(root, default_days):
             for key in keys:
                 job = tree.pop(key)
                 queue.jobs.pop(job.id, None)
-                if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
-                    del queue.unique[job.unique_key]
             length.change(-len(keys))
             count += len(keys)
     return count

@@ -15,8 +15,10 @@ from collective.zasync.callables import load_object
 from collective.zasync.events import JobFailure
 from collective.zasync.events import JobSuccess
 from collective.zasync.failure import Failure
-from collective.zasync.job import ObjectRef
+from collective.zasync.callables import ObjectRef
+from collective.zasync.gate import gate
 from collective.zasync.job import utcnow
+from collective.zasync.queue import requeue
 from collective.zasync.queue import get_queue_root
 from collective.zasync.security import job_environment
 from transaction.interfaces import TransientError
@@ -26,7 +28,6 @@ from zope.component.event import objectEventNotify
 from zope.event import notify
 from zope.interface import providedBy
 
-import contextlib
 import logging
 import random
 import threading
@@ -49,61 +50,6 @@ def backoff(attempt, base=0.05, cap=5.0):
 
 class StaleClaim(Exception):
     """The job was handed to another worker meanwhile; drop it."""
-
-
-class ConflictGate:
-    """Lets a short job that keeps conflicting run alone among this process's jobs.
-
-    Every attempt passes the gate: shared, as usual, or alone once it has hit
-    ``alone_after`` ConflictErrors and its last attempt took less than
-    ``max_seconds`` (a long job must not stop the others). An attempt alone
-    waits for the running ones to end (at most ``wait`` seconds) and new ones
-    wait for it, so it cannot conflict with a job of its own process; jobs of
-    other processes still can. One gate per worker process.
-    """
-
-    def __init__(self, alone_after=2, max_seconds=2.0, wait=10.0):
-        self.alone_after = alone_after
-        self.max_seconds = max_seconds
-        self.wait = wait
-        self._lock = threading.Condition()
-        self._shared = 0
-        self._alone = False
-
-    def should_run_alone(self, conflicts, last_seconds):
-        return conflicts >= self.alone_after and last_seconds < self.max_seconds
-
-    @contextlib.contextmanager
-    def shared(self):
-        with self._lock:
-            while self._alone:
-                self._lock.wait()
-            self._shared += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._shared -= 1
-                self._lock.notify_all()
-
-    @contextlib.contextmanager
-    def alone(self):
-        with self._lock:
-            while self._alone:
-                self._lock.wait()
-            self._alone = True
-            deadline = time.monotonic() + self.wait
-            while self._shared and deadline > time.monotonic():
-                self._lock.wait(deadline - time.monotonic())
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._alone = False
-                self._lock.notify_all()
-
-
-gate = ConflictGate()  # shared by the runner threads of this process
 
 
 class JobRunner:
@@ -179,7 +125,7 @@ class JobRunner:
                 run_as=callback,
             )
         job = self._load(conn, job_oid, token)
-        complete(job, self.worker_uuid)
+        self._complete(job)
         transaction.commit()
 
     def _fire_event(self, conn, job_oid, token):
@@ -269,10 +215,9 @@ class JobRunner:
 
     def _store_result(self, job, result, retries):
         # Claimed ahead of time, a job may have waited: record when it ran.
-        job.started = getattr(current, "began", None) or job.started
-        job._result = result
-        job.retries = retries
-        job.ended = utcnow()
+        began = getattr(current, "began", None)
+        job.finish(result, retries)
+        job.started = began or job.started
         event = self._event(job)
         if has_subscribers(event):
             # A failing subscriber must not cost the job its result.
@@ -283,15 +228,21 @@ class JobRunner:
                 savepoint.rollback()
                 log.exception("A subscriber of job %s's event failed.", job.id)
         job.events_fired = True
-        if job.callbacks_to_run():
-            job.status = interfaces.CALLBACKS
-        else:
-            complete(job, self.worker_uuid)
+        if not job.callbacks_to_run():
+            self._complete(job)
 
     def _store_callback(self, callback, result):
-        callback._result = result
-        callback.status = interfaces.COMPLETED
-        callback.ended = utcnow()
+        callback.finish(result)
+        callback.complete()
+
+    def _complete(self, job):
+        """Mark ``job`` COMPLETED; this thread's log of finished jobs tells the dispatcher."""
+        job.complete()
+        record = get_queue_root(job._p_jar, create=False).workers.get(self.worker_uuid)
+        if record is None:  # declared dead meanwhile: the claim was taken back
+            raise StaleClaim(job._p_oid)
+        finished = record.finished[self.slot]
+        finished.append("%016d" % (finished.count + 1), job)
 
     def _store_failure(self, conn, job_oid, token, exc, retries, run_as=None):
         """Record ``exc`` as the job's (or callback's) result, in a new transaction."""
@@ -335,8 +286,6 @@ class JobRunner:
 
     def _give_back(self, conn, job_oid, token):
         """Hand a job we cannot finish back to its queue (it is not lost)."""
-        from collective.zasync.queue import requeue
-
         for attempt in range(10):
             try:
                 job = self._load(conn, job_oid, token)
@@ -368,17 +317,3 @@ def has_subscribers(event):
     provided = providedBy(event)
     direct = [h for h in adapters.subscriptions([provided], None) if h is not objectEventNotify]
     return bool(direct or adapters.subscriptions([providedBy(event.object), provided], None))
-
-
-def complete(job, worker_uuid):
-    """Mark ``job`` COMPLETED and hand it to the dispatcher's bookkeeping."""
-    root = get_queue_root(job._p_jar, create=False)
-    job.status = interfaces.COMPLETED
-    if job.ended is None:
-        job.ended = utcnow()
-    worker = root.workers.get(worker_uuid)
-    if worker is not None:
-        worker.active.remove(job)
-        worker.done.append(job)
-    else:  # declared dead meanwhile: any worker files the queue's list
-        root.queues[job.queue_name].done.append(job)

@@ -5,6 +5,7 @@ from collective.zasync.callables import describe_callable
 from collective.zasync.callables import object_reference
 from collective.zasync.callables import prepare_arguments
 from collective.zasync.job import Job
+from collective.zasync.queue import check_quotas
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import Queue
 from collective.zasync.security import capture_user
@@ -62,19 +63,6 @@ def check_delay(begin_by, begin_after):
             )
     if begin_by is not None and not isinstance(begin_by, timedelta):
         raise TypeError("begin_by must be a timedelta (or None), not %r." % (begin_by,))
-
-
-def check_quotas(queue, quota_names):
-    """``quota_names`` as a tuple, if it is a tuple (or list) of quotas of ``queue``; else raise."""
-    if isinstance(quota_names, str) or not isinstance(quota_names, (tuple, list)):
-        raise TypeError("quota_names must be a tuple of names, not %r." % (quota_names,))
-    for name in quota_names:
-        if name not in queue.quotas:
-            raise ValueError(
-                "Queue %r has no quota %r; create it first with "
-                "queue.quotas[%r] = size." % (queue.name, name, name)
-            )
-    return tuple(quota_names)
 
 
 def refuse_unique_key(kwargs, what):

@@ -40,9 +40,9 @@ class WorkerFunctionalTesting(FunctionalTesting):
     def testSetUp(self):
         super().testSetUp()
         from collective.zasync.dispatcher import Dispatcher
-        from collective.zasync.worker import Settings
+        from collective.zasync.worker import WorkerSettings
 
-        settings = Settings(threads=2, poll_interval=0.5, ping_interval=1.0,
+        settings = WorkerSettings(threads=2, poll_interval=0.5, ping_interval=1.0,
                             death_interval=30.0, max_retries=3, stop_timeout=10.0)
         self["zasync_dispatcher"] = Dispatcher(self["zodbDB"], self.worker_uuid, settings)
         self["zasync_dispatcher"].start()

@@ -8,7 +8,7 @@ plone.protect's authenticator; anything else changes nothing.
 """
 
 from collective.zasync import actions
-from collective.zasync.browser import jobinfo
+from collective.zasync import reading
 from collective.zasync.i18n import _
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.job import utcnow
@@ -43,7 +43,7 @@ class BaseView(BrowserView):
 
     @property
     def root(self):
-        return jobinfo.queue_root(self.context)
+        return reading.queue_root(self.context)
 
     def panel_url(self, **params):
         url = self.context.absolute_url() + "/@@zasync-controlpanel"
@@ -82,7 +82,7 @@ class BaseView(BrowserView):
 class ControlPanelView(BaseView):
     """@@zasync-controlpanel"""
 
-    page_size = jobinfo.PAGE_SIZE
+    page_size = reading.PAGE_SIZE
 
     def __call__(self):
         form = self.request.form
@@ -107,7 +107,7 @@ class ControlPanelView(BaseView):
             raise BadRequest("Unknown action %r." % action)
         try:
             if action == "remove-all":
-                if queue_name not in queues or state not in jobinfo.FINISHED_STATES:
+                if queue_name not in queues or state not in reading.FINISHED_STATES:
                     raise actions.ActionError("Only all failed or all completed jobs of a queue can be removed.")
                 count = actions.remove_finished(queues[queue_name], failed=state == "failed")
                 api.portal.show_message(
@@ -116,7 +116,7 @@ class ControlPanelView(BaseView):
                 )
                 return back
             if action == "cancel-recurring":
-                recurrence = jobinfo.find_recurrence(self.root, form.get("recurrence_id", ""))
+                recurrence = reading.find_recurrence(self.root, form.get("recurrence_id", ""))
                 if recurrence is None:
                     raise actions.ActionError("There is no recurring job %r." % form.get("recurrence_id"))
                 getUtility(IAsyncService).cancelRecurringJob(recurrence)
@@ -151,14 +151,14 @@ class ControlPanelView(BaseView):
     def queues(self):
         rows = []
         for name, queue in self.root.queues.items():
-            counts = jobinfo.queue_counts(self.root, queue, self.now)
+            counts = reading.queue_counts(self.root, queue, self.now)
             rows.append({
                 "name": name,
                 "title": self.queue_title(name),
                 "counts": [
                     {"state": state, "title": self.state_title(state), "count": counts[state],
                      "url": self.panel_url(queue=name, state=state)}
-                    for state in jobinfo.STATES
+                    for state in reading.STATES
                 ],
             })
         return rows
@@ -167,22 +167,21 @@ class ControlPanelView(BaseView):
         rows = []
         for name, queue in self.root.queues.items():
             for recurrence in queue.recurring.values():
-                info = jobinfo.recurrence_info(recurrence)
+                info = reading.recurrence_info(recurrence)
                 info["queue_title"] = self.queue_title(name)
                 info["queue"] = name
                 rows.append(info)
         return rows
 
     def workers(self):
-        interval = jobinfo.death_interval()
-        return [jobinfo.worker_info(worker, interval) for worker in self.root.workers.values()]
+        return [reading.worker_info(worker) for worker in self.root.workers.values()]
 
     # -- the job list ------------------------------------------------------
 
     def selected(self):
         """(queue name, state) of the job list asked for, or None."""
         name, state = self.request.form.get("queue"), self.request.form.get("state")
-        if name is None or state not in jobinfo.STATES:
+        if name is None or state not in reading.STATES:
             return None
         if name not in self.root.queues:
             return None
@@ -201,22 +200,22 @@ class ControlPanelView(BaseView):
         name, state = self.selected()
         queue = self.root.queues[name]
         b_start = self.b_start()
-        size = jobinfo.PAGE_SIZE
-        jobs, more = jobinfo.page(jobinfo.jobs_in_state(self.root, queue, state, self.now), b_start, size)
-        total = jobinfo.queue_counts(self.root, queue, self.now)[state]
+        size = reading.PAGE_SIZE
+        jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, self.now), b_start, size)
+        total = reading.queue_counts(self.root, queue, self.now)[state]
         return {
             "queue": name,
             "queue_title": self.queue_title(name),
             "state": state,
             "state_title": self.state_title(state),
-            "jobs": [jobinfo.job_summary(job, self.now) for job in jobs],
+            "jobs": [reading.job_summary(job, self.now) for job in jobs],
             "first": b_start + 1 if jobs else 0,
             "last": b_start + len(jobs),
             "total": max(total, b_start + len(jobs)),
             "previous": self.panel_url(queue=name, state=state, b_start=max(b_start - size, 0))
             if b_start > 0 else None,
             "next": self.panel_url(queue=name, state=state, b_start=b_start + size) if more else None,
-            "removable": state in jobinfo.FINISHED_STATES,
+            "removable": state in reading.FINISHED_STATES,
         }
 
 
@@ -228,7 +227,7 @@ class JobView(BaseView):
         job = actions.find_job(self.root.queues, job_id) if job_id else None
         if job is None:
             raise NotFound("There is no background job %r." % job_id)
-        self.job = jobinfo.job_detail(job)
+        self.job = reading.job_detail(job)
         return self.index()
 
     def back_url(self):

@@ -43,7 +43,7 @@ class DemoView(BrowserView):
     def jobs(self):
         """The 15 latest jobs: pending, running and finished."""
         queue = getUtility(IAsyncService).getQueues()[""]
-        active = [job for worker in self._workers() for job in worker.active]
+        active = [job for worker in self._workers() for job in worker.claimed.values()]
         latest = itertools.chain(
             itertools.islice(queue.pending(), 5), active, itertools.islice(queue.finished(), 10)
         )

@@ -14,7 +14,7 @@ created here. Errors are ``{"error": {"type": ..., "message": ...}}`` with
 """
 
 from collective.zasync import actions
-from collective.zasync.browser import jobinfo
+from collective.zasync import reading
 from collective.zasync.job import utcnow
 from plone.protect.interfaces import IDisableCSRFProtection
 from plone.restapi.services import Service
@@ -31,7 +31,7 @@ class BaseService(Service):
 
     @property
     def root(self):
-        return jobinfo.queue_root(self.context)
+        return reading.queue_root(self.context)
 
     def site_url(self):
         return self.context.absolute_url()
@@ -62,7 +62,7 @@ class JobsService(BaseService):
         return self.error(404, "NotFound", "There is no background job %r." % job_id)
 
     def detail(self, job):
-        info = jobinfo.jsonable(jobinfo.job_detail(job))
+        info = reading.jsonable(reading.job_detail(job))
         info["@id"] = self.job_url(job.id)
         return info
 
@@ -85,22 +85,20 @@ class QueuesGet(BaseService):
     def reply(self):
         root = self.root
         now = utcnow()
-        interval = jobinfo.death_interval()
         queues = []
         for name, queue in root.queues.items():
             queues.append({
                 "name": name,
-                "counts": jobinfo.queue_counts(root, queue, now),
-                "jobs": {state: self.jobs_url(queue=name, state=state) for state in jobinfo.STATES},
-                "recurring": [jobinfo.jsonable(jobinfo.recurrence_info(recurrence))
+                "counts": reading.queue_counts(root, queue, now),
+                "jobs": {state: self.jobs_url(queue=name, state=state) for state in reading.STATES},
+                "recurring": [reading.jsonable(reading.recurrence_info(recurrence))
                               for recurrence in queue.recurring.values()],
             })
         return {
             "@id": "%s/@zasync-queues" % self.site_url(),
             "queues": queues,
-            "workers": [jobinfo.jsonable(jobinfo.worker_info(worker, interval, now))
+            "workers": [reading.jsonable(reading.worker_info(worker))
                         for worker in root.workers.values()],
-            "death_interval": interval,
         }
 
 
@@ -116,21 +114,21 @@ class JobsGet(JobsService):
         return self.listing()
 
     def listing(self):
-        queue, state, error = self.queue_and_state(jobinfo.STATES)
+        queue, state, error = self.queue_and_state(reading.STATES)
         if error is not None:
             return error
         try:
             b_start = max(int(self.request.form.get("b_start", 0)), 0)
-            b_size = min(max(int(self.request.form.get("b_size", jobinfo.PAGE_SIZE)), 1),
-                         jobinfo.MAX_PAGE_SIZE)
+            b_size = min(max(int(self.request.form.get("b_size", reading.PAGE_SIZE)), 1),
+                         reading.MAX_PAGE_SIZE)
         except (TypeError, ValueError):
             return self.error(400, "BadRequest", "b_start and b_size are integers.")
         now = utcnow()
-        jobs, more = jobinfo.page(jobinfo.jobs_in_state(self.root, queue, state, now), b_start, b_size)
-        total = max(jobinfo.queue_counts(self.root, queue, now)[state], b_start + len(jobs))
+        jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, now), b_start, b_size)
+        total = max(reading.queue_counts(self.root, queue, now)[state], b_start + len(jobs))
         items = []
         for job in jobs:
-            item = jobinfo.jsonable(jobinfo.job_summary(job, now))
+            item = reading.jsonable(reading.job_summary(job, now))
             item["@id"] = self.job_url(job.id)
             items.append(item)
 
@@ -193,7 +191,7 @@ class JobsDelete(JobsService):
             return self.reply_no_content()
         if self.params:
             return self.error(404, "NotFound", "No such resource: %s." % "/".join(self.params))
-        queue, state, error = self.queue_and_state(jobinfo.FINISHED_STATES)
+        queue, state, error = self.queue_and_state(reading.FINISHED_STATES)
         if error is not None:
             return error
         removed = actions.remove_finished(queue, failed=state == "failed")

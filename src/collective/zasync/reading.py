@@ -11,6 +11,8 @@ from collective.zasync import actions
 from collective.zasync.failure import Failure
 from collective.zasync.job import utcnow
 from collective.zasync.progress import get_progress
+from collective.zasync import interfaces
+from collective.zasync.queue import due_key
 from collective.zasync.queue import get_queue_root
 
 import itertools
@@ -21,26 +23,12 @@ FINISHED_STATES = ("failed", "completed")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 REPR_LIMIT = 200
+UNFILED_LOOKED_AT = 1000  # jobs still in inboxes whose state the counts look at
 
 
 def queue_root(context):
     """The QueueRoot of the database behind ``context`` (created if missing)."""
     return get_queue_root(context._p_jar)
-
-
-def death_interval():
-    from collective.zasync.worker import Settings
-
-    try:
-        return Settings.from_product_config().death_interval
-    except ValueError:
-        return Settings().death_interval
-
-
-def due_key(now):
-    """pending_jobs keys up to this one are due (see queue.pending_key)."""
-    # "/" sorts after ".", so every key of the same microsecond is included.
-    return "%016d/" % int(now.timestamp() * 1_000_000)
 
 
 def truncate(text, limit=REPR_LIMIT):
@@ -60,8 +48,12 @@ def isoformat(when):
     return when.isoformat() if when is not None else None
 
 
-def _inbox(queue, state, now):
-    return [job for job in queue.inbox if actions.state_of(job, now) == state]
+def _unfiled(queue, state, now):
+    """Queued jobs in ``state`` still in an inbox: a few while a worker runs."""
+    for inbox in queue.inboxes.values():
+        for _key, job in inbox.unread():
+            if job.status == interfaces.PENDING and actions.state_of(job, now) == state:
+                yield job
 
 
 def _active(root, queue):
@@ -69,16 +61,22 @@ def _active(root, queue):
     claimed = (
         job
         for worker in root.workers.values()
-        for job in worker.active
-        if job.queue_name == queue.name
+        for job in worker.claimed.values()
+        if job.queue_name == queue.name and job.status != interfaces.COMPLETED
     )
     return itertools.chain(claimed, queue.batches.values())
 
 
-def _done(queue, failed):
-    """Finished jobs not filed by the dispatcher yet (a few at most)."""
+def _unfiled_finished(root, queue, failed):
+    """Finished jobs of ``queue`` that their worker has not filed yet (a few at most)."""
     state = "failed" if failed else "completed"
-    return [job for job in queue.done if actions.state_of(job) == state]
+    return [
+        job
+        for worker in root.workers.values()
+        for job in worker.claimed.values()
+        if job.queue_name == queue.name and job.status == interfaces.COMPLETED
+        and actions.state_of(job) == state
+    ]
 
 
 def jobs_in_state(root, queue, state, now=None):
@@ -88,34 +86,41 @@ def jobs_in_state(root, queue, state, now=None):
     claimed. Lazy: slice it, never list() it.
     """
     now = now or utcnow()
-    due = due_key(now)
+    due = due_key(now.timestamp())
     if state == "pending":
-        return itertools.chain(queue.pending_jobs.values(max=due), _inbox(queue, state, now))
+        return itertools.chain(queue.waiting.values(max=due), _unfiled(queue, state, now))
     if state == "delayed":
-        return itertools.chain(queue.pending_jobs.values(min=due), _inbox(queue, state, now))
+        return itertools.chain(queue.waiting.values(min=due), _unfiled(queue, state, now))
     if state == "active":
         return _active(root, queue)
     if state in FINISHED_STATES:
         failed = state == "failed"
         tree = queue.failed if failed else queue.completed
-        return itertools.chain(_done(queue, failed), tree.values())
+        return itertools.chain(_unfiled_finished(root, queue, failed), tree.values())
     raise ValueError("Unknown state %r; one of %s." % (state, ", ".join(STATES)))
 
 
 def queue_counts(root, queue, now=None):
-    """Number of jobs by state, from the counters (and the small lists)."""
+    """Number of jobs by state, from the counters (and the few jobs not filed yet)."""
     now = now or utcnow()
-    inbox_states = [actions.state_of(job, now) for job in queue.inbox]
+    # Jobs still in an inbox are few while a worker runs; with none running
+    # they can be many: look at the first UNFILED_LOOKED_AT, count the rest as pending.
+    unfiled = sum(inbox.unread_count() for inbox in queue.inboxes.values())
+    seen = [actions.state_of(job, now) for job in itertools.islice(
+        (job for inbox in queue.inboxes.values() for _key, job in inbox.unread(UNFILED_LOOKED_AT)),
+        UNFILED_LOOKED_AT)]
+    unfiled_delayed = seen.count("delayed")
     # Delayed jobs are usually few; due ones may be many: count the former.
-    filed_delayed = len(queue.pending_jobs.keys(min=due_key(now)))
-    filed = queue.pending_count()
-    done = [actions.state_of(job) for job in queue.done]
+    filed_delayed = len(queue.waiting.keys(min=due_key(now.timestamp())))
+    filed = queue.waiting_count()
+    finished = [actions.state_of(job) for job in _unfiled_finished(root, queue, False)] + [
+        actions.state_of(job) for job in _unfiled_finished(root, queue, True)]
     return {
-        "pending": max(filed - filed_delayed, 0) + inbox_states.count("pending"),
-        "delayed": filed_delayed + inbox_states.count("delayed"),
+        "pending": max(filed - filed_delayed, 0) + unfiled - unfiled_delayed,
+        "delayed": filed_delayed + unfiled_delayed,
         "active": sum(1 for _ in _active(root, queue)),
-        "failed": queue.failed_count() + done.count("failed"),
-        "completed": queue.completed_count() + done.count("completed"),
+        "failed": queue.failed_count() + finished.count("failed"),
+        "completed": queue.completed_count() + finished.count("completed"),
     }
 
 
@@ -187,7 +192,7 @@ def job_detail(job):
 
 def available_actions(job):
     state = actions.state_of(job)
-    if state == "failed":
+    if state == "failed" or (job.status == interfaces.COMPLETED and actions.failed_parts(job)):
         return ["retry", "remove"]
     if state == "completed":
         return ["remove"]
@@ -211,7 +216,7 @@ def recurrence_info(recurrence):
     }
 
 
-def worker_info(worker, interval, now=None):
+def worker_info(worker):
     return {
         "uuid": worker.uuid,
         "host": worker.host,
@@ -219,8 +224,9 @@ def worker_info(worker, interval, now=None):
         "threads": worker.threads,
         "started": getattr(worker, "started", None),
         "last_ping": worker.last_ping,
-        "alive": worker.is_alive(interval),
-        "active": len(worker.active),
+        "alive": worker.is_alive(),
+        "death_interval": worker.death_interval,
+        "active": sum(1 for job in worker.claimed.values() if job.status != interfaces.COMPLETED),
     }
 
 

@@ -1,0 +1,70 @@
+"""Bringing a queue database written by an earlier release to the current layout.
+
+Run by a worker when it starts, by the first request that queues a job, and
+by the profile's upgrade step: whichever comes first, in its transaction.
+Pending, delayed, running and finished jobs all keep their place.
+"""
+
+from BTrees.Length import Length
+from BTrees.OOBTree import OOBTree
+from collective.zasync import filing
+from collective.zasync import interfaces
+from collective.zasync.queue import file_waiting
+from collective.zasync.queue import get_queue_root
+from collective.zasync.queue import LAYOUT
+
+import logging
+
+
+log = logging.getLogger("collective.zasync")
+
+
+def migrate(root):
+    """Bring ``root`` (a QueueRoot) to the current layout; True if anything changed."""
+    if root.layout >= LAYOUT:
+        return False
+    for queue in root.queues.values():
+        _migrate_queue(root, queue)
+    for uuid, record in list(root.workers.items()):
+        if "active" in record.__dict__:  # a worker of layout 1: its jobs go back
+            _take_back_layout1(root, record)
+            del root.workers[uuid]
+    root.layout = LAYOUT
+    log.info("Moved the queues to layout %d.", LAYOUT)
+    return True
+
+
+def _migrate_queue(root, queue):
+    state = queue.__dict__
+    if "waiting" in state:
+        return
+    # Layout 1 keyed jobs without begin_after by 0: re-key them by when they are due.
+    queue.waiting = OOBTree()
+    queue.waiting_count = Length()
+    for job in state.get("pending_jobs", {}).values():
+        file_waiting(queue, job)
+    queue.inboxes = OOBTree()
+    queue.inbox_count = Length()
+    for job in state.get("inbox", ()):
+        filing.file_new(queue, job)
+    for job in state.get("done", ()):  # finished jobs of dead workers, not filed yet
+        filing.file_done(root, job)
+    for name in ("pending_jobs", "pending_count", "inbox", "done"):
+        if name in state:
+            delattr(queue, name)
+
+
+def _take_back_layout1(root, record):
+    for job in record.__dict__.get("done", ()):
+        filing.file_done(root, job)
+    for job in record.__dict__.get("active", ()):
+        job.release()
+        if job.status in (interfaces.PENDING, interfaces.CALLBACKS):
+            file_waiting(root.queues[job.queue_name], job)
+
+
+def upgrade_to_layout_2(context):
+    """GenericSetup upgrade step: migrate the queue database of the site."""
+    from plone import api
+
+    migrate(get_queue_root(api.portal.get()._p_jar))

@@ -1,0 +1,74 @@
+"""What the queue database records about each worker process.
+
+A WorkerRecord is written by its own worker (its dispatcher: pings, claims;
+each of its job threads: its own log of finished jobs and its own progress
+slot), so that no two processes write one object, until another worker
+declares it dead and takes its jobs back.
+"""
+
+from BTrees.OOBTree import OOBTree
+from collective.zasync import interfaces
+from collective.zasync.job import utcnow
+from collective.zasync.joblog import JobLog
+from persistent import Persistent
+from zope.interface import implementer
+
+import os
+import socket
+
+
+class Ping(Persistent):
+    """The last sign of life of a worker; written by that worker only."""
+
+    def __init__(self):
+        self.time = utcnow()
+
+
+class Progress(Persistent):
+    """What the job running in one worker thread said about its progress.
+
+    One per thread, written only by that thread in its own small
+    transactions, so reporting progress never conflicts with the job's work.
+    """
+
+    job_id = None
+    claim_token = None
+    value = 0
+    data = None
+    updated = None
+
+
+@implementer(interfaces.IWorker)
+class WorkerRecord(Persistent):
+    """A worker process as the other workers (and the control panel) see it."""
+
+    death_interval = 60.0  # seconds of silence after which it counts as dead
+
+    def __init__(self, uuid, threads, death_interval=60.0):
+        self.uuid = uuid
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.threads = threads
+        self.death_interval = death_interval
+        self.started = utcnow()
+        self.ping = Ping()
+        self.claimed = OOBTree()  # job id -> job it claimed and has not filed as finished
+        # One log of finished jobs per job thread: each written by its thread only.
+        self.finished = tuple(JobLog("%s/%d" % (uuid, n)) for n in range(threads))
+        self.slots = tuple(Progress() for _ in range(threads))
+
+    @property
+    def last_ping(self):
+        return self.ping.time
+
+    def is_alive(self, death_interval=None):
+        """True if it pinged within ``death_interval`` seconds (default: its own setting)."""
+        interval = self.death_interval if death_interval is None else death_interval
+        return (utcnow() - self.ping.time).total_seconds() < interval
+
+    def unread_finished(self):
+        """(log, pairs) for each thread's finished jobs not filed yet."""
+        return [(log, log.unread()) for log in self.finished]
+
+    def __repr__(self):
+        return "<Worker %s on %s pid %s>" % (self.uuid, self.host, self.pid)

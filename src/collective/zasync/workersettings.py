@@ -1,0 +1,55 @@
+"""A worker's settings: zope.conf's <product-config collective.zasync>."""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class WorkerSettings:
+    """Worker settings; zope.conf's <product-config collective.zasync> overrides them."""
+
+    threads: int = 2  # jobs run at once by this process
+    poll_interval: float = 0.0  # seconds between checks when nothing wakes us; 0: by storage
+    ping_interval: float = 10.0  # seconds between pings
+    death_interval: float = 60.0  # a worker silent this long is dead
+    retention_days: float = 7.0  # finished jobs are removed after this
+    max_retries: int = 5  # ConflictError retries of a job
+    stop_timeout: float = 30.0  # seconds running jobs get to finish on shutdown
+    time_limit: float = 0.0  # seconds a job may run before it is failed (0: no limit)
+
+    @classmethod
+    def from_product_config(cls, config=None):
+        """Settings from a product-config dict (of strings); bad values raise."""
+        if config is None:
+            config = product_config()
+        settings = cls()
+        for name, value in (config or {}).items():
+            key = name.replace("-", "_")
+            if key == "uuid_file":  # read by worker_uuid()
+                continue
+            if key not in cls.__dataclass_fields__:
+                known = sorted(n.replace("_", "-") for n in cls.__dataclass_fields__)
+                raise ValueError(
+                    "product-config collective.zasync: unknown setting %r; the settings are "
+                    "%s and uuid-file." % (name, ", ".join(known))
+                )
+            kind = type(getattr(settings, key))
+            try:
+                setattr(settings, key, kind(value))
+            except ValueError:
+                raise ValueError(
+                    "product-config collective.zasync: %s must be %s, not %r."
+                    % (name, "a whole number" if kind is int else "a number", value)
+                ) from None
+        return settings
+
+
+def product_config():
+    """zope.conf's <product-config collective.zasync> as a dict (maybe empty)."""
+    try:
+        from App.config import getConfiguration
+
+        return (getattr(getConfiguration(), "product_config", None) or {}).get(
+            "collective.zasync", {}
+        )
+    except ImportError:
+        return {}
