@@ -1,13 +1,17 @@
 """The base of the in-process job tests: a site, a worker in the layer, a Manager logged in."""
 
+from collective.zasync.dispatcher import Dispatcher
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.testing import ZASYNC_FUNCTIONAL_TESTING
+from collective.zasync.worker import WorkerSettings
 from plone.app.testing import login
 from plone.app.testing import setRoles
 from plone.app.testing import TEST_USER_ID
 from plone.app.testing import TEST_USER_NAME
+from tests import jobs
 from zope.component import getUtility
 
+import transaction
 import unittest
 
 
@@ -19,3 +23,29 @@ class WorkerTestCase(unittest.TestCase):
         self.service = getUtility(IAsyncService)
         setRoles(self.portal, TEST_USER_ID, ["Manager"])
         login(self.portal, TEST_USER_NAME)
+
+
+class OwnWorkerTestCase(WorkerTestCase):
+    """The layer's worker is stopped; a test starts its own with the settings it needs."""
+
+    def setUp(self):
+        self.layer["zasync_dispatcher"].stop()
+        transaction.begin()  # see that it unregistered
+        super().setUp()
+        self.worker = None
+        jobs.ran.clear()
+
+    def tearDown(self):
+        transaction.abort()
+        if self.worker is None or self.worker.stopping.is_set():
+            self.start_worker()
+        self.layer["zasync_dispatcher"] = self.worker  # the layer stops it
+
+    def start_worker(self, average_run=None, **settings):
+        defaults = dict(threads=1, poll_interval=0.2, ping_interval=1.0, death_interval=30.0,
+                        max_retries=3, stop_timeout=10.0)
+        settings = WorkerSettings(**dict(defaults, **settings))
+        self.worker = Dispatcher(self.layer["zodbDB"], self.layer.worker_uuid, settings)
+        self.worker._average_run = average_run  # short jobs: several are claimed per thread
+        self.worker.start()
+        return self.worker

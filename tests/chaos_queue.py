@@ -37,7 +37,8 @@ def retrying(step, what, seconds=180):
 
 
 def queue_jobs(app, site_id, user_id, prefix, count, per_transaction):
-    site, service = open_site_as(app, site_id, user_id)
+    # (the ZEO restart may come while this client still starts up)
+    site, service = retrying(lambda: open_site_as(app, site_id, user_id), "opening the site")
     ids = []
     for start in range(0, count, per_transaction):
         numbers = range(start, min(count, start + per_transaction))

@@ -11,12 +11,15 @@ from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
 from collective.zasync.transactional import transactional
 from datetime import datetime
+from datetime import timedelta
 from datetime import timezone
 from plone import api
 from plone.app.testing import login
 from plone.app.testing import TEST_USER_NAME
-from ZODB.POSException import ConflictError
 from tests.base import WorkerTestCase
+from Testing.makerequest import makerequest
+from ZODB.POSException import ConflictError
+from zope.component.hooks import site
 
 import time
 import transaction
@@ -133,6 +136,26 @@ class TestUniqueAndRetention(FeatureTestCase):
         later = self.service.queueJob(testjobs.add, self.portal, 4, unique_key="sum")
         self.assertIsNot(later, first)
         self.assertEqual(wait_for_result(later), 4)
+
+    def test_two_requests_with_the_same_unique_key_queue_one_job(self):
+        transaction.commit()
+        tm = transaction.TransactionManager()
+        conn = self.layer["zodbDB"].open(transaction_manager=tm)
+        self.addCleanup(conn.close)
+        self.addCleanup(tm.abort)
+        other_portal = makerequest(conn.root()["Application"])[self.portal.getId()]
+        later = datetime.now(timezone.utc) + timedelta(hours=1)  # (still pending when the second looks)
+        with site(other_portal):  # another request, in another connection
+            first = self.service.queueJobWithDelay(None, later, testjobs.add, other_portal, 1, unique_key="once")
+        self.service.queueJobWithDelay(None, later, testjobs.add, self.portal, 2, unique_key="once")
+        tm.commit()
+        with self.assertRaises(ConflictError):  # both wrote the key: the second request fails ...
+            transaction.commit()
+        transaction.abort()
+        again = self.service.queueJob(testjobs.add, self.portal, 2, unique_key="once")  # ... and is retried
+        self.assertEqual(again.id, first.id)
+        transaction.commit()
+        self.assertEqual([job.id for job in self.service.getQueues()[""].pending()], [first.id])
 
     def test_finished_jobs_are_removed_after_the_retention(self):
         jobs = [self.service.queueJob(testjobs.add, self.portal, n) for n in range(5)]

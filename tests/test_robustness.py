@@ -23,6 +23,7 @@ from collective.zasync.testing import wait_until
 from collective.zasync.worker import WorkerSettings
 from datetime import timedelta
 from tests import jobs
+from tests.base import OwnWorkerTestCase
 from tests.base import WorkerTestCase
 from zope.component import getGlobalSiteManager
 from zope.interface import Interface
@@ -118,30 +119,6 @@ class TestEventSavepoints(WorkerTestCase):
             self.assertTrue(has_subscribers(event))
         with subscribed(lambda result, event: None, Interface, IJobSuccess):
             self.assertTrue(has_subscribers(event))
-
-
-class OwnWorkerTestCase(WorkerTestCase):
-    """The layer's worker is stopped; a test starts its own with the settings it needs."""
-
-    def setUp(self):
-        super().setUp()
-        self.layer["zasync_dispatcher"].stop()
-        self.worker = None
-        jobs.ran.clear()
-
-    def tearDown(self):
-        transaction.abort()
-        if self.worker is None or self.worker.stopping.is_set():
-            self.start_worker()
-        self.layer["zasync_dispatcher"] = self.worker  # the layer stops it
-
-    def start_worker(self, average_run=None, **settings):
-        defaults = dict(threads=1, poll_interval=0.2, ping_interval=1.0, death_interval=30.0,
-                        max_retries=3, stop_timeout=10.0)
-        self.worker = Dispatcher(self.layer["zodbDB"], self.layer.worker_uuid, WorkerSettings(**dict(defaults, **settings)))
-        self.worker._average_run = average_run  # short jobs: several are claimed per thread
-        self.worker.start()
-        return self.worker
 
 
 class TestOrder(OwnWorkerTestCase):

@@ -26,6 +26,7 @@ def migrate(root):
     for queue in root.queues.values():
         _migrate_queue(root, queue)
     for uuid, record in list(root.workers.items()):
+        record._p_activate()  # a ghost's __dict__ is empty
         if "active" in record.__dict__:  # a worker of layout 1: its jobs go back
             _take_back_layout1(root, record)
             del root.workers[uuid]
@@ -35,6 +36,7 @@ def migrate(root):
 
 
 def _migrate_queue(root, queue):
+    queue._p_activate()  # a ghost's __dict__ is empty
     state = queue.__dict__
     if "waiting" in state:
         return

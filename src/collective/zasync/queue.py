@@ -132,7 +132,7 @@ class Queue(Persistent):
         if job.status != interfaces.NEW:
             raise ValueError("Job %s is %s; only a new job can be queued." % (job.id, job.status))
         check_quotas(self, job.quota_names)
-        if "inboxes" not in self.__dict__:  # a database of 1.0.0a1, no worker started since
+        if getattr(self, "inboxes", None) is None:  # a database of 1.0.0a1, no worker started since
             from collective.zasync.migration import migrate
 
             migrate(get_queue_root(self._p_jar))

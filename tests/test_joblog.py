@@ -1,0 +1,111 @@
+"""Job logs: one writer appends, dispatchers read and keep their place; no commit writes what another writes.
+
+Each test commits from two connections of the same database at once: a
+ConflictError would mean an object written by both, which a stock ZEO server
+could not resolve (JobLog and ReadMark have no conflict resolution).
+"""
+
+from collective.zasync import testjobs
+from collective.zasync.interfaces import PENDING
+from collective.zasync.joblog import JobLog
+from collective.zasync.joblog import PRUNE_PER_APPEND
+from collective.zasync.queue import get_queue_root
+from collective.zasync.queue import retire_idle_inboxes
+from collective.zasync.queue import writer_id
+from collective.zasync.testing import wait_for_result
+from datetime import timedelta
+from tests.base import OwnWorkerTestCase
+from ZODB.POSException import ConflictError
+
+import transaction
+import unittest
+
+
+class TestJobLog(unittest.TestCase):
+    def test_read_in_order_mark_and_prune(self):
+        log = JobLog("writer")
+        for n in range(5):
+            log.append("k%d" % n, "job %d" % n)
+        self.assertEqual(log.unread(2), [("k0", "job 0"), ("k1", "job 1")])
+        log.mark_read(log.unread(2))
+        self.assertEqual((log.unread_count(), log.get_unread("k1"), log.get_unread("k2")), (3, None, "job 2"))
+        log.append("k5", "job 5")  # the writer drops what was read
+        self.assertEqual(list(log.entries.keys()), ["k2", "k3", "k4", "k5"])
+        self.assertEqual([job for _key, job in log.unread()], ["job 2", "job 3", "job 4", "job 5"])
+
+    def test_keys_must_increase(self):
+        log = JobLog("writer")
+        log.append("b", 1)
+        with self.assertRaises(ValueError):
+            log.append("a", 2)
+
+    def test_pruning_is_bounded_per_append(self):
+        log = JobLog("writer")
+        for n in range(100):
+            log.append("k%03d" % n, n)
+        log.mark_read(log.unread())
+        log.append("k100", 100)
+        self.assertEqual(len(log.entries), 100 - PRUNE_PER_APPEND + 1)
+
+
+class TestInboxesNeverConflict(OwnWorkerTestCase):
+    """No worker runs: the test plays the dispatcher's part with a second connection."""
+
+    def other_connection(self):
+        tm = transaction.TransactionManager()
+        conn = self.layer["zodbDB"].open(transaction_manager=tm)
+        self.addCleanup(conn.close)
+        self.addCleanup(tm.abort)
+        return tm, get_queue_root(conn).queues[""]
+
+    def test_each_connection_appends_to_its_own_inbox(self):
+        transaction.commit()
+        tm, other = self.other_connection()
+        mine = self.service.queueJob(testjobs.add, self.portal, 1)
+        theirs = other.put(mine.derive())  # another request, at the same time
+        tm.commit()
+        transaction.commit()  # no ConflictError
+        queue = self.service.getQueues()[""]
+        self.assertEqual(len(queue.inboxes), 2)
+        self.assertEqual({job.id for job in queue.pending()}, {mine.id, theirs.id})
+
+    def test_reading_an_inbox_while_its_writer_appends(self):
+        first = self.service.queueJob(testjobs.add, self.portal, 1)
+        transaction.commit()
+        second = self.service.queueJob(testjobs.add, self.portal, 2)  # not committed yet
+        tm, queue = self.other_connection()
+        [inbox] = queue.inboxes.values()
+        pairs = inbox.unread()
+        self.assertEqual([job.id for _key, job in pairs], [first.id])
+        inbox.mark_read(pairs)  # what a dispatcher does after filing them
+        tm.commit()
+        transaction.commit()  # the writer's append: no ConflictError
+        transaction.begin()
+        [inbox] = self.service.getQueues()[""].inboxes.values()
+        self.assertEqual([job.id for _key, job in inbox.unread()], [second.id])
+        self.assertEqual(second.status, PENDING)
+
+    def test_a_retired_inbox_never_loses_a_job(self):
+        self.service.queueJob(testjobs.add, self.portal, 1)
+        transaction.commit()
+        tm, queue = self.other_connection()
+        [inbox] = queue.inboxes.values()
+        inbox.mark_read(inbox.unread())  # read to the end ...
+        inbox.written -= timedelta(days=1)  # ... and idle
+        tm.commit()
+        # The writer appends while a dispatcher retires its inbox: one of the
+        # two commits fails, and the job is never left in a dropped inbox.
+        late = self.service.queueJob(testjobs.add, self.portal, 41, b=1)
+        tm.begin()
+        self.assertEqual(retire_idle_inboxes(queue, inbox.written + timedelta(days=2)), 1)
+        tm.commit()
+        with self.assertRaises(ConflictError):
+            transaction.commit()
+        transaction.abort()
+        # the request is retried (as the publisher does): a new inbox takes it
+        late = self.service.queueJob(testjobs.add, self.portal, 41, b=1)
+        transaction.commit()
+        queue = self.service.getQueues()[""]
+        self.assertEqual(list(queue.inboxes), [writer_id(queue._p_jar)])
+        self.start_worker()
+        self.assertEqual(wait_for_result(late), 42)
