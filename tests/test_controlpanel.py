@@ -194,6 +194,7 @@ class TestSettingsForm(PanelTestCase):
         form = {
             "form.widgets.retention_days": "3",
             "form.widgets.max_retries": "2",
+            "form.widgets.default_queue_concurrency": "4",
             "form.buttons.save": "Save",
             "_authenticator": self.token(),
         }
@@ -204,6 +205,8 @@ class TestSettingsForm(PanelTestCase):
         self.assertEqual(registry["collective.zasync.retention_days"], 3)
         self.assertEqual(registry["collective.zasync.max_retries"], 2)
         self.assertEqual(get_queue_root(self.portal._p_jar).retention_days, 3)
+        self.assertEqual(registry["collective.zasync.default_queue_concurrency"], 4)
+        self.assertEqual(get_queue_root(self.portal._p_jar).queues[""].concurrency, 4)
         job = self.service.queueJob(testjobs.add, self.portal, 1)
         self.assertEqual(job.max_retries, 2)
         transaction.abort()

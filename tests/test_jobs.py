@@ -255,10 +255,13 @@ class TestConflicts(JobTestCase):
 
     def test_jobs_that_always_conflict_with_each_other_all_succeed(self):
         # Each job changes the same attribute of the site: two at once always conflict;
-        # the worker's 2 threads run them side by side. Two retries allowed: a third
-        # conflict would fail the job, but the third attempt runs alone.
+        # the worker's 2 threads run them side by side (a queue without a concurrency
+        # limit). Two retries allowed: a third conflict would fail the job, but the
+        # third attempt runs alone.
         self.portal.portal_registry["collective.zasync.max_retries"] = 2
-        jobs = [self.async_.queueJob(testjobs.increment, self.portal, 0.01) for _ in range(30)]
+        self.async_.createQueue("parallel")
+        jobs = [self.async_.queueJobInQueue("parallel", (), testjobs.increment, self.portal, 0.01)
+                for _ in range(30)]
         for job in jobs:
             wait_for_result(job, seconds=120)
             self.assertFalse(job.failed, job.result)

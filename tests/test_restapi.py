@@ -155,6 +155,7 @@ class TestPermissions(PanelTestCase):
             ("POST", "@@zasync-controlpanel", {"zasync.action": "remove-all", "queue": "",
                                                "state": "completed", "_authenticator": token}),
             ("POST", "@@zasync-settings", {"form.widgets.retention_days": "0", "form.widgets.max_retries": "0",
+                                           "form.widgets.default_queue_concurrency": "1",
                                            "form.buttons.save": "Save", "_authenticator": token}),
             ("POST", "@zasync-jobs/%s/retry" % jobs["failed"].id, None),
             ("POST", "@zasync-jobs/%s/cancel" % jobs["delayed"].id, None),

@@ -147,8 +147,10 @@ class TestOrder(OwnWorkerTestCase):
 
 class TestStopping(OwnWorkerTestCase):
     def test_jobs_claimed_ahead_do_not_start_once_the_worker_stops(self):
-        slow = self.service.queueJob(jobs.record, self.portal, "slow", seconds=1.5)
-        quick = [self.service.queueJob(jobs.record, self.portal, "quick %d" % n) for n in range(3)]
+        self.service.createQueue("parallel")  # (the default queue runs one job at a time)
+        slow = self.service.queueJobInQueue("parallel", (), jobs.record, self.portal, "slow", seconds=1.5)
+        quick = [self.service.queueJobInQueue("parallel", (), jobs.record, self.portal, "quick %d" % n)
+                 for n in range(3)]
         transaction.commit()
         worker = self.start_worker(average_run=0.001)
         wait_until(lambda: worker.busy == 4 and slow._p_oid in worker._running_since,
@@ -157,7 +159,7 @@ class TestStopping(OwnWorkerTestCase):
         self.assertEqual(jobs.ran, ["slow"], "nothing started once stopping")
         transaction.begin()
         self.assertEqual(wait_for_result(slow), "slow")
-        queue = self.service.getQueues()[""]
+        queue = self.service.getQueues()["parallel"]
         self.assertEqual(sorted(job.id for job in queue.pending()), sorted(job.id for job in quick))
         self.start_worker()
         for job in quick:
@@ -165,8 +167,9 @@ class TestStopping(OwnWorkerTestCase):
         self.assertEqual(sorted(jobs.ran), ["quick 0", "quick 1", "quick 2", "slow"], "each ran once")
 
     def test_the_time_limit_counts_from_the_start_not_from_the_claim(self):
-        first = self.service.queueJob(jobs.record, self.portal, "first", seconds=2)
-        second = self.service.queueJob(jobs.record, self.portal, "second", seconds=2)
+        self.service.createQueue("parallel")  # (the default queue runs one job at a time)
+        first = self.service.queueJobInQueue("parallel", (), jobs.record, self.portal, "first", seconds=2)
+        second = self.service.queueJobInQueue("parallel", (), jobs.record, self.portal, "second", seconds=2)
         transaction.commit()
         # both claimed at once: the second waits 2 s for the thread, runs 2 s
         self.start_worker(average_run=0.001, time_limit=3)

@@ -28,6 +28,7 @@ FILE_BATCH = 500  # jobs filed from one inbox per pass: a backlog is filed in st
 CLAIM_SCAN_LIMIT = 200  # waiting entries looked at per queue and pass, at most
 MAX_STARTS = 10  # a job whose worker died this many times while running it fails
 RUNNABLE = (interfaces.ACTIVE, interfaces.CALLBACKS)  # states of a claimed job
+QUEUE_PREFIX = "\0queue:"  # running-count key of a queue, apart from quota names
 
 
 # -- filing --------------------------------------------------------------------------
@@ -131,9 +132,10 @@ def claim(root, record, free, now, first_queue=0):
     """
     queues = list(root.queues.values())
     due = due_key(now.timestamp())
-    running = Counter(
-        name for worker in root.workers.values() for job in worker.claimed.values() for name in job.quota_names
-    )
+    claimed_now = [job for worker in root.workers.values() for job in worker.claimed.values()
+                   if job.status != interfaces.COMPLETED]
+    running = Counter(name for job in claimed_now for name in job.quota_names)
+    running.update(QUEUE_PREFIX + job.queue_name for job in claimed_now)
     start = first_queue % len(queues)
     offers = [
         _claimable(queue, due, free, len(root.workers), running)
@@ -148,6 +150,7 @@ def claim(root, record, free, now, first_queue=0):
                 continue
             _take(job, now, record)
             running.update(job.quota_names)
+            running[QUEUE_PREFIX + job.queue_name] += 1
             claimed.append(job)
             if len(claimed) >= free:
                 break
@@ -162,11 +165,22 @@ def next_due(root, now):
 
 
 def _claimable(queue, due, wanted, workers, running):
-    """Due jobs of ``queue`` that may start now, taken out of ``waiting``."""
-    for key, job in _candidates(queue, due, wanted, workers):
+    """Due jobs of ``queue`` that may start now, taken out of ``waiting``.
+
+    A queue with a concurrency runs its jobs in order: when the first due
+    job may not start, none after it does.
+    """
+    ordered = queue.concurrency is not None
+    for key, job in _candidates(queue, due, wanted, 1 if ordered else workers):
+        if ordered and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
+            return
         unknown = [name for name in job.quota_names if name not in queue.quotas]
         if not unknown and any(running[name] >= queue.quotas[name] for name in job.quota_names):
+            if ordered:
+                return
             continue
+        if ordered or job.quota_names:
+            queue.limit_mark.claims += 1  # two dispatchers claiming under a limit conflict
         del queue.waiting[key]
         queue.waiting_count.change(-1)
         if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):

@@ -91,6 +91,10 @@ class IAsyncService(Interface):
     def createQueue(name):
         """Create the queue ``name`` if it does not exist; return it."""
 
+    def getJob(job_id):
+        """The job with that id, in any queue: queued, running, or finished
+        while it is kept (retention); None for an unknown or removed id."""
+
 
 class IJob(Interface):
     """A unit of background work, stored in the ZODB."""
@@ -127,13 +131,18 @@ class IJob(Interface):
 
 
 class IQueue(Interface):
-    """A named queue of jobs. ``len(queue)`` is the number of pending jobs."""
+    """A named queue of jobs. ``len(queue)`` is the number of jobs waiting in it."""
 
     name = Attribute("The queue's name; the default queue is ''.")
     quotas = Attribute("A mapping of quota name to size (maximum running jobs).")
+    concurrency = Attribute(
+        "How many of its jobs may run at once, over all workers; None: no limit. "
+        "With a limit, jobs start in the order they became due. The default queue's is "
+        "1 (plone.app.async's default), a site setting."
+    )
 
     def __len__():
-        """The number of pending jobs (queued, not yet claimed)."""
+        """The number of jobs waiting: queued and not claimed yet (due or delayed)."""
 
     def put(job):
         """Queue a job that is not queued yet (status NEW); return it."""

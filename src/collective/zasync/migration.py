@@ -11,7 +11,9 @@ from collective.zasync import filing
 from collective.zasync import interfaces
 from collective.zasync.queue import file_waiting
 from collective.zasync.queue import get_queue_root
+from collective.zasync.queue import DEFAULT_QUEUE_CONCURRENCY
 from collective.zasync.queue import LAYOUT
+from collective.zasync.queue import LimitMark
 
 import logging
 
@@ -25,6 +27,10 @@ def migrate(root):
         return False
     for queue in root.queues.values():
         _migrate_queue(root, queue)
+        if "limit_mark" not in queue.__dict__:  # layout 2
+            queue.limit_mark = LimitMark()
+            if queue.name == "":  # plone.app.async's default: one job at a time, in order
+                queue.concurrency = DEFAULT_QUEUE_CONCURRENCY
     for uuid, record in list(root.workers.items()):
         record._p_activate()  # a ghost's __dict__ is empty
         if "active" in record.__dict__:  # a worker of layout 1: its jobs go back
@@ -65,8 +71,12 @@ def _take_back_layout1(root, record):
             file_waiting(root.queues[job.queue_name], job)
 
 
-def upgrade_to_layout_2(context):
-    """GenericSetup upgrade step: migrate the queue database of the site."""
+def upgrade_to_1001(context):
+    """GenericSetup upgrade step: the new settings, and the queue database's layout."""
+    from collective.zasync.settings import copy_to_queue_database
     from plone import api
 
-    migrate(get_queue_root(api.portal.get()._p_jar))
+    context.runImportStepFromProfile("profile-collective.zasync:default", "plone.app.registry")
+    site = api.portal.get()
+    migrate(get_queue_root(site._p_jar))
+    copy_to_queue_database(site)

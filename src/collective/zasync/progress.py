@@ -41,7 +41,18 @@ def set_progress(value, data=None):
 
 
 def get_progress(job):
-    """(-1, None) before the job starts, (value, data) while it runs, None when done."""
+    """(-1, None) before the job starts, (value, data) while it runs, None when done.
+
+    ``job`` is a job or its id (looked up with IAsyncService.getJob; an
+    unknown id raises LookupError).
+    """
+    if isinstance(job, str):
+        from collective.zasync.service import get_service
+
+        found = get_service().getJob(job)
+        if found is None:
+            raise LookupError("No job %r (unknown, or removed after the retention)." % job)
+        job = found
     if job.status == interfaces.COMPLETED:
         return None
     if job.status in (interfaces.NEW, interfaces.PENDING) or job.worker_uuid is None:

@@ -32,10 +32,11 @@ import time
 import uuid
 
 
-LAYOUT = 2  # version of the structures; migration.py brings older ones here
+LAYOUT = 3  # version of the structures; migration.py brings older ones here
 FAR_FUTURE_US = 10**17  # finished keys count down from here: newest first
 RETENTION_BATCH = 200  # finished jobs removed per transaction
 IDLE_INBOX = 3600.0  # seconds after which a read inbox is retired
+DEFAULT_QUEUE_CONCURRENCY = 1  # jobs of the default queue run at once (a site setting)
 
 
 # -- keys -----------------------------------------------------------------------------
@@ -100,12 +101,25 @@ def check_quotas(queue, quota_names):
     return tuple(quota_names)
 
 
+class LimitMark(Persistent):
+    """Written by every claim of a job that a limit applies to (the queue's
+    concurrency, a quota): two dispatchers claiming such jobs at once then
+    conflict, and the one that retries counts the other's claim. No
+    conflict resolution on purpose."""
+
+    claims = 0
+
+
 @implementer(interfaces.IQueue)
 class Queue(Persistent):
     """A named queue of jobs."""
 
-    def __init__(self, name):
+    concurrency = None  # jobs of this queue that may run at once; None: no limit
+
+    def __init__(self, name, concurrency=None):
         self.name = name
+        self.concurrency = concurrency
+        self.limit_mark = LimitMark()
         self.inboxes = OOBTree()  # writer_id -> JobLog; written by that writer only
         self.inbox_count = Length()  # changes when an inbox is added: wakes the dispatchers
         self.waiting = OOBTree()  # waiting_key -> job: queued, not claimed (due or delayed)
@@ -197,7 +211,8 @@ class QueueRoot(Persistent):
 
     def __init__(self):
         self.queues = OOBTree()
-        self.queues[""] = Queue("")
+        # plone.app.async's default: the default queue runs one job at a time, in order.
+        self.queues[""] = Queue("", concurrency=DEFAULT_QUEUE_CONCURRENCY)
         self.workers = OOBTree()  # uuid -> WorkerRecord
         self.layout = LAYOUT
 

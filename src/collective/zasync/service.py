@@ -98,6 +98,16 @@ class AsyncService:
         """Create the queue ``name`` if it does not exist; return it."""
         return self._root().create_queue(name)
 
+    def getJob(self, job_id):
+        """The job with ``job_id`` in any queue (finished ones while kept), or None."""
+        if not isinstance(job_id, str):
+            raise TypeError("A job id is a string (job.id), not %r." % (job_id,))
+        for queue in self.getQueues().values():
+            job = queue.get(job_id)
+            if job is not None:
+                return job
+        return None
+
     def _queue(self, queue, site):
         if isinstance(queue, Queue):
             return queue

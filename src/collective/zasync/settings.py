@@ -1,8 +1,9 @@
 """Site settings (plone.app.registry), edited in the control panel.
 
 ``max_retries`` is read when a job is queued and stored on the job.
-``retention_days`` is about the queue database, which workers clean without
-a site: saving it copies it onto the queue root (``store_retention``).
+``retention_days`` and ``default_queue_concurrency`` are about the queue
+database, which workers read without a site: saving one copies it there
+(``store_setting``).
 """
 
 from collective.zasync.i18n import _
@@ -26,6 +27,19 @@ class ISettings(Interface):
         min=0,
     )
 
+    default_queue_concurrency = schema.Int(
+        title=_("Jobs of the default queue that run at once"),
+        description=_(
+            "1, as in plone.app.async: jobs queued with queueJob run one after the other, in the "
+            "order they were queued, over all workers. More runs them in parallel (jobs on the "
+            "same content then often conflict). Named queues have their own limit. It applies "
+            "to the whole queue database."
+        ),
+        default=1,
+        min=1,
+        max=1000,
+    )
+
     max_retries = schema.Int(
         title=_("Retries on ConflictError"),
         description=_(
@@ -43,9 +57,28 @@ def copy_retention(site, days):
     get_queue_root(site._p_jar).retention_days = days
 
 
-def store_retention(event):
-    """Subscriber: the retention setting of a site was saved."""
-    if event.record.__name__ == "collective.zasync.retention_days":
-        site = getSite()
-        if getattr(site, "_p_jar", None) is not None:
-            copy_retention(site, event.newValue)
+def copy_default_queue_concurrency(site, size):
+    """Store the default queue's concurrency on the queue, where the workers read it."""
+    get_queue_root(site._p_jar).queues[""].concurrency = size
+
+
+COPIED = {
+    "collective.zasync.retention_days": copy_retention,
+    "collective.zasync.default_queue_concurrency": copy_default_queue_concurrency,
+}
+
+
+def copy_to_queue_database(site):
+    """Copy every setting that workers read from the site's registry to the queue database."""
+    for name, copy in COPIED.items():
+        value = site.portal_registry.get(name)
+        if value is not None:
+            copy(site, value)
+
+
+def store_setting(event):
+    """Subscriber: a setting of a site was saved; copy it where the workers read it."""
+    copy = COPIED.get(event.record.__name__)
+    site = getSite()
+    if copy is not None and getattr(site, "_p_jar", None) is not None:
+        copy(site, event.newValue)

@@ -1,7 +1,7 @@
 """Install and uninstall steps."""
 
 from collective.zasync.queue import get_queue_root
-from collective.zasync.settings import copy_retention
+from collective.zasync.settings import copy_to_queue_database
 from plone.base.interfaces import INonInstallable
 from zope.component.hooks import getSite
 from zope.interface import implementer
@@ -19,6 +19,4 @@ def post_install(context):
     jobs do not all try to create it at once (and conflict)."""
     site = getSite()
     get_queue_root(site._p_jar)
-    days = site.portal_registry.get("collective.zasync.retention_days")
-    if days is not None:
-        copy_retention(site, days)
+    copy_to_queue_database(site)
