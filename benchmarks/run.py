@@ -120,7 +120,8 @@ class Bench:
     def start(self):
         log("Starting ZEO and creating the Plone site ...")
         self.cluster.start_zeo()
-        self.cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin")
+        # jobs of the default queue in parallel (1, the default, runs them one at a time)
+        self.cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin", "4")
         self.db = self.cluster.open_db()
         self.conn = self.db.open()
 

@@ -146,7 +146,8 @@ def main(argv=None):
     try:
         log.info("%s cluster in %s", variant, tmp)
         cluster.start_zeo()
-        cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin")
+        # jobs of the default queue in parallel (1, the default, runs them one at a time)
+        cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin", "4")
         for name in ["client"] + workers:
             cluster.start_instance(name, wait=False)  # they start side by side
         for name in ["client"] + workers:

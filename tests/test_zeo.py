@@ -40,7 +40,8 @@ class ClusterLayer(Layer):
         cluster.write(workers=2)
         try:
             cluster.start_zeo()
-            cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin")
+            # jobs of the default queue in parallel (1, the default, runs them one at a time)
+            cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin", "4")
             self.prepare_site(cluster)
             cluster.start_instance("worker1", wait=False)
             cluster.start_instance("worker2", wait=False)

@@ -1,7 +1,10 @@
 """Create a Plone site with collective.zasync installed, unless it exists.
 
-Usage: zconsole run etc/zope.conf create_site.py [SITE_ID] [ADMIN_USER:PASSWORD]
-   or: bin/instance run create_site.py [SITE_ID] [ADMIN_USER:PASSWORD]   (buildout)
+Usage: zconsole run etc/zope.conf create_site.py [SITE_ID] [ADMIN_USER:PASSWORD] [CONCURRENCY]
+   or: bin/instance run create_site.py [SITE_ID] [ADMIN_USER:PASSWORD] [CONCURRENCY]   (buildout)
+
+CONCURRENCY sets the site setting "Jobs of the default queue that run at once"
+(default 1: one job at a time, in order, as in plone.app.async).
 """
 
 from AccessControl.SecurityManagement import newSecurityManager
@@ -9,7 +12,7 @@ import sys
 import transaction
 
 
-def create_site(app, site_id="Plone", admin="admin:admin"):
+def create_site(app, site_id="Plone", admin="admin:admin", concurrency=None):
     """Add the admin user and the site if missing; return the site."""
     user_name, _, password = admin.partition(":")
     if app.acl_users.getUserById(user_name) is None:
@@ -33,7 +36,15 @@ def create_site(app, site_id="Plone", admin="admin:admin"):
         print("Created the site /%s" % site_id)
     else:
         print("The site /%s exists already" % site_id)
-    return app[site_id]
+    site = app[site_id]
+    if concurrency is not None:
+        from collective.zasync.settings import copy_to_queue_database
+
+        site.portal_registry["collective.zasync.default_queue_concurrency"] = int(concurrency)
+        copy_to_queue_database(site)
+        transaction.commit()
+        print("The default queue runs %s jobs at once" % concurrency)
+    return site
 
 
 if __name__ == "__main__":
