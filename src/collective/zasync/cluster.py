@@ -140,6 +140,8 @@ SITE_ZCML = """\
   <five:loadProducts />
   <!-- after Plone (which loads collective.zasync through plone.autoinclude) -->
   <include package="collective.zasync" file="{zcml}" />
+  <!-- the demo pages of make run (not part of the add-on's configuration) -->
+  <include package="collective.zasync.demo" />
   <five:loadProductsOverrides />
 </configure>
 """

@@ -1,4 +1,4 @@
-"""@@zasync-demo: queue the example jobs and watch them complete."""
+"""@@zasync-demo: queue the example jobs and watch them complete; @@zasync-demo-job: one job by id."""
 
 from collective.zasync import examples
 from collective.zasync.actions import state_of
@@ -10,6 +10,7 @@ from datetime import timezone
 from plone import api
 from plone.protect import CheckAuthenticator
 from Products.Five.browser import BrowserView
+from zExceptions import BadRequest
 from zope.component import getUtility
 
 import itertools
@@ -21,8 +22,10 @@ class DemoView(BrowserView):
     def __call__(self):
         if self.request.method == "POST":
             CheckAuthenticator(self.request)
-            self.queue_example(self.request.form.get("example"))
-            return self.request.response.redirect(self.context.absolute_url() + "/@@zasync-demo")
+            job = self.queue_example(self.request.form.get("example"))
+            # A user who started an export watches that job: its page finds it again by id.
+            return self.request.response.redirect(
+                "%s/@@zasync-demo-job?id=%s" % (self.context.absolute_url(), job.id))
         return self.index()
 
     def queue_example(self, example):
@@ -34,11 +37,12 @@ class DemoView(BrowserView):
                 title="Published by a background job (%s)" % stamp,
             )
             begin = datetime.now(timezone.utc) + timedelta(seconds=5)
-            service.queueJobWithDelay(None, begin, examples.publish_later, document)
             api.portal.show_message("Created %s; a job publishes it in 5 seconds." % document.getId(), self.request)
-        elif example == "count":
-            service.queueJob(examples.count_content, self.context)
+            return service.queueJobWithDelay(None, begin, examples.publish_later, document)
+        if example == "count":
             api.portal.show_message("Queued a slow report; watch its progress below.", self.request)
+            return service.queueJob(examples.count_content, self.context)
+        raise BadRequest("Unknown example %r: 'publish' or 'count'." % example)
 
     def jobs(self):
         """The 15 latest jobs: pending, running and finished."""
@@ -68,3 +72,27 @@ class DemoView(BrowserView):
     def refresh(self):
         """Reload the page every 2 s while something is not finished."""
         return any(row["state"] in ("pending", "delayed", "active") for row in self.jobs())
+
+
+class WatchJobView(BrowserView):
+    """One job, found again by its id in a later request (IAsyncService.getJob)."""
+
+    def __call__(self):
+        job_id = self.request.form.get("id", "")
+        self.job = getUtility(IAsyncService).getJob(job_id) if job_id else None
+        if self.job is None:
+            self.request.response.setStatus(404)
+        return self.index()
+
+    def info(self):
+        job = self.job
+        progress = get_progress(job.id)  # by id, as a later request that kept only the id would
+        return {
+            "id": job.id,
+            "what": job.describe(),
+            "state": state_of(job),
+            "progress": progress[0] if progress and progress[0] >= 0 else None,
+            "data": progress[1] if progress else None,
+            "result": "" if job.result is None else str(job.result),
+            "finished": state_of(job) in ("completed", "failed"),
+        }
