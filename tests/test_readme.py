@@ -9,32 +9,22 @@ from collective.zasync.api import get_progress
 from collective.zasync.testing import wait_for_result
 from collective.zasync.transactional import transactional
 from collective.zasync.testing import wait_until
-from pathlib import Path
 from plone import api
+from tests import examples as documents
 from tests.base import WorkerTestCase
 
-import re
 import transaction
-
-
-README = Path(__file__).parent.parent / "README.md"
 
 
 def examples():
     """{name: source} of the README's runnable examples."""
-    text = README.read_text()
-    found = re.findall(r"<!-- example: (\w+) -->\n```python\n(.*?)```", text, re.S)
-    return dict(found)
+    return documents.examples("README.md")
 
 
 class TestReadmeExamples(WorkerTestCase):
 
     def run_example(self, name, **names):
-        source = examples().get(name)
-        self.assertIsNotNone(source, "README.md has no example %r" % name)
-        namespace = {"portal": self.portal, **names}
-        exec(compile(source, "README.md example %s" % name, "exec"), namespace)
-        return namespace
+        return documents.run_example("README.md", name, {"portal": self.portal, **names})
 
     def test_every_example_is_tested(self):
         tested = {name[len("test_"):] for name in dir(self) if name.startswith("test_")}
