@@ -16,6 +16,13 @@ import threading
 import unittest
 
 
+def exec_defined():
+    """A function defined by exec'd code, as in a doctest: it has no importable module."""
+    namespace = {"__name__": "doctest_module"}
+    exec("def job(context):\n    return 1\n", namespace)
+    return namespace["job"]
+
+
 def make_closure():
     value = 1
 
@@ -91,6 +98,14 @@ class TestBadInput(unittest.TestCase):
                 testjobs.noop, portal, 60, quota_names=unknown), ValueError, no_quota),
             ("a recurring job's unique_key", lambda: self.service.queueRecurringJob(
                 testjobs.noop, portal, 60, unique_key="k"), ValueError, "a recurring job with a unique_key"),
+            ("a function from exec'd code (a doctest)", lambda: self.queue(exec_defined(), portal),
+             ValueError, "not defined in an importable module"),
+            ("a queue's concurrency of 0", lambda: self.service.createQueue("q", concurrency=0),
+             ValueError, "at least 1"),
+            ("a queue's concurrency as a string", lambda: self.service.createQueue("q", concurrency="2"),
+             ValueError, "whole number"),
+            ("a quota whose size is a string", lambda: self.queue_with_quota_size("2"),
+             ValueError, "set a whole number"),
         ]
         queue = self.service.getQueues()[""]
         for description, call, exception, words in cases:
@@ -100,6 +115,13 @@ class TestBadInput(unittest.TestCase):
                     call()
                 self.assertIn(words, str(raised.exception))
                 self.assertEqual(len(queue), before, "nothing was queued")
+
+    def queue_with_quota_size(self, size):
+        self.service.getQueues()[""].quotas["sized"] = size
+        try:
+            return self.service.queueJobInQueue("", ("sized",), testjobs.noop, self.portal)
+        finally:
+            del self.service.getQueues()[""].quotas["sized"]
 
     def test_good_input_is_accepted(self):
         job = self.service.queueJobWithDelay(

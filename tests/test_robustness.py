@@ -65,6 +65,17 @@ class TestOneJobsTroubleStaysItsOwn(WorkerTestCase):
         self.assertIn("Queue 'reports' has no quota 'pdf' any more", str(result))
         self.assert_worker_goes_on()
 
+    def test_a_quota_whose_size_is_not_a_number_fails_its_jobs_only(self):
+        queue = self.service.createQueue("reports")
+        queue.quotas["pdf"] = 0
+        blocked = self.service.queueJobInQueue("reports", ("pdf",), testjobs.add, self.portal, 1)
+        transaction.commit()
+        queue.quotas["pdf"] = "2"  # a typo of an add-on, after the job was queued
+        plain = self.service.queueJob(testjobs.add, self.portal, 2)
+        self.assertEqual(wait_for_result(plain), 2)
+        self.assertIn("or its size is not a whole number", str(wait_for_result(blocked)))
+        self.assert_worker_goes_on()
+
     def test_a_failing_subscriber_costs_a_timed_out_job_its_event_only(self):
         calls = []
 

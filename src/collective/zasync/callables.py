@@ -11,6 +11,7 @@ import importlib
 import inspect
 import io
 import pickle
+import sys
 
 
 def resolve_dotted(name):
@@ -81,6 +82,14 @@ def describe_callable(func):
         raise ValueError(
             "Cannot queue %s: it is a closure over local variables. Pass "
             "those as arguments to a module-level function instead." % qualname
+        )
+    if module in ("builtins", "__main__") or module not in sys.modules:
+        # exec'd code, a doctest, a script run as __main__: no module a worker can import
+        raise ValueError(
+            "Cannot queue %s: it is not defined in an importable module (it comes from %s), "
+            "so a worker cannot find it. Define it in a module of your add-on and import it "
+            "from there." % (qualname, "a script run directly" if module == "__main__" else
+                             "code run with exec, e.g. a doctest")
         )
     raise ValueError(
         "Cannot queue %s: %s does not import back to it. Queue a "

@@ -174,7 +174,7 @@ def _claimable(queue, due, wanted, workers, running):
     for key, job in _candidates(queue, due, wanted, 1 if ordered else workers):
         if ordered and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
             return
-        unknown = [name for name in job.quota_names if name not in queue.quotas]
+        unknown = [name for name in job.quota_names if not _is_size(queue.quotas.get(name))]
         if not unknown and any(running[name] >= queue.quotas[name] for name in job.quota_names):
             if ordered:
                 return
@@ -188,10 +188,15 @@ def _claimable(queue, due, wanted, workers, running):
         if unknown:
             # Deleted since the job was queued: this job fails, the queue goes on.
             fail_at_claim(job, LookupError(
-                "Queue %r has no quota %s any more; create it again (queue.quotas[%r] = "
-                "size) and retry the job." % (queue.name, ", ".join(map(repr, unknown)), unknown[0])
+                "Queue %r has no quota %s any more (or its size is not a whole number); set it "
+                "again (queue.quotas[%r] = size) and retry the job."
+                % (queue.name, ", ".join(map(repr, unknown)), unknown[0])
             ))
         yield job
+
+
+def _is_size(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _candidates(queue, due, wanted, workers):

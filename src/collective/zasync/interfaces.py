@@ -88,8 +88,15 @@ class IAsyncService(Interface):
     def getQueues():
         """A mapping of queue name to IQueue. The default queue is ``''``."""
 
-    def createQueue(name):
-        """Create the queue ``name`` if it does not exist; return it."""
+    def createQueue(name, concurrency=None):
+        """Create the queue ``name`` if it does not exist; return it.
+
+        ``concurrency``: how many of its jobs may run at once, over all
+        workers, started in order; None (the default): no limit, no order.
+        Given for an existing queue, it changes its limit. The default
+        queue's limit is a site setting: change it there (saving the
+        settings writes it to the queue).
+        """
 
     def getJob(job_id):
         """The job with that id, in any queue: queued, running, or finished

@@ -98,6 +98,10 @@ def check_quotas(queue, quota_names):
                 "Queue %r has no quota %r; create it first with "
                 "queue.quotas[%r] = size." % (queue.name, name, name)
             )
+        size = queue.quotas[name]
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise ValueError("Quota %r of queue %r has the size %r: set a whole number, "
+                             "queue.quotas[%r] = 2." % (name, queue.name, size, name))
     return tuple(quota_names)
 
 
@@ -216,14 +220,25 @@ class QueueRoot(Persistent):
         self.workers = OOBTree()  # uuid -> WorkerRecord
         self.layout = LAYOUT
 
-    def create_queue(self, name):
+    def create_queue(self, name, concurrency=None):
         if not isinstance(name, str):
             raise TypeError("A queue name is a string, not %r." % (name,))
+        check_concurrency(concurrency)
         if name not in self.queues:
-            queue = self.queues[name] = Queue(name)
+            queue = self.queues[name] = Queue(name, concurrency)
             if self._p_jar is not None:  # jobs can be queued in it before the commit
                 self._p_jar.add(queue)
+        elif concurrency is not None:
+            self.queues[name].concurrency = concurrency
         return self.queues[name]
+
+
+def check_concurrency(concurrency):
+    """Raise unless ``concurrency`` is None (no limit) or a whole number of at least 1."""
+    if concurrency is not None and (not isinstance(concurrency, int) or isinstance(concurrency, bool)
+                                    or concurrency < 1):
+        raise ValueError("A queue's concurrency is a whole number of at least 1 (or None: no "
+                         "limit), not %r." % (concurrency,))
 
 
 def queue_connection(connection):

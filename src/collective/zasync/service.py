@@ -94,9 +94,13 @@ class AsyncService:
         """Mapping of name -> queue; the default queue is ''."""
         return self._root().queues
 
-    def createQueue(self, name):
-        """Create the queue ``name`` if it does not exist; return it."""
-        return self._root().create_queue(name)
+    def createQueue(self, name, concurrency=None):
+        """Create the queue ``name`` if it does not exist; return it.
+
+        ``concurrency``: how many of its jobs run at once, in order (None: no
+        limit, no order). Given for an existing queue, it changes its limit.
+        """
+        return self._root().create_queue(name, concurrency)
 
     def getJob(self, job_id):
         """The job with ``job_id`` in any queue (finished ones while kept), or None."""
