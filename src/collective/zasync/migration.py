@@ -14,6 +14,8 @@ from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import DEFAULT_QUEUE_CONCURRENCY
 from collective.zasync.queue import LAYOUT
 from collective.zasync.queue import LimitMark
+from collective.zasync.settings import copy_to_queue_database
+from plone import api
 
 import logging
 
@@ -73,9 +75,6 @@ def _take_back_layout1(root, record):
 
 def upgrade_to_1001(context):
     """GenericSetup upgrade step: the new settings, and the queue database's layout."""
-    from collective.zasync.settings import copy_to_queue_database
-    from plone import api
-
     context.runImportStepFromProfile("profile-collective.zasync:default", "plone.app.registry")
     site = api.portal.get()
     migrate(get_queue_root(site._p_jar))

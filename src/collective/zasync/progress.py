@@ -6,17 +6,17 @@ own transaction (its work, committed at the end) is not touched.
 """
 
 from collective.zasync import interfaces
+from collective.zasync.callables import check_picklable
 from collective.zasync.job import utcnow
 from collective.zasync.queue import get_queue_root
+from collective.zasync.runner import current
+from collective.zasync.service import get_service
 
 import transaction
 
 
 def set_progress(value, data=None):
     """Report ``value`` (0 to 100) and optional ``data`` for the running job."""
-    from collective.zasync.runner import current
-    from collective.zasync.callables import check_picklable
-
     job = getattr(current, "job", None)
     runner = getattr(current, "runner", None)
     if job is None or runner is None:
@@ -47,8 +47,6 @@ def get_progress(job):
     unknown id raises LookupError).
     """
     if isinstance(job, str):
-        from collective.zasync.service import get_service
-
         found = get_service().getJob(job)
         if found is None:
             raise LookupError("No job %r (unknown, or removed after the retention)." % job)

@@ -1,6 +1,7 @@
 """IAsyncService: queue jobs in the current transaction."""
 
 from collective.zasync import interfaces
+from collective.zasync.actions import cancel
 from collective.zasync.callables import describe_callable
 from collective.zasync.callables import object_reference
 from collective.zasync.callables import prepare_arguments
@@ -8,6 +9,7 @@ from collective.zasync.job import Job
 from collective.zasync.queue import check_quotas
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import Queue
+from collective.zasync.recurring import Recurrence
 from collective.zasync.security import capture_user
 from collective.zasync.security import find_site
 from collective.zasync.security import path_of
@@ -171,8 +173,6 @@ class AsyncService:
         whose ``.recurrence`` can be cancelled with ``cancelRecurringJob``.
         Keyword arguments ``queue`` and ``quota_names`` are taken by the service.
         """
-        from collective.zasync.recurring import Recurrence
-
         queue = self._queue(kwargs.pop("queue", ""), find_site(context))
         quota_names = check_quotas(queue, kwargs.pop("quota_names", ()))
         refuse_unique_key(kwargs, "a recurring job")
@@ -186,15 +186,12 @@ class AsyncService:
 
     def cancelRecurringJob(self, recurrence):
         """Stop a recurring job: no further run; a pending run is cancelled."""
-        from collective.zasync.actions import cancel
-        from collective.zasync.interfaces import PENDING
-
         recurrence = getattr(recurrence, "recurrence", None) or recurrence
         recurrence.cancelled = True
         current = recurrence.current
         if current is not None:
             self._root().queues[current.queue_name].recurring.pop(recurrence.id, None)
-            if current.status == PENDING:
+            if current.status == interfaces.PENDING:
                 cancel(current)
         return recurrence
 

@@ -7,6 +7,9 @@ inside the test process on the test's own database: queue a job, call
 and REST tests).
 """
 
+from collective.zasync.dispatcher import Dispatcher
+from collective.zasync.interfaces import COMPLETED
+from collective.zasync.worker import WorkerSettings
 from plone.app.contenttypes.testing import PLONE_APP_CONTENTTYPES_FIXTURE
 from plone.app.testing import FunctionalTesting
 from plone.app.testing import IntegrationTesting
@@ -39,9 +42,6 @@ class WorkerFunctionalTesting(FunctionalTesting):
 
     def testSetUp(self):
         super().testSetUp()
-        from collective.zasync.dispatcher import Dispatcher
-        from collective.zasync.worker import WorkerSettings
-
         settings = WorkerSettings(threads=2, poll_interval=0.5, ping_interval=1.0,
                             death_interval=30.0, max_retries=3, stop_timeout=10.0)
         self["zasync_dispatcher"] = Dispatcher(self["zodbDB"], self.worker_uuid, settings)
@@ -72,8 +72,6 @@ def wait_for_result(job, seconds=10):
 
     Raises AssertionError if it has not completed within ``seconds``.
     """
-    from collective.zasync.interfaces import COMPLETED
-
     transaction.commit()
     deadline = time.monotonic() + seconds
     while True:

@@ -4,6 +4,7 @@ from collective.zasync import examples
 from collective.zasync.actions import state_of
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.progress import get_progress
+from collective.zasync.queue import get_queue_root
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
@@ -65,8 +66,6 @@ class DemoView(BrowserView):
         return rows
 
     def _workers(self):
-        from collective.zasync.queue import get_queue_root
-
         return get_queue_root(self.context._p_jar).workers.values()
 
     def refresh(self):
