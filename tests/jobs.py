@@ -17,30 +17,10 @@ def record(context, name, seconds=0.0):
     return name
 
 
-# -- plone.app.async's documentation, as written there (tests/test_plone_app_async.py) --
+# -- plone.app.async's documentation: its callbacks, as written there (its job functions
+# are those of the porting guide, tests/porting_jobs.py) --
 
 results = []
-
-
-def addNumbers(context, x1, x2):
-    return x1 + x2
-
-
-def createDocument(context, id, title, description, body):
-    context.invokeFactory("Document", id, title=title, description=description, text=body)
-    return context[id].id
-
-
-def submitObject(context, id):
-    from Products.CMFCore.utils import getToolByName
-
-    obj = context[id]
-    wt = getToolByName(context, "portal_workflow")
-    wt.doActionFor(obj, "submit")
-
-
-def failingJob(context):
-    raise RuntimeError("FooBared")
 
 
 def job_success_callback(result):

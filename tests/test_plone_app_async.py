@@ -1,7 +1,7 @@
 """plone.app.async's user documentation, scenario by scenario, after changing imports.
 
-Its job functions are in tests/jobs.py (module level, as a worker needs
-them). The user is a Member who owns a folder, as ``self.folder`` was in
+Its job functions are those of the porting guide (tests/porting_jobs.py,
+module level, as a worker needs them). The user is a Member who owns a folder, as ``self.folder`` was in
 plone.app.async's tests; the worker (two threads) runs in the test process.
 """
 
@@ -20,12 +20,12 @@ from plone.app.testing import TEST_USER_ID
 from plone.app.testing import TEST_USER_NAME
 from Products.CMFCore.utils import getToolByName
 from tests import jobs
-from tests.jobs import addNumbers
-from tests.jobs import createDocument
-from tests.jobs import failingJob
 from tests.jobs import job_failure_callback
 from tests.jobs import job_success_callback
-from tests.jobs import submitObject
+from tests.porting_jobs import addNumbers
+from tests.porting_jobs import createDocument
+from tests.porting_jobs import failingJob
+from tests.porting_jobs import submitObject
 from tests.base import WorkerTestCase
 from zope.component import getGlobalSiteManager
 from zope.component import getUtility
