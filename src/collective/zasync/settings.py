@@ -31,12 +31,12 @@ class ISettings(Interface):
         title=_("Jobs of the default queue that run at once"),
         description=_(
             "1, as in plone.app.async: jobs queued with queueJob run one after the other, in the "
-            "order they were queued, over all workers. More runs them in parallel (jobs on the "
-            "same content then often conflict). Named queues have their own limit. It applies "
-            "to the whole queue database."
+            "order they were queued, over all workers. More runs them in parallel, still started "
+            "in order; 0 sets no limit and no order (jobs on the same content in parallel often "
+            "conflict). Named queues have their own limit. It applies to the whole queue database."
         ),
         default=1,
-        min=1,
+        min=0,
         max=1000,
     )
 
@@ -59,7 +59,7 @@ def copy_retention(site, days):
 
 def copy_default_queue_concurrency(site, size):
     """Store the default queue's concurrency on the queue, where the workers read it."""
-    get_queue_root(site._p_jar).queues[""].concurrency = size
+    get_queue_root(site._p_jar).queues[""].concurrency = size or None  # 0: no limit
 
 
 COPIED = {
