@@ -58,6 +58,9 @@ setup(
     },
     entry_points={
         "plone.autoinclude.plugin": ["target = plone"],
-        "console_scripts": ["zasync-cluster = collective.zasync.cluster:main"],
+        "console_scripts": [
+            "zasync-cluster = collective.zasync.cluster:main",
+            "zasync-worker = collective.zasync.command:main",
+        ],
     },
 )

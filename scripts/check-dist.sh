@@ -47,6 +47,7 @@ quiet "creating a virtualenv" "${PYTHON:-python3}" -m venv --without-pip "$tmp/v
 quiet "installing the wheel" "$uv" pip install -p "$tmp/venv/bin/python" -c constraints.txt \
     "collective.zasync[test] @ file://$wheel"
 quiet "zasync-cluster --help" "$tmp/venv/bin/zasync-cluster" --help
+quiet "zasync-worker --help" "$tmp/venv/bin/zasync-worker" --help
 # -I: neither the script's folder nor PYTHONPATH on sys.path; run from outside the source tree.
 # Plone's set-up logs warnings: show them only on failure, else the smoke test's last line.
 (cd "$tmp" && quiet "smoke test of the installed wheel" \

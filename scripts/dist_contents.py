@@ -39,6 +39,7 @@ ENTRY_POINTS = [
     "[plone.autoinclude.plugin]",
     "target = plone",
     "zasync-cluster = collective.zasync.cluster:main",
+    "zasync-worker = collective.zasync.command:main",
 ]
 
 

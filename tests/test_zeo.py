@@ -27,6 +27,8 @@ FAST_WORKERS = {"ping-interval": "0.5", "death-interval": "5", "poll-interval": 
 class ClusterLayer(Layer):
     """Starts the cluster once for all tests of the layer."""
 
+    worker_instances = 2  # written by Cluster.write, started by start_workers
+
     def __init__(self, multi_db, name):
         super().__init__(name=name)
         self.multi_db = multi_db
@@ -34,19 +36,23 @@ class ClusterLayer(Layer):
     def prepare_site(self, cluster):
         """Hook: runs after the site exists, before the workers start."""
 
+    def start_workers(self, cluster):
+        """Hook: start the processes that run jobs (here: the worker instances) and wait for them."""
+        cluster.start_instance("worker1", wait=False)
+        cluster.start_instance("worker2", wait=False)
+        cluster.wait_for("worker1")
+        cluster.wait_for("worker2")
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="zasync-cluster-")
         cluster = Cluster(self.tmp, multi_db=self.multi_db, worker_config=FAST_WORKERS)
-        cluster.write(workers=2)
+        cluster.write(workers=self.worker_instances)
         try:
             cluster.start_zeo()
             # jobs of the default queue in parallel (1, the default, runs them one at a time)
             cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin", "4")
             self.prepare_site(cluster)
-            cluster.start_instance("worker1", wait=False)
-            cluster.start_instance("worker2", wait=False)
-            cluster.wait_for("worker1")
-            cluster.wait_for("worker2")
+            self.start_workers(cluster)
             self["db"] = cluster.open_db()
             self["conn"] = self["db"].open()
         except BaseException:

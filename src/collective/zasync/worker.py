@@ -20,16 +20,23 @@ import uuid
 
 log = logging.getLogger("collective.zasync")
 
+# Set by the zasync-worker command (command.py) before Zope starts, so that a
+# dispatcher started by the worker ZCML's subscriber gets them too: a suffix
+# of the UUID file (".2": one identity per worker process) and --threads.
+process_options = {"uuid_suffix": "", "threads": None}
+
 
 def worker_uuid(path=None):
     """This worker's UUID, from the file named by ZASYNC_UUID; created on first start."""
-    path = path or os.environ.get("ZASYNC_UUID") or product_config().get("uuid-file")
     if not path:
-        raise RuntimeError(
-            "This instance includes the collective.zasync worker ZCML but has "
-            "no worker identity: set the environment variable ZASYNC_UUID to a "
-            "file path (e.g. var/worker1-uuid.txt); the file is created on first start."
-        )
+        path = os.environ.get("ZASYNC_UUID") or product_config().get("uuid-file")
+        if not path:
+            raise RuntimeError(
+                "This instance includes the collective.zasync worker ZCML but has "
+                "no worker identity: set the environment variable ZASYNC_UUID to a "
+                "file path (e.g. var/worker1-uuid.txt); the file is created on first start."
+            )
+        path += process_options["uuid_suffix"]
     if os.path.exists(path):
         with open(path) as f:
             text = f.read().strip()
@@ -63,6 +70,8 @@ def start_worker(event=None, db=None):
 
         db = Zope2.DB
     settings = WorkerSettings.from_product_config()
+    if process_options["threads"]:
+        settings.threads = process_options["threads"]
     _dispatcher = Dispatcher(db, worker_uuid(), settings)
     _dispatcher.start()
     _install_signal_handlers()

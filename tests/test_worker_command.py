@@ -1,0 +1,176 @@
+"""The worker command, real processes: ``zasync-worker -C zope.conf --processes 2 --threads 2``.
+
+A ZEO server and a client instance whose ZCML does not include the worker
+ZCML; the command runs jobs with that zope.conf, in two worker processes under
+a supervisor. Jobs are queued by ``zconsole run`` processes (test_zeo's helpers).
+"""
+
+from collective.zasync import interfaces
+from collective.zasync.cluster import BIN
+from collective.zasync.cluster import pid_alive
+from pathlib import Path
+from tests.test_zeo import ClusterLayer
+from tests.test_zeo import ClusterTestCase
+from tests.test_zeo import FAST_WORKERS
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+
+STOP_TIMEOUT = float(FAST_WORKERS["stop-timeout"])
+COMMAND = str(BIN / "zasync-worker")
+
+
+class WorkerCommandLayer(ClusterLayer):
+    """ZEO, the site, and zasync-worker with the client's zope.conf (no worker instances)."""
+
+    worker_instances = 0
+
+    def start_workers(self, cluster):
+        client = cluster.root / "client"
+        # The same file as the <environment> of its zope.conf, which would win anyway.
+        env = dict(os.environ, ZASYNC_UUID=str(client / "var" / "worker-uuid.txt"))
+        env.pop("ZASYNC_DISABLE", None)
+        conf = str(client / "etc" / "zope.conf")
+        command = [COMMAND, "-C", conf, "--processes", "2", "--threads", "2"]
+        with open(client / "var" / "zasync-worker.out", "ab") as out:
+            cluster.processes["zasync-worker"] = process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env
+            )
+        deadline = time.monotonic() + 180
+        while read_log(cluster).count("runs jobs as worker") < 2:  # both processes
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("zasync-worker did not start (exit code %s):\n%s"
+                                   % (process.poll(), read_log(cluster)[-5000:]))
+            time.sleep(0.2)
+
+
+def read_log(cluster):
+    """The client instance's log (zope.ini's), where the command logs too."""
+    path = cluster.root / "client" / "var" / "instance.log"
+    return path.read_text() if path.exists() else ""
+
+
+WORKER_COMMAND = WorkerCommandLayer(False, "collective.zasync:WorkerCommand")
+
+
+class TestWorkerCommand(ClusterTestCase):
+    layer = WORKER_COMMAND
+
+    def uuid_file(self, index):
+        return Path(self.tmp) / "client" / "var" / ("worker-uuid.txt.%d" % index)
+
+    def uuid(self, index):
+        return self.uuid_file(index).read_text().strip()
+
+    def record(self, index):
+        return self.root().workers.get(self.uuid(index))
+
+    def test_1_both_processes_run_jobs_once(self):
+        ids = self.queue("sleep_and_mark", 20, "spread", "0.2")
+        jobs = self.wait_completed(ids)
+        self.assertEqual([str(job.result) for job in jobs if job.failed], [])
+        self.assertEqual({job.attempts for job in jobs}, {1})
+        self.assertEqual(self.marks("spread-"), {"spread-%d" % n: 1 for n in range(20)})
+        self.assertNotEqual(self.uuid(1), self.uuid(2))
+        self.assertEqual({job.worker_uuid for job in jobs}, {self.uuid(1), self.uuid(2)})
+        self.assertEqual(set(self.root().workers), {self.uuid(1), self.uuid(2)})
+        self.assertEqual({self.record(n).threads for n in (1, 2)}, {2})  # --threads
+        self.assertFalse((Path(self.tmp) / "client" / "var" / "worker-uuid.txt").exists())
+        log = read_log(self.cluster)
+        for n in (1, 2):  # each process's lines say which one it is
+            line = "[zasync-worker %d] Worker %s started with 2 threads." % (n, self.uuid(n))
+            self.assertIn(line, log)
+
+    def test_2_killed_process_restarts_with_its_uuid(self):
+        ids = self.queue("sleep_and_mark", 8, "killed", "2")
+        victim = self.uuid(1)
+
+        def running_on_victim():
+            return [job for job in self.jobs(ids) if job and job.status == interfaces.ACTIVE
+                    and job.worker_uuid == victim]
+
+        self.wait_until(running_on_victim, 60, "a job running in process 1")
+        old_pid = self.record(1).pid
+        os.kill(old_pid, signal.SIGKILL)
+        self.wait_until(lambda: self.record(1) is not None and self.record(1).pid != old_pid, 90,
+                        "process 1 to run again")
+        self.assertEqual(self.uuid(1), victim)
+        self.assertFalse(pid_alive(old_pid))
+        jobs = self.wait_completed(ids)
+        self.assertEqual([str(job.result) for job in jobs if job.failed], [])
+        self.assertEqual(self.marks("killed-"), {"killed-%d" % n: 1 for n in range(8)})
+        line = "Worker process 1 (pid %d) was killed by signal SIGKILL" % old_pid
+        self.assertIn(line, read_log(self.cluster))
+        after = self.queue("mark", 10, "after-kill")
+        self.wait_completed(after)
+        self.assertEqual(self.marks("after-kill-"), {"after-kill-%d" % n: 1 for n in range(10)})
+
+    def test_3_sigterm_stops_supervisor_and_processes(self):
+        ids = self.queue("sleep_and_mark", 8, "terminated", "2")
+
+        def running():
+            return [job.id for job in self.jobs(ids) if job and job.status == interfaces.ACTIVE]
+
+        self.wait_until(running, 60, "a job to start")
+        interrupted = running()
+        pids = [self.record(n).pid for n in (1, 2)]
+        supervisor = self.cluster.processes["zasync-worker"]
+        supervisor.send_signal(signal.SIGTERM)
+        self.assertEqual(supervisor.wait(STOP_TIMEOUT + 15), 0)
+        self.assertEqual([pid for pid in pids if pid_alive(pid)], [])
+        log = read_log(self.cluster)
+        for n, pid in enumerate(pids, 1):
+            self.assertIn("Worker process %d (pid %d) exited with code 0." % (n, pid), log)
+        self.assertEqual(list(self.root().workers), [])  # unregistered
+        jobs = self.jobs(ids)
+        # the running jobs finished; the others went back to the queue, none is left claimed
+        statuses = {job.id: job.status for job in jobs}
+        self.assertEqual({statuses[job_id] for job_id in interrupted}, {interfaces.COMPLETED})
+        self.assertLessEqual(set(statuses.values()), {interfaces.COMPLETED, interfaces.PENDING})
+        completed = [job for job in jobs if job.status == interfaces.COMPLETED]
+        self.assertEqual({job.attempts for job in completed}, {1})
+        self.assertEqual(sorted(self.marks("terminated-").values()), [1] * len(completed))
+
+
+NO_IDENTITY_CONF = """\
+instancehome %s
+<zodb_db main>
+  <mappingstorage/>
+  mount-point /
+</zodb_db>
+"""
+
+
+class TestBadInput(unittest.TestCase):
+    """Mistakes on the command line or in zope.conf: exit code 2 and a message, no traceback."""
+
+    def run_command(self, *args, env=None):
+        env = dict(os.environ if env is None else env)
+        env.pop("ZASYNC_DISABLE", None)
+        result = subprocess.run(
+            [COMMAND, *args], capture_output=True, text=True, env=env, timeout=60
+        )
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        return result.stderr
+
+    def test_bad_command_lines(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            conf = Path(tmp, "zope.conf")
+            conf.write_text(NO_IDENTITY_CONF % tmp)
+            missing = str(Path(tmp, "missing.conf"))
+            self.assertIn("cannot read the Zope configuration %s" % missing,
+                          self.run_command("-C", missing))
+            self.assertIn("--processes must be 1 or more",
+                          self.run_command("-C", str(conf), "--processes", "0"))
+            self.assertIn("--threads must be 1 or more",
+                          self.run_command("-C", str(conf), "--threads", "0"))
+            self.assertIn("required: -C", self.run_command("--processes", "2"))
+            env = {name: value for name, value in os.environ.items() if name != "ZASYNC_UUID"}
+            self.assertIn("gives the worker no identity: set the environment variable ZASYNC_UUID",
+                          self.run_command("-C", str(conf), env=env))
