@@ -49,6 +49,16 @@ class TestControlPanelInABrowser(PanelTestCase):
         page.click("#buttons-login, button[name=\"buttons.login\"], input[name=\"buttons.login\"]")
         page.wait_for_selector("#personaltools-logout", state="attached")
 
+    def assert_themed(self):
+        """The page is styled by the site's theme, as users see it (not the bare HTML that
+        Plone serves to unthemed host names such as 127.0.0.1)."""
+        sheets = self.page.evaluate(
+            "Array.from(document.styleSheets).map(sheet => sheet.href || '').filter(Boolean)")
+        self.assertTrue(any("++theme++" in href for href in sheets), sheets)
+        # ... and applied: Barceloneta's toolbar/header is laid out, not a plain list
+        self.assertNotEqual(self.page.evaluate(
+            "getComputedStyle(document.querySelector('#portal-header') || document.body).display"), "inline")
+
     def test_see_a_failed_job_open_its_traceback_retry_it(self):
         jobs = self.queue_jobs_in_every_state()
         page = self.page
@@ -57,6 +67,7 @@ class TestControlPanelInABrowser(PanelTestCase):
         page.goto(self.url("@@overview-controlpanel"))
         page.get_by_role("link", name="Background jobs").click()
         page.wait_for_url("**/@@zasync-controlpanel")
+        self.assert_themed()
         default_queue = page.locator('#zasync-queues tr[data-queue=""]')
         self.assertEqual(default_queue.locator(".zasync-count-completed").inner_text().strip(), "1")
         self.assertEqual(default_queue.locator(".zasync-count-failed").inner_text().strip(), "1")
