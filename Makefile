@@ -3,14 +3,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+ZEO_VENV := .venv-zeo
 UV_VERSION := $(shell grep -i '^uv==' constraints.txt | cut -d= -f3)
 PORT ?= 8080
 WORKERS ?= 2
 ZEO_PORT ?= 8100
+PG_PORT ?= 8432
 CLUSTER ?= var/cluster
 BUILDOUT_VENV ?= .venv-buildout
 
-.PHONY: install run test check-dist test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
+.PHONY: install zeo-venv run test check-dist test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,15 @@ $(BIN)/uv:
 	touch $@
 
 install: .stamp-install
+
+## ZEO alone, at the version of .venv, in a virtualenv of its own: like Plone's official ZEO
+## image, a server that cannot import collective.zasync (collective.zasync.cluster.STOCK_ZEO).
+$(ZEO_VENV)/bin/runzeo: constraints.txt | $(BIN)/uv
+	test -x $(ZEO_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(ZEO_VENV)
+	$(BIN)/uv pip install -q -p $(ZEO_VENV)/bin/python -c constraints.txt ZEO
+	touch $@
+
+zeo-venv: $(ZEO_VENV)/bin/runzeo
 
 system-deps:
 	bash scripts/install-system-deps.sh
@@ -37,8 +48,9 @@ run: install
 	@echo
 	$(BIN)/runwsgi var/instance/etc/zope.ini
 
-## Every test: the built distributions, in-process jobs, multi-process ZEO cluster, browser.
-test: install system-deps check-dist
+## Every test: the built distributions, in-process jobs, multi-process ZEO and RelStorage
+## clusters, browser.
+test: install zeo-venv system-deps check-dist
 	bash scripts/run-tests.sh
 
 ## Build the sdist and the wheel, check them (twine, contents) and run a job from the wheel
@@ -46,19 +58,20 @@ test: install system-deps check-dist
 check-dist: install
 	PYTHON=$(PYTHON) bash scripts/check-dist.sh
 
-## A ZEO server on $(ZEO_PORT), one client on $(PORT) and $(WORKERS) workers on the next ports,
-## in the background; configuration, data, logs and pids in $(CLUSTER).
-cluster-start: install
+## A ZEO server on $(ZEO_PORT) (or PostgreSQL on $(PG_PORT) with CLUSTER_FLAGS="--storage
+## relstorage"), one client on $(PORT) and $(WORKERS) workers on the next ports, in the
+## background; configuration, data, logs and pids in $(CLUSTER).
+cluster-start: install zeo-venv
 	$(BIN)/zasync-cluster start --root $(CLUSTER) --workers $(WORKERS) --zeo-port $(ZEO_PORT) \
-	    --client-port $(PORT) $(CLUSTER_FLAGS)
+	    --pg-port $(PG_PORT) --client-port $(PORT) $(CLUSTER_FLAGS)
 
 cluster-stop:
 	$(BIN)/zasync-cluster stop --root $(CLUSTER)
 
-## Both cluster layouts end to end, through the client's HTTP: one and two databases.
-test-cluster: install
-	$(BIN)/python scripts/test-cluster.py; single=$$?; \
-	$(BIN)/python scripts/test-cluster.py --multi-db && exit $$single
+## The cluster end to end, through the client's HTTP: one and two databases on ZEO, RelStorage.
+test-cluster: install zeo-venv system-deps
+	status=0; for flags in "" --multi-db "--storage relstorage"; do \
+	    $(BIN)/python scripts/test-cluster.py $$flags || status=1; done; exit $$status
 
 ## buildout's pins: constraints.txt in buildout's syntax. zc.buildout looks
 ## zc.recipe.egg up by its dotted name (else it replaces the pin by ">=2.0.6").
@@ -80,10 +93,10 @@ i18n: install
 	    --create collective.zasync src/collective/zasync
 	$(BIN)/i18ndude find-untranslated -s src/collective/zasync/browser/templates/*.pt
 
-bench: install
+bench: install zeo-venv
 	bash scripts/install-bench-deps.sh
 	$(BIN)/python benchmarks/run.py $(BENCH_FLAGS)
 
 clean:
-	rm -rf $(VENV) .stamp-install var build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(ZEO_VENV) .stamp-install var build *.egg-info src/*.egg-info
 	rm -rf $(BUILDOUT_VENV) bin parts eggs develop-eggs .installed.cfg

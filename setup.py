@@ -2,6 +2,9 @@ from setuptools import find_namespace_packages
 from setuptools import setup
 
 
+RELSTORAGE = ["RelStorage", "psycopg2-binary"]
+
+
 setup(
     name="collective.zasync",
     version="1.0.0a1",
@@ -45,7 +48,9 @@ setup(
         "zope.processlifetime",
     ],
     extras_require={
-        "test": [
+        # RelStorage on PostgreSQL instead of ZEO (psycopg2-binary: no compiler, no libpq-dev).
+        "relstorage": RELSTORAGE,
+        "test": RELSTORAGE + [
             "i18ndude",
             "plone.app.contenttypes[test]",
             "plone.app.robotframework",

@@ -1,15 +1,16 @@
 """End to end through HTTP: jobs queued by a logged-in user on the client run on the workers.
 
 Starts the pip-only cluster (collective.zasync.cluster, the same configuration as
-``make cluster-start``) in a temporary directory on free ports: a ZEO server, a client
-that only queues and two workers. Creates the site through the client (zconsole), then
+``make cluster-start``) in a temporary directory on free ports: a ZEO server (or, with
+``--storage relstorage``, a PostgreSQL server for RelStorage), a client that only queues
+and two workers. Creates the site through the client (zconsole), then
 queues jobs by POSTing to the client's ``@@zasync-demo`` as admin, with the plone.protect
-token from the page, exactly as a browser would. Then opens the database as one more ZEO
-client and checks that every job completed, ran on a worker (its ``worker_uuid`` is one
+token from the page, exactly as a browser would. Then opens the database as one more client
+and checks that every job completed, ran on a worker (its ``worker_uuid`` is one
 read from a worker's ZASYNC_UUID file), never on the client, and that both workers ran
 some.
 
-    .venv/bin/python scripts/test-cluster.py [--multi-db] [--jobs 20] [--keep]
+    .venv/bin/python scripts/test-cluster.py [--multi-db] [--storage relstorage] [--jobs 20] [--keep]
 
 ``--multi-db``: the queue lives in the separate ``async`` database. Exits 1 on FAIL,
 keeping the cluster's directory (logs in each instance's var/) to read.
@@ -17,6 +18,7 @@ keeping the cluster's directory (logs in each instance's var/) to read.
 
 from collective.zasync import interfaces
 from collective.zasync.cluster import Cluster
+from collective.zasync.cluster import STORAGES
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -130,22 +132,24 @@ def check(cluster, conn, multi_db, count, workers):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--multi-db", action="store_true", help="the queue in the 'async' database")
+    parser.add_argument("--storage", choices=STORAGES, default="zeo")
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the cluster's directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("ZEO").setLevel(logging.WARNING)  # its connection chatter
-    variant = "multi-db" if args.multi_db else "single-db"
+    for chatty in ("ZEO", "relstorage", "ZODB.blob"):  # their connection chatter
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    variant = "%s %s" % (args.storage, "multi-db" if args.multi_db else "single-db")
     started = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="zasync-test-cluster-")
     workers = ["worker1", "worker2"]
-    cluster = Cluster(tmp, multi_db=args.multi_db)
-    cluster.write(workers=len(workers))  # free ports for ZEO and each instance
+    cluster = Cluster(tmp, multi_db=args.multi_db, storage=args.storage)
+    cluster.write(workers=len(workers))  # free ports for the storage server and each instance
     problems = []
     db = None
     try:
         log.info("%s cluster in %s", variant, tmp)
-        cluster.start_zeo()
+        cluster.start_storage()
         # jobs of the default queue in parallel (1, the default, runs them one at a time)
         cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin", "4")
         for name in ["client"] + workers:
@@ -172,7 +176,7 @@ def main(argv=None):
         print("FAIL test-cluster %s in %.0f s:" % (variant, seconds))
         for problem in problems:
             print("  - %s" % problem)
-        print("  logs: %s/*/var/instance.log, %s/zeo/zeo.log" % (tmp, tmp))
+        print("  logs: %s/*/var/instance.log, %s/zeo/zeo.log or %s/postgres/postgres.log" % (tmp, tmp, tmp))
         return 1
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)

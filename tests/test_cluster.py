@@ -2,7 +2,8 @@
 
 scripts/test-cluster.py starts a ZEO server, a client and two workers, creates the site
 through the client, queues jobs with HTTP POSTs as a logged-in user and checks that they
-ran on the workers (see docs/deploy.md); here it runs for both layouts.
+ran on the workers (see docs/deploy.md); here it runs for both layouts on ZEO, and on
+RelStorage (PostgreSQL).
 """
 
 from pathlib import Path
@@ -29,3 +30,6 @@ class TestCluster(unittest.TestCase):
 
     def test_multi_db(self):
         self.run_script("--multi-db")
+
+    def test_relstorage(self):
+        self.run_script("--storage", "relstorage")

@@ -1,19 +1,24 @@
-"""Real processes: a ZEO server, a client instance and two worker instances.
+"""Real processes: a storage server, a client instance and two worker instances.
 
-Jobs are queued by the client (a ``zconsole run`` process), run by the
-workers (``runwsgi`` processes that include the worker ZCML), and checked from
-this process through its own ZEO connection.
+The storage server is a ZEO server or PostgreSQL (RelStorage). Jobs are queued
+by the client (a ``zconsole run`` process), run by the workers (``runwsgi``
+processes that include the worker ZCML), and checked from this process through
+its own connection to the storage.
 """
 
 from collective.zasync import interfaces
 from collective.zasync.cluster import Cluster
 from pathlib import Path
+from persistent import Persistent
 from plone.testing import Layer
+from ZODB.POSException import ConflictError
 
 import collective.zasync.scripts
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 import transaction
@@ -29,9 +34,10 @@ class ClusterLayer(Layer):
 
     worker_instances = 2  # written by Cluster.write, started by start_workers
 
-    def __init__(self, multi_db, name):
+    def __init__(self, multi_db, name, storage="zeo"):
         super().__init__(name=name)
         self.multi_db = multi_db
+        self.storage = storage
 
     def prepare_site(self, cluster):
         """Hook: runs after the site exists, before the workers start."""
@@ -45,10 +51,10 @@ class ClusterLayer(Layer):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="zasync-cluster-")
-        cluster = Cluster(self.tmp, multi_db=self.multi_db, worker_config=FAST_WORKERS)
+        cluster = Cluster(self.tmp, multi_db=self.multi_db, worker_config=FAST_WORKERS, storage=self.storage)
         cluster.write(workers=self.worker_instances)
         try:
-            cluster.start_zeo()
+            cluster.start_storage()
             # jobs of the default queue in parallel (1, the default, runs them one at a time)
             cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin", "4")
             self.prepare_site(cluster)
@@ -71,6 +77,14 @@ class ClusterLayer(Layer):
 
 SINGLE_DB_CLUSTER = ClusterLayer(False, "collective.zasync:ZEOCluster")
 MULTI_DB_CLUSTER = ClusterLayer(True, "collective.zasync:ZEOClusterMultiDB")
+RELSTORAGE_CLUSTER = ClusterLayer(False, "collective.zasync:RelStorageCluster", storage="relstorage")
+RELSTORAGE_MULTI_DB_CLUSTER = ClusterLayer(True, "collective.zasync:RelStorageClusterMultiDB", storage="relstorage")
+
+
+def server_venv(process):
+    """The virtualenv whose Python runs ``process`` (a console script: its interpreter)."""
+    interpreter = Path("/proc/%d/cmdline" % process.pid).read_bytes().split(b"\0")[0].decode()
+    return Path(interpreter).parent.parent
 
 
 class ClusterTestCase(unittest.TestCase):
@@ -131,8 +145,8 @@ class ClusterTestCase(unittest.TestCase):
         return (Path(self.tmp) / name / "var" / "worker-uuid.txt").read_text().strip()
 
 
-class TestWorkers(ClusterTestCase):
-    layer = SINGLE_DB_CLUSTER
+class WorkerTests:
+    """What the workers do on any storage (mixed into a test case per storage)."""
 
     def test_1_jobs_from_another_process_run_once_spread_over_workers(self):
         ids = self.queue("sleep_and_mark", 20, "spread", "0.2")
@@ -163,6 +177,32 @@ class TestWorkers(ClusterTestCase):
         self.assertNotIn(victim, self.root().workers)
         self.cluster.start_instance("worker1")
 
+    def test_4_sigterm_lets_jobs_finish_and_unregisters(self):
+        ids = self.queue("sleep_and_mark", 4, "terminated", "2")
+        names = {self.worker_uuid(name): name for name in ("worker1", "worker2")}
+
+        def running():
+            return [job for job in self.jobs(ids) if job and job.status == interfaces.ACTIVE]
+
+        self.wait_until(running, 60, "a job to start")
+        leaving = running()[0].worker_uuid
+        self.cluster.stop(names[leaving], signal.SIGTERM)
+        jobs = self.wait_completed(ids)
+        self.assertTrue(all(not job.failed for job in jobs))
+        self.assertNotIn(leaving, self.root().workers)
+        # the jobs it was running finished there: none was run twice
+        self.assertEqual({job.attempts for job in jobs}, {1})
+        self.assertEqual(self.marks("terminated-"), {"terminated-%d" % n: 1 for n in range(4)})
+        self.cluster.start_instance(names[leaving])
+
+
+class TestWorkers(WorkerTests, ClusterTestCase):
+    layer = SINGLE_DB_CLUSTER
+
+    def test_0_zeo_server_is_stock_if_asked(self):
+        stock = server_venv(self.cluster.processes["zeo"]) != Path(sys.prefix)
+        self.assertEqual(stock, self.cluster.stock_zeo)
+
     def test_3_zeo_restart_workers_reconnect(self):
         from ZEO.ClientStorage import ClientStorage
         from ZODB.utils import p64
@@ -187,23 +227,9 @@ class TestWorkers(ClusterTestCase):
         self.assertEqual([str(job.result) for job in jobs if job.failed], [])
         self.assertEqual(self.marks("after-restart-"), {"after-restart-%d" % n: 1 for n in range(10)})
 
-    def test_4_sigterm_lets_jobs_finish_and_unregisters(self):
-        ids = self.queue("sleep_and_mark", 4, "terminated", "2")
-        names = {self.worker_uuid(name): name for name in ("worker1", "worker2")}
 
-        def running():
-            return [job for job in self.jobs(ids) if job and job.status == interfaces.ACTIVE]
-
-        self.wait_until(running, 60, "a job to start")
-        leaving = running()[0].worker_uuid
-        self.cluster.stop(names[leaving], signal.SIGTERM)
-        jobs = self.wait_completed(ids)
-        self.assertTrue(all(not job.failed for job in jobs))
-        self.assertNotIn(leaving, self.root().workers)
-        # the jobs it was running finished there: none was run twice
-        self.assertEqual({job.attempts for job in jobs}, {1})
-        self.assertEqual(self.marks("terminated-"), {"terminated-%d" % n: 1 for n in range(4)})
-        self.cluster.start_instance(names[leaving])
+class TestWorkersRelStorage(WorkerTests, ClusterTestCase):
+    layer = RELSTORAGE_CLUSTER
 
 
 class TestMultiDatabase(ClusterTestCase):
@@ -217,3 +243,74 @@ class TestMultiDatabase(ClusterTestCase):
         self.assertEqual({job._p_jar.db().database_name for job in jobs}, {"async"})
         self.assertNotIn(interfaces.KEY, self.conn.root())
         self.assertEqual(self.marks("multi-"), {"multi-%d" % n: 1 for n in range(20)})
+
+
+class TestMultiDatabaseRelStorage(TestMultiDatabase):
+    layer = RELSTORAGE_MULTI_DB_CLUSTER
+
+
+class Resolving(Persistent):
+    """Resolves every write conflict, where the server can import this module."""
+
+    def _p_resolveConflict(self, old, committed, new):
+        return new
+
+
+class TestStockZEOServer(unittest.TestCase):
+    """The ZEO server of Plone's official image: ZEO alone (.venv-zeo), none of our code."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="zasync-stock-zeo-")
+        self.cluster = Cluster(self.tmp, stock_zeo=True)
+        self.cluster.write_zeo()
+        self.cluster.start_zeo()
+        self.db = self.cluster.open_db()
+
+    def tearDown(self):
+        self.db.close()
+        self.cluster.stop_all()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_server_cannot_import_collective_zasync(self):
+        venv = self.cluster.runzeo().parent.parent
+        self.assertEqual(server_venv(self.cluster.processes["zeo"]), venv)
+        self.assertNotEqual(venv, Path(sys.prefix))
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # as the server has it
+        result = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import collective.zasync"],
+            capture_output=True, text=True, env=env, cwd=self.tmp,
+        )
+        self.assertIn("No module named 'collective'", result.stderr)
+
+    def conflict(self, change):
+        """Make ``change(root, n)`` in two connections at once: the second commit's ConflictError, or None."""
+        managers = [transaction.TransactionManager() for _ in range(2)]
+        conns = [self.db.open(transaction_manager=manager) for manager in managers]
+        try:
+            for n, conn in enumerate(conns):
+                change(conn.root(), n)
+            managers[0].commit()
+            try:
+                managers[1].commit()
+            except ConflictError as error:
+                return error
+        finally:
+            for manager, conn in zip(managers, conns):
+                manager.abort()
+                conn.close()
+
+    def test_btrees_resolve_our_classes_do_not(self):
+        from BTrees.OOBTree import OOBTree
+
+        with self.db.transaction() as conn:
+            conn.root()["tree"] = OOBTree()
+            conn.root()["resolving"] = Resolving()
+
+        def tree(root, n):
+            root["tree"]["key%d" % n] = n
+
+        def ours(root, n):
+            root["resolving"].value = n
+
+        self.assertIsNone(self.conflict(tree))  # distinct keys in one bucket: resolved
+        self.assertIsNotNone(self.conflict(ours))  # its class cannot be imported there

@@ -1,4 +1,6 @@
-"""A pip-only cluster: a ZEO server, a client instance and N worker instances.
+"""A pip-only cluster: a storage server, a client instance and N worker instances.
+
+The storage: a ZEO server (FileStorage), or RelStorage on a private PostgreSQL server.
 
 Used by ``make cluster-start`` / ``make cluster-stop``, by the multi-process
 tests and by the benchmarks, so that all three run the same configuration
@@ -6,6 +8,7 @@ that an integrator would deploy. Run ``python -m collective.zasync.cluster
 --help`` for the command line.
 """
 
+from collective.zasync.postgres import PostgresServer
 from pathlib import Path
 
 import argparse
@@ -20,6 +23,16 @@ import time
 
 BIN = Path(sys.executable).parent
 log = logging.getLogger("collective.zasync.cluster")
+
+# Which ZEO server the cluster (the tests, the benchmarks, zasync-cluster) starts. True: a
+# stock one, ZEO alone in a virtualenv beside this one (`make zeo-venv`), as in Plone's
+# official ZEO image: it cannot import collective.zasync, and the queue needs nothing of it.
+# False: runzeo of this virtualenv. ZASYNC_STOCK_ZEO=1 or =0 overrides it.
+STOCK_ZEO = True
+# ZASYNC_ZEO_RUNZEO names another stock runzeo.
+STOCK_RUNZEO = BIN.parent.parent / ".venv-zeo" / "bin" / "runzeo"
+STORAGES = ("zeo", "relstorage")
+PG_DATABASES = {"main": "zasync", "async": "zasync_async"}
 
 ZEO_CONF = """\
 <zeo>
@@ -89,6 +102,29 @@ ASYNC_DB = """\
     name async
   </zeoclient>
   mount-point /zasync
+</zodb_db>
+"""
+
+# keep-history false: as Plone's images have it (no undo, no packing of old revisions).
+RELSTORAGE = """\
+  <relstorage>
+    <postgresql>
+      dsn {dsn}
+    </postgresql>
+    keep-history false
+{blobs}  </relstorage>"""
+
+# Each process has its own blob cache; the blobs themselves are in PostgreSQL.
+RELSTORAGE_BLOBS = """\
+    blob-dir {blob_dir}
+    shared-blob-dir false
+"""
+
+RELSTORAGE_DB = """\
+<zodb_db {name}>
+{storage}
+  mount-point {mount_point}
+  cache-size 50000
 </zodb_db>
 """
 
@@ -192,15 +228,32 @@ def write_standalone(home, http_port=8080):
     return write_instance_files(home, http_port, "single_db_worker.zcml", STANDALONE_DB, config, "on")
 
 
-class Cluster:
-    """Writes and runs the cluster's configuration under ``root``."""
+def stock_zeo_default():
+    """STOCK_ZEO, unless the environment says ZASYNC_STOCK_ZEO=1 or =0."""
+    return {"1": True, "0": False}.get(os.environ.get("ZASYNC_STOCK_ZEO", ""), STOCK_ZEO)
 
-    def __init__(self, root, zeo_port=None, multi_db=False, worker_config=None):
+
+class Cluster:
+    """Writes and runs the cluster's configuration under ``root``.
+
+    ``storage``: "zeo" (a ZEO server; ``stock_zeo``: one without collective.zasync, see
+    STOCK_ZEO) or "relstorage" (a PostgreSQL server in ``root``/postgres).
+    """
+
+    def __init__(self, root, zeo_port=None, multi_db=False, worker_config=None, storage="zeo",
+                 stock_zeo=None, pg_port=None):
+        if storage not in STORAGES:
+            raise ValueError("storage %r: one of %s" % (storage, ", ".join(STORAGES)))
         self.root = Path(root).absolute()
         self.zeo_var = self.root / "zeo"
         self.zeo_port = zeo_port or free_port()
         self.multi_db = multi_db
         self.worker_config = dict(DEFAULT_WORKER_CONFIG, **(worker_config or {}))
+        self.storage = storage
+        self.stock_zeo = stock_zeo_default() if stock_zeo is None else stock_zeo
+        self.postgres = None
+        if storage == "relstorage":
+            self.postgres = PostgresServer(self.root / "postgres", pg_port or free_port())
         self.processes = {}  # name -> Popen
 
     # -- configuration -----------------------------------------------------------
@@ -210,32 +263,82 @@ class Cluster:
         (self.zeo_var / "blobs").mkdir(exist_ok=True)
         (self.root / "zeo.conf").write_text(ZEO_CONF.format(port=self.zeo_port, var=self.zeo_var))
 
+    def relstorage(self, name, blob_dir=None):
+        """The <relstorage> section of database ``name``."""
+        blobs = RELSTORAGE_BLOBS.format(blob_dir=blob_dir) if blob_dir else ""
+        return RELSTORAGE.format(dsn=self.postgres.dsn(PG_DATABASES[name]), blobs=blobs)
+
+    def databases(self):
+        """The <zodb_db> sections of an instance's zope.conf."""
+        if self.postgres is not None:
+            main = self.relstorage("main", "$INSTANCE/var/blobcache")
+            databases = "%import relstorage\n"
+            databases += RELSTORAGE_DB.format(name="main", storage=main, mount_point="/")
+            if self.multi_db:
+                databases += RELSTORAGE_DB.format(name="async", storage=self.relstorage("async"), mount_point="/zasync")
+            return databases
+        databases = ZEO_DB.format(zeo_port=self.zeo_port, zeo_var=self.zeo_var)
+        if self.multi_db:
+            databases += ASYNC_DB.format(zeo_port=self.zeo_port)
+        return databases
+
     def write_instance(self, name, http_port, worker):
         """Write instance ``name``: a client that only queues, or a worker."""
         home = self.root / name
         kind = "multi_db" if self.multi_db else "single_db"
         zcml = "%s_%s.zcml" % (kind, "worker" if worker else "instance")
-        databases = ZEO_DB.format(zeo_port=self.zeo_port, zeo_var=self.zeo_var)
-        if self.multi_db:
-            databases += ASYNC_DB.format(zeo_port=self.zeo_port)
-        return write_instance_files(home, http_port, zcml, databases, self.worker_config)
+        return write_instance_files(home, http_port, zcml, self.databases(), self.worker_config)
 
-    def write(self, workers=2):
-        """Write the ZEO server, ``client`` and ``worker1`` .. ``workerN``."""
-        self.write_zeo()
-        self.write_instance("client", free_port(), worker=False)
+    def write(self, workers=2, client_port=None):
+        """Write the configuration of the ZEO server (PostgreSQL's: start_storage),
+        ``client`` and ``worker1`` .. ``workerN``, on the HTTP ports ``client_port``
+        and the next ones, or on free ones.
+        """
+        if self.postgres is None:
+            self.write_zeo()
+        self.write_instance("client", client_port or free_port(), worker=False)
         for number in range(1, workers + 1):
-            self.write_instance("worker%d" % number, free_port(), worker=True)
+            port = client_port + number if client_port else free_port()
+            self.write_instance("worker%d" % number, port, worker=True)
 
     # -- processes ---------------------------------------------------------------
 
+    def runzeo(self):
+        """The runzeo program the cluster starts."""
+        if not self.stock_zeo:
+            return BIN / "runzeo"
+        path = Path(os.environ.get("ZASYNC_ZEO_RUNZEO") or STOCK_RUNZEO)
+        if not path.exists():
+            raise RuntimeError("No stock ZEO server %s: make zeo-venv (or set ZASYNC_ZEO_RUNZEO)" % path)
+        return path
+
     def start_zeo(self):
+        env = dict(os.environ)
+        if self.stock_zeo:
+            env.pop("PYTHONPATH", None)  # none of our code on the server's path
         log = open(self.root / "zeo.out", "ab")
         self.processes["zeo"] = subprocess.Popen(
-            [str(BIN / "runzeo"), "-C", str(self.root / "zeo.conf")], stdout=log, stderr=subprocess.STDOUT
+            [str(self.runzeo()), "-C", str(self.root / "zeo.conf")],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         log.close()
         wait_for_port(self.zeo_port, 60, self.processes["zeo"])
+
+    def start_storage(self):
+        """Start the ZEO server, or PostgreSQL (with its databases the first time)."""
+        if self.postgres is None:
+            return self.start_zeo()
+        if self.postgres.start():
+            for database in PG_DATABASES.values():  # both, so a later --multi-db finds its own
+                self.postgres.create_database(database)
+        # RelStorage makes its tables when a storage first opens: here, not in racing instances.
+        self.open_db().close()
+
+    def stop_storage(self):
+        if self.postgres is None:
+            self.stop("zeo")
+        else:
+            self.postgres.stop()
 
     def start_instance(self, name, wait=True):
         home = self.root / name
@@ -283,28 +386,41 @@ class Cluster:
     def stop_all(self):
         for name in [n for n in self.processes if n != "zeo"]:
             self.stop(name)
-        self.stop("zeo")
+        self.stop_storage()
 
     def open_db(self):
-        """A ZODB.DB on the cluster's ZEO server, for looking at jobs from a test."""
-        from ZEO.ClientStorage import ClientStorage
+        """A ZODB.DB on the cluster's storage, for looking at jobs from a test."""
         from ZODB import DB
 
-        address = ("127.0.0.1", self.zeo_port)
         databases = {}
+        db = DB(self.open_storage("main"), database_name="main", databases=databases)
+        if self.multi_db:
+            DB(self.open_storage("async"), database_name="async", databases=databases)
+        return db
+
+    def open_storage(self, name):
+        """The storage of database ``name`` (main or async) for this process."""
+        if self.postgres is not None:
+            from ZODB.config import storageFromString
+
+            blob_dir = self.root / "blobcache" if name == "main" else None
+            return storageFromString("%import relstorage\n" + self.relstorage(name, blob_dir))
+        from ZEO.ClientStorage import ClientStorage
+
+        address = ("127.0.0.1", self.zeo_port)
         # server_sync: each new transaction first asks the server, so a test that
         # only reads never looks at a view older than its question.
-        storage = ClientStorage(
-            address, storage="1", blob_dir=str(self.zeo_var / "blobs"), shared_blob_dir=True, server_sync=True
-        )
-        db = DB(storage, database_name="main", databases=databases)
-        if self.multi_db:
-            DB(ClientStorage(address, storage="async", server_sync=True), database_name="async", databases=databases)
-        return db
+        if name == "main":
+            return ClientStorage(
+                address, storage="1", blob_dir=str(self.zeo_var / "blobs"), shared_blob_dir=True, server_sync=True
+            )
+        return ClientStorage(address, storage="async", server_sync=True)
 
     def write_pids(self):
         for name, process in self.processes.items():
             (self.root / ("%s.pid" % name)).write_text("%s\n" % process.pid)
+        if self.postgres is not None:
+            (self.root / "postgres.pid").write_text("%s\n" % self.postgres.pid())
 
 
 def pid_alive(pid):
@@ -330,12 +446,14 @@ def running_pids(root):
 
 
 def stop_pids(root, timeout=90):
-    """SIGTERM the instances, wait until they exited, then the ZEO server.
+    """SIGTERM the instances, wait until they exited, then the storage server.
 
-    The ZEO server goes last: a stopping worker commits (jobs finishing,
-    unregistering) and waits for the server as long as it is gone.
+    The ZEO or PostgreSQL server goes last: a stopping worker commits (jobs
+    finishing, unregistering) and waits for the server as long as it is gone.
+    PostgreSQL stops once the instances' sessions are gone (SIGTERM: smart shutdown).
     """
-    for group in ([p for p in Path(root).glob("*.pid") if p.name != "zeo.pid"], [Path(root) / "zeo.pid"]):
+    servers = [Path(root) / "zeo.pid", Path(root) / "postgres.pid"]
+    for group in ([p for p in Path(root).glob("*.pid") if p not in servers], servers):
         pids = [int(p.read_text()) for p in group if p.exists()]
         for pid in pids:
             try:
@@ -359,7 +477,12 @@ def main(argv=None):
     parser.add_argument("--root", default="var/cluster", help="where configuration, data and logs go")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--multi-db", action="store_true", help="queues in their own 'async' database")
+    parser.add_argument("--storage", choices=STORAGES, default="zeo",
+                        help="zeo: a ZEO server, FileStorage; relstorage: RelStorage on PostgreSQL")
     parser.add_argument("--zeo-port", type=int, default=8100)
+    parser.add_argument("--pg-port", type=int, default=8432, help="PostgreSQL's port (--storage relstorage)")
+    parser.add_argument("--stock-zeo", action=argparse.BooleanOptionalAction,
+                        help="ZEO from .venv-zeo, without collective.zasync (default: STOCK_ZEO)")
     parser.add_argument("--client-port", "--http-port", type=int, default=8080)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -373,22 +496,23 @@ def main(argv=None):
     if running_pids(args.root):
         # A second server would fail on the taken ports while the first one answers.
         sys.exit("A cluster runs already in %s: zasync-cluster stop --root %s" % (args.root, args.root))
-    cluster = Cluster(args.root, zeo_port=args.zeo_port, multi_db=args.multi_db)
-    cluster.write_zeo()
-    cluster.write_instance("client", args.client_port, worker=False)
-    for number in range(1, args.workers + 1):
-        cluster.write_instance("worker%d" % number, args.client_port + number, worker=True)
+    cluster = Cluster(args.root, zeo_port=args.zeo_port, multi_db=args.multi_db, storage=args.storage,
+                      stock_zeo=args.stock_zeo, pg_port=args.pg_port)
+    cluster.write(args.workers, args.client_port)
     if args.command == "write":
         return
     try:
-        cluster.start_zeo()
+        cluster.start_storage()
         for name in ["client"] + ["worker%d" % n for n in range(1, args.workers + 1)]:
             cluster.start_instance(name)
     except BaseException:
         cluster.stop_all()  # nothing half-started left behind without a pid file
         raise
     cluster.write_pids()
-    print("Cluster running: ZEO on 127.0.0.1:%s, client on http://127.0.0.1:%s/" % (args.zeo_port, args.client_port))
+    server = "ZEO" if args.storage == "zeo" else "PostgreSQL (RelStorage)"
+    port = args.zeo_port if args.storage == "zeo" else args.pg_port
+    print("Cluster running: %s on 127.0.0.1:%s, client on http://127.0.0.1:%s/"
+          % (server, port, args.client_port))
 
 
 if __name__ == "__main__":
