@@ -43,7 +43,7 @@ PY = sys.executable
 SCRIPTS = Path(list(collective.zasync.scripts.__path__)[0])
 
 # Worker settings as shipped (WorkerSettings' defaults), threads set per run.
-WORKER_SETTINGS = {"poll-interval": "5", "ping-interval": "10", "death-interval": "60"}
+WORKER_SETTINGS = {"poll-interval": "0", "ping-interval": "10", "death-interval": "60"}
 
 QUICK = dict(
     noop_jobs=1000, noop_configs="1x2,2x2", doc_jobs=300, docs=60, doc_configs="1x2",
@@ -97,6 +97,18 @@ def parse_configs(text):
     return [tuple(int(n) for n in item.split("x")) for item in text.split(",") if item]
 
 
+def relstorage_run(root, args):
+    """Pick-up latency and no-op throughput on RelStorage (PostgreSQL), as on ZEO."""
+    bench = Bench(root, args, storage="relstorage")
+    try:
+        bench.start()
+        bench.zasync_latency()
+        bench.zasync_noop()
+    finally:
+        bench.stop()
+    return {"latency_ms": bench.results["zasync_latency_ms"], "noop": bench.results["zasync_noop"]}
+
+
 def ints(text):
     return [int(n) for n in text.split(",") if n]
 
@@ -105,12 +117,13 @@ def ints(text):
 
 
 class Bench:
-    def __init__(self, root, args):
+    def __init__(self, root, args, storage="zeo"):
         self.root = Path(root)
         self.args = args
-        self.cluster = Cluster(self.root / "cluster", worker_config=dict(WORKER_SETTINGS, threads="0"))
-        self.cluster.write_zeo()
-        self.cluster.write_instance("client", free_port(), worker=False)
+        self.storage = storage
+        self.cluster = Cluster(self.root / "cluster", worker_config=dict(WORKER_SETTINGS, threads="0"),
+                               storage=storage)
+        self.cluster.write(workers=0)
         self.workers_made = 0
         self.db = None
         self.redis = None
@@ -118,8 +131,8 @@ class Bench:
         self.results = {}
 
     def start(self):
-        log("Starting ZEO and creating the Plone site ...")
-        self.cluster.start_zeo()
+        log("Starting %s and creating the Plone site ...", self.storage)
+        self.cluster.start_storage()
         # Throughput is measured with the default queue's limit off (0): jobs in parallel, as
         # Celery's; the default (1) runs them one at a time, in order, as plone.app.async did.
         self.cluster.run_script("client", SCRIPTS / "create_site.py", "Plone", "admin:admin", "0")
@@ -133,10 +146,12 @@ class Bench:
             transaction.abort()
             self.conn.close()
             self.db.close()
+            self.db = None
         self.cluster.stop_all()
         for worker in self.celery_workers:
             if worker.poll() is None:
                 self.stop_celery(worker)
+        self.celery_workers = []
         if self.redis is not None:
             self.redis.terminate()
             self.redis.wait(30)
@@ -198,6 +213,8 @@ class Bench:
         """How many transactions the ZEO server committed between two wall-clock times."""
         from persistent.TimeStamp import TimeStamp
 
+        if self.storage != "zeo":
+            return None  # a history-free RelStorage keeps no transaction log to count
         count = 0
         moment = time.gmtime(start - 1)
         first = TimeStamp(*moment[:5], moment[5] + (start - 1) % 1).raw()
@@ -262,14 +279,14 @@ class Bench:
         result = {
             "function": function, "jobs": count, "workers": workers, "threads": threads,
             "seconds": end - start, "jobs_per_s": count / (end - start),
-            "commits": commits, "commits_per_job": commits / count,
-            "commits_per_s": commits / (end - start),
+            "commits": commits, "commits_per_job": commits / count if commits is not None else None,
+            "commits_per_s": commits / (end - start) if commits is not None else None,
             "failed": failed, "failures": dict(failures), "job_conflict_retries": retries,
             "dispatcher_stats": stats,
             "dispatcher_conflicts_per_1000_jobs": 1000 * conflicts / count,
         }
-        log("zasync %s %dx%d: %.1f jobs/s, %.2f commits/job, %d failed, dispatcher conflicts %s",
-            function, workers, threads, result["jobs_per_s"], result["commits_per_job"], failed, stats)
+        log("zasync %s %dx%d: %.1f jobs/s, %s commits/job, %d failed, dispatcher conflicts %s",
+            function, workers, threads, result["jobs_per_s"], fmt(result["commits_per_job"], "", 2), failed, stats)
         for failure, number in failures.most_common(3):
             log("  %d failed with: %s", number, failure)
         return result
@@ -563,6 +580,20 @@ def report(results):
                      "%s / %s" % (fmt(zl["p50"], " ms"), fmt(zl["p99"], " ms")),
                      "Celery %s / %s" % (fmt(cl["p50"], " ms"), fmt(cl["p99"], " ms")) if cl else "",
                      "", "p50 < 100 ms: %s" % verdict(ok)))
+    rel = results.get("relstorage")
+    if rel:
+        rl = rel["latency_ms"]
+        ok = rl["p50"] < 100
+        targets["relstorage_pickup_p50"] = {"value": rl["p50"], "target": 100, "status": verdict(ok)}
+        rows.append(("RelStorage (PostgreSQL): pick-up latency p50 / p99 (polling every 50 ms)",
+                     "%s / %s" % (fmt(rl["p50"], " ms"), fmt(rl["p99"], " ms")),
+                     "ZEO %s / %s" % (fmt(zl["p50"], " ms"), fmt(zl["p99"], " ms")) if zl else "",
+                     "", "p50 < 100 ms: %s" % verdict(ok)))
+        for config, run in rel["noop"].items():
+            on_zeo = results.get("zasync_noop", {}).get(config)
+            rows.append(("RelStorage: no-op jobs, %s worker(s) x %s thread(s)" % (run["workers"], run["threads"]),
+                         fmt(run["jobs_per_s"], " jobs/s"),
+                         "ZEO %s" % fmt(on_zeo["jobs_per_s"], " jobs/s") if on_zeo else "", "", ""))
     filed = results.get("scale_filed", {})
     for depth, run in filed.items():
         rows.append(("enqueue+commit at %s filed pending jobs (p50/p99)" % depth,
@@ -691,7 +722,7 @@ def plot(results, path):
 # -- main ------------------------------------------------------------------------------------
 
 
-PHASES = ["ceiling", "latency", "noop", "docs", "celery", "scale", "inbox"]
+PHASES = ["ceiling", "latency", "noop", "docs", "celery", "scale", "inbox", "relstorage"]
 
 
 def main(argv=None):
@@ -750,6 +781,9 @@ def main(argv=None):
             bench.scale()
         if "inbox" in phases:
             bench.inbox_growth()
+        if "relstorage" in phases:
+            bench.stop()
+            bench.results["relstorage"] = relstorage_run(Path(root) / "relstorage", args)
     finally:
         bench.stop()
         if args.keep:

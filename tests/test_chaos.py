@@ -50,9 +50,8 @@ class ChaosClusterLayer(ClusterLayer):
 CHAOS_CLUSTER = ChaosClusterLayer(
     "collective.zasync:ChaosCluster", "zeo", int(os.environ.get("ZASYNC_CHAOS_JOBS", "5000")), kills=3, restart=True
 )
-# No PostgreSQL restart yet: today the dispatcher's thread dies on one (issue 15).
 RELSTORAGE_CHAOS_CLUSTER = ChaosClusterLayer(
-    "collective.zasync:RelStorageChaosCluster", "relstorage", 1000, kills=2, restart=False
+    "collective.zasync:RelStorageChaosCluster", "relstorage", 1000, kills=2, restart=True
 )
 
 

@@ -26,7 +26,7 @@ import unittest
 
 
 SCRIPTS = Path(collective.zasync.scripts.__file__).parent
-FAST_WORKERS = {"ping-interval": "0.5", "death-interval": "5", "poll-interval": "1", "stop-timeout": "20"}
+FAST_WORKERS = {"ping-interval": "0.5", "death-interval": "5", "poll-interval": "0", "stop-timeout": "20"}
 
 
 class ClusterLayer(Layer):

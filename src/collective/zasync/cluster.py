@@ -182,7 +182,7 @@ SITE_ZCML = """\
 </configure>
 """
 
-DEFAULT_WORKER_CONFIG = {"threads": "2", "poll-interval": "5", "ping-interval": "2", "death-interval": "10"}
+DEFAULT_WORKER_CONFIG = {"threads": "2", "poll-interval": "0", "ping-interval": "2", "death-interval": "10"}
 
 
 def free_port():

@@ -168,7 +168,7 @@ class Dispatcher:
         try:
             func(*args)
         except Exception:
-            self.tm.abort()
+            self._abort()
             if name not in self._failing:
                 log.exception("Worker %s: %s failed; retrying every second.", self.uuid, name)
             self._failing.add(name)
@@ -229,16 +229,23 @@ class Dispatcher:
                 self.tm.commit()
                 return result
             except ConflictError:
-                self.tm.abort()
+                self._abort()
                 self.stats["conflicts"] += 1
                 # Another worker got there first; its commit is already
                 # visible, so try again almost at once (a long pause here
                 # would let one worker take all the jobs).
                 time.sleep(backoff(attempt, base=0.002, cap=0.1))
             except BaseException:
-                self.tm.abort()
+                self._abort()
                 raise
         raise RuntimeError("Worker %s: gave up after 20 conflicts." % self.uuid)
+
+    def _abort(self):
+        """Abort our transaction; with the storage gone (a database restart) that can fail too."""
+        try:
+            self.tm.abort()
+        except Exception as exc:
+            log.debug("Worker %s: abort failed: %r", self.uuid, exc)
 
     # -- one pass: file, claim, hand out --------------------------------------
 
