@@ -93,10 +93,10 @@ def noop():
 
 @app.task(name="bench.set_title")
 def set_title(path, title, user_id="admin", site_id="Plone"):
-    """Modify a Plone document as ``user_id``: testjobs.set_title, from Celery."""
+    """Modify a Plone document as ``user_id``: sample_jobs.set_title, from Celery."""
     from AccessControl.SecurityManagement import newSecurityManager
     from AccessControl.SecurityManagement import noSecurityManager
-    from collective.zasync import testjobs
+    from tests import sample_jobs
     from ZODB.POSException import ConflictError
     from zope.component.hooks import setSite
 
@@ -112,7 +112,7 @@ def set_title(path, title, user_id="admin", site_id="Plone"):
             user = app.acl_users.getUserById(user_id)
             newSecurityManager(None, user.__of__(app.acl_users))
             doc = site.unrestrictedTraverse(path)
-            testjobs.set_title(doc, title)
+            sample_jobs.set_title(doc, title)
             transaction.commit()
             break
         except ConflictError:

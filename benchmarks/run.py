@@ -747,6 +747,8 @@ def main(argv=None):
     parser.add_argument("--output", default=str(REPO / "docs"), help="where benchmarks.json/.png go")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = parser.parse_args(argv)
+    # Every process started here imports the test suite's job functions (tests.sample_jobs).
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)

@@ -8,7 +8,7 @@ Commands:
 
 - ``docs N``: create documents bench/doc-0 .. doc-(N-1) (as admin);
 - ``queue FUNCTION COUNT PER_TX [DOCS]``: queue COUNT jobs of
-  ``collective.zasync.testjobs.FUNCTION`` as admin, PER_TX per transaction
+  ``tests.sample_jobs.FUNCTION`` as admin, PER_TX per transaction
   (``set_title`` jobs go to the DOCS documents in turn); prints the ids;
 - ``enqueue_cost SAMPLES``: time ``queueJob`` + ``transaction.commit()`` of
   one no-op job, SAMPLES times (one job per transaction, as a request does);
@@ -18,7 +18,7 @@ Commands:
 
 from AccessControl.SecurityManagement import newSecurityManager
 from collective.zasync import interfaces
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.queue import get_queue_root
 from Testing.makerequest import makerequest
@@ -67,7 +67,7 @@ def make_docs(app, count):
 def queue(app, function, count, per_tx, docs=0):
     app, site = login(app)
     service = getUtility(IAsyncService)
-    func = getattr(testjobs, function)
+    func = getattr(sample_jobs, function)
     count, per_tx, docs = int(count), int(per_tx), int(docs)
     folder = site[FOLDER_ID] if docs else None
     ids = []
@@ -95,7 +95,7 @@ def enqueue_cost(app, samples):
     for _ in range(int(samples)):
         transaction.begin()
         start = time.perf_counter()
-        service.queueJob(testjobs.noop, site)
+        service.queueJob(sample_jobs.noop, site)
         queued = time.perf_counter()
         transaction.commit()
         end = time.perf_counter()
@@ -111,7 +111,7 @@ def latency(app, samples):
     values = []
     for _ in range(int(samples)):
         transaction.begin()
-        job = service.queueJob(testjobs.noop, site)
+        job = service.queueJob(sample_jobs.noop, site)
         transaction.commit()
         committed = time.time()
         deadline = time.monotonic() + 30

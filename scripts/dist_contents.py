@@ -19,7 +19,7 @@ REQUIRED = [
     "configure.zcml",
     "interfaces.py",
     "testing.py",
-    "testjobs.py",
+    "demo/configure.zcml",
     "browser/configure.zcml",
     "browser/templates/controlpanel.pt",
     "restapi/configure.zcml",

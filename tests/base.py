@@ -8,7 +8,7 @@ from plone.app.testing import login
 from plone.app.testing import setRoles
 from plone.app.testing import TEST_USER_ID
 from plone.app.testing import TEST_USER_NAME
-from tests import jobs
+from tests import sample_jobs
 from zope.component import getUtility
 
 import transaction
@@ -33,7 +33,7 @@ class OwnWorkerTestCase(WorkerTestCase):
         transaction.begin()  # see that it unregistered
         super().setUp()
         self.worker = None
-        jobs.ran.clear()
+        sample_jobs.ran.clear()
 
     def tearDown(self):
         transaction.abort()

@@ -11,8 +11,8 @@ the queued jobs, one per line. Not a test module (its name does not start
 with "test").
 """
 
-from collective.zasync import testjobs
-from collective.zasync.scripts.queue_jobs import open_site_as
+from tests import sample_jobs
+from tests.queue_jobs import open_site_as
 
 import sys
 import time
@@ -48,7 +48,7 @@ def queue_jobs(app, site_id, user_id, prefix, count, per_transaction):
             transaction.begin()
             del batch[:]
             for n in numbers:
-                batch.append(service.queueJob(testjobs.mark, site, "%s-%d" % (prefix, n)).id)
+                batch.append(service.queueJob(sample_jobs.mark, site, "%s-%d" % (prefix, n)).id)
             transaction.commit()
 
         def committed():

@@ -4,7 +4,7 @@ Module level, so that the worker finds them again by their dotted names
 (``tests`` is importable: the runner puts the checkout on PYTHONPATH).
 """
 
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.transactional import transactional
 from plone import api
 
@@ -45,7 +45,7 @@ def log_when_marked(context, entry):
     """Log ``entry`` if the site has MARKER (set by a test before retrying); fail before."""
     if not getattr(api.portal.get(), MARKER, False):
         raise ValueError("%s: the site is not marked yet." % entry)
-    return testjobs.log_id(context, entry)
+    return sample_jobs.log_id(context, entry)
 
 
 def without_wraps(func):

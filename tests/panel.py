@@ -4,7 +4,7 @@ The site is served over real HTTP by ZASYNC_ACCEPTANCE_TESTING, a worker runs
 in the test process; requests log in with HTTP basic auth as one of USERS.
 """
 
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import ZASYNC_ACCEPTANCE_TESTING
@@ -106,15 +106,15 @@ class PanelTestCase(unittest.TestCase):
     def queue_jobs_in_every_state(self):
         """A completed, a failed, a delayed and a pending (held) job; return them."""
         jobs = {
-            "completed": self.service.queueJob(testjobs.add, self.portal, 20, 22),
-            "failed": self.service.queueJob(testjobs.fail_first_attempt, self.portal),
+            "completed": self.service.queueJob(sample_jobs.add, self.portal, 20, 22),
+            "failed": self.service.queueJob(sample_jobs.fail_first_attempt, self.portal),
             "delayed": self.service.queueJobWithDelay(
-                None, datetime.now(timezone.utc) + timedelta(days=1), testjobs.add, self.portal, 1),
+                None, datetime.now(timezone.utc) + timedelta(days=1), sample_jobs.add, self.portal, 1),
         }
         # a quota of 0 holds its jobs: pending for good
         held = self.service.createQueue("held")
         held.quotas["none"] = 0
-        jobs["pending"] = self.service.queueJobInQueue("held", ("none",), testjobs.add, self.portal, 2)
+        jobs["pending"] = self.service.queueJobInQueue("held", ("none",), sample_jobs.add, self.portal, 2)
         wait_for_result(jobs["completed"])
         wait_for_result(jobs["failed"])
         self.wait_filed(lambda queue: queue.completed_count() + queue.failed_count() == 2)

@@ -8,8 +8,8 @@ counted. Prints one JSON line: {"ids": [...], "conflicts": N, "seconds": S}.
 Not a test module (its name does not start with "test").
 """
 
-from collective.zasync import testjobs
-from collective.zasync.scripts.queue_jobs import open_site_as
+from tests import sample_jobs
+from tests.queue_jobs import open_site_as
 from ZODB.POSException import ConflictError
 
 import json
@@ -25,7 +25,7 @@ def queue_jobs(app, site_id, user_id, prefix, count):
     for n in range(count):
         while True:
             transaction.begin()
-            job = service.queueJob(testjobs.mark, site, "%s-%d" % (prefix, n))
+            job = service.queueJob(sample_jobs.mark, site, "%s-%d" % (prefix, n))
             try:
                 transaction.commit()
                 break

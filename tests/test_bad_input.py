@@ -1,6 +1,6 @@
 """Bad input is refused at queue time, in the request, with a clear error."""
 
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.service import makeJob
 from collective.zasync.testing import ZASYNC_INTEGRATION_TESTING
@@ -63,41 +63,41 @@ class TestBadInput(unittest.TestCase):
             ("closure", lambda: self.queue(make_closure(), portal), ValueError, "inside another function"),
             ("method of a non-persistent object", lambda: self.queue(NotPersistent().method, portal), TypeError, "not a persistent object"),
             ("a class instance as callable", lambda: self.queue(NotPersistent(), portal), TypeError, "module-level function"),
-            ("unpicklable argument", lambda: self.queue(testjobs.add, portal, threading.Lock()), TypeError, "cannot be pickled"),
-            ("unsaved persistent argument", lambda: self.queue(testjobs.add, portal, PersistentMapping()), ValueError, "not in the database yet"),
-            ("context not persistent", lambda: self.queue(testjobs.noop, object()), ValueError, "persistent object inside a Plone site"),
-            ("context outside the site", lambda: self.queue(testjobs.noop, self.layer["app"]), ValueError, "not inside a Plone site"),
-            ("unwrapped context", lambda: self.queue(testjobs.noop, SimpleItem()), ValueError, "not inside a Plone site"),
-            ("unknown queue", lambda: self.service.queueJobInQueue("nope", (), testjobs.noop, portal), ValueError, "no queue named 'nope'"),
-            ("unknown quota", lambda: self.service.queueJobInQueue("", ("nope",), testjobs.noop, portal), ValueError, "no quota 'nope'"),
-            ("quota names as a string", lambda: self.service.queueJobInQueue("", "nope", testjobs.noop, portal), TypeError, "tuple of names"),
-            ("naive begin_after", lambda: self.service.queueJobWithDelay(None, datetime.now(), testjobs.noop, portal), ValueError, "time zone"),
-            ("begin_by not a timedelta", lambda: self.service.queueJobWithDelay(5, None, testjobs.noop, portal), TypeError, "timedelta"),
+            ("unpicklable argument", lambda: self.queue(sample_jobs.add, portal, threading.Lock()), TypeError, "cannot be pickled"),
+            ("unsaved persistent argument", lambda: self.queue(sample_jobs.add, portal, PersistentMapping()), ValueError, "not in the database yet"),
+            ("context not persistent", lambda: self.queue(sample_jobs.noop, object()), ValueError, "persistent object inside a Plone site"),
+            ("context outside the site", lambda: self.queue(sample_jobs.noop, self.layer["app"]), ValueError, "not inside a Plone site"),
+            ("unwrapped context", lambda: self.queue(sample_jobs.noop, SimpleItem()), ValueError, "not inside a Plone site"),
+            ("unknown queue", lambda: self.service.queueJobInQueue("nope", (), sample_jobs.noop, portal), ValueError, "no queue named 'nope'"),
+            ("unknown quota", lambda: self.service.queueJobInQueue("", ("nope",), sample_jobs.noop, portal), ValueError, "no quota 'nope'"),
+            ("quota names as a string", lambda: self.service.queueJobInQueue("", "nope", sample_jobs.noop, portal), TypeError, "tuple of names"),
+            ("naive begin_after", lambda: self.service.queueJobWithDelay(None, datetime.now(), sample_jobs.noop, portal), ValueError, "time zone"),
+            ("begin_by not a timedelta", lambda: self.service.queueJobWithDelay(5, None, sample_jobs.noop, portal), TypeError, "timedelta"),
             ("empty batch", lambda: self.service.queueSerialJobs(), ValueError, "at least one job"),
-            ("batch item not from makeJob", lambda: self.service.queueParallelJobs(testjobs.noop), TypeError, "makeJob"),
+            ("batch item not from makeJob", lambda: self.service.queueParallelJobs(sample_jobs.noop), TypeError, "makeJob"),
             ("bad job in a batch", lambda: self.service.queueSerialJobs(makeJob(lambda c: c, portal)), ValueError, "lambda"),
             # quota names, however they are given, are checked at once
             ("serial batch", lambda: self.service.queueSerialJobsInQueue(
-                "", unknown, makeJob(testjobs.noop, portal)), ValueError, no_quota),
+                "", unknown, makeJob(sample_jobs.noop, portal)), ValueError, no_quota),
             ("parallel batch", lambda: self.service.queueParallelJobsInQueue(
-                "", unknown, makeJob(testjobs.noop, portal)), ValueError, no_quota),
+                "", unknown, makeJob(sample_jobs.noop, portal)), ValueError, no_quota),
             ("batch quota names as a string", lambda: self.service.queueSerialJobsInQueue(
-                "", "x", makeJob(testjobs.noop, portal)), TypeError, "tuple of names"),
+                "", "x", makeJob(sample_jobs.noop, portal)), TypeError, "tuple of names"),
             ("a batch item's own quota", lambda: self.service.queueSerialJobs(
-                makeJob(testjobs.noop, portal), makeJob(testjobs.noop, portal, quota_names=unknown)),
+                makeJob(sample_jobs.noop, portal), makeJob(sample_jobs.noop, portal, quota_names=unknown)),
              ValueError, no_quota),
             ("a batch item's unique_key", lambda: self.service.queueParallelJobs(
-                makeJob(testjobs.noop, portal, unique_key="k")), ValueError, "batch with a unique_key"),
+                makeJob(sample_jobs.noop, portal, unique_key="k")), ValueError, "batch with a unique_key"),
             ("queueJob's quota_names", lambda: self.service.queueJob(
-                testjobs.noop, portal, quota_names=unknown), ValueError, no_quota),
+                sample_jobs.noop, portal, quota_names=unknown), ValueError, no_quota),
             ("queueJobWithDelay's quota_names", lambda: self.service.queueJobWithDelay(
-                None, None, testjobs.noop, portal, quota_names=unknown), ValueError, no_quota),
+                None, None, sample_jobs.noop, portal, quota_names=unknown), ValueError, no_quota),
             ("queueJob's quota_names as a string", lambda: self.service.queueJob(
-                testjobs.noop, portal, quota_names="x"), TypeError, "tuple of names"),
+                sample_jobs.noop, portal, quota_names="x"), TypeError, "tuple of names"),
             ("a recurring job's quota", lambda: self.service.queueRecurringJob(
-                testjobs.noop, portal, 60, quota_names=unknown), ValueError, no_quota),
+                sample_jobs.noop, portal, 60, quota_names=unknown), ValueError, no_quota),
             ("a recurring job's unique_key", lambda: self.service.queueRecurringJob(
-                testjobs.noop, portal, 60, unique_key="k"), ValueError, "a recurring job with a unique_key"),
+                sample_jobs.noop, portal, 60, unique_key="k"), ValueError, "a recurring job with a unique_key"),
             ("a function from exec'd code (a doctest)", lambda: self.queue(exec_defined(), portal),
              ValueError, "not defined in an importable module"),
             ("a queue's concurrency of 0", lambda: self.service.createQueue("q", concurrency=0),
@@ -119,14 +119,14 @@ class TestBadInput(unittest.TestCase):
     def queue_with_quota_size(self, size):
         self.service.getQueues()[""].quotas["sized"] = size
         try:
-            return self.service.queueJobInQueue("", ("sized",), testjobs.noop, self.portal)
+            return self.service.queueJobInQueue("", ("sized",), sample_jobs.noop, self.portal)
         finally:
             del self.service.getQueues()[""].quotas["sized"]
 
     def test_good_input_is_accepted(self):
         job = self.service.queueJobWithDelay(
             timedelta(minutes=5), datetime.now().astimezone() + timedelta(minutes=1),
-            testjobs.add, self.portal, 1, b=2,
+            sample_jobs.add, self.portal, 1, b=2,
         )
         self.assertEqual(job.args, (1,))
         self.assertEqual(job.kwargs, {"b": 2})
@@ -142,7 +142,7 @@ class TestBadInput(unittest.TestCase):
         request = self.layer["request"]
         request.environ["HTTP_AUTHORIZATION"] = "Basic c2VjcmV0OnNlY3JldA=="
         request.cookies["__ac"] = "secret-cookie"
-        job = self.queue(testjobs.add, self.portal, 1)
+        job = self.queue(sample_jobs.add, self.portal, 1)
         stored = repr(job.__getstate__())
         self.assertNotIn("secret", stored)
         self.assertNotIn("c2VjcmV0", stored)

@@ -2,7 +2,7 @@
 
 from collective.zasync import actions
 from collective.zasync import interfaces
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.failure import Failure
 from collective.zasync.service import makeJob
 from collective.zasync.testing import wait_for_result
@@ -31,7 +31,7 @@ class TestBatchRetry(WorkerTestCase):
     def failed_batch(self, queue_batch, third, filed):
         """Queue a, b, c (b fails until the site is marked; c too if ``third`` does), run, mark."""
         batch = queue_batch(
-            makeJob(testjobs.log_id, self.portal, "a"),
+            makeJob(sample_jobs.log_id, self.portal, "a"),
             makeJob(input_jobs.log_when_marked, self.portal, "b"),
             makeJob(third, self.portal, "c"),
         )
@@ -44,7 +44,7 @@ class TestBatchRetry(WorkerTestCase):
 
     def serial_batch(self):
         """The serial batch a, b, c, failed at b; c was not run."""
-        batch = self.failed_batch(self.service.queueSerialJobs, testjobs.log_id, (1, 3))
+        batch = self.failed_batch(self.service.queueSerialJobs, sample_jobs.log_id, (1, 3))
         self.assertIsInstance(batch.result, Failure)
         self.assertIn("Not run", str(batch.subjobs[2].result))
         return batch
@@ -83,10 +83,10 @@ class TestBatchRetry(WorkerTestCase):
         wait_until(lambda: self.counts() == (4, 0), "the batch and its 3 jobs filed once")
 
     def test_a_job_of_an_unfinished_batch_is_not_retried(self):
-        testjobs.gate.clear()
+        sample_jobs.gate.clear()
         batch = self.service.queueParallelJobs(
-            makeJob(testjobs.fail, self.portal, "fails at once"),
-            makeJob(testjobs.report_progress, self.portal),  # runs until the gate opens
+            makeJob(sample_jobs.fail, self.portal, "fails at once"),
+            makeJob(sample_jobs.report_progress, self.portal),  # runs until the gate opens
         )
         failed = batch.subjobs[0]
         try:
@@ -97,11 +97,11 @@ class TestBatchRetry(WorkerTestCase):
                 actions.retry(failed)
             self.assertIn("has not finished", str(raised.exception))
         finally:
-            testjobs.gate.set()
+            sample_jobs.gate.set()
         self.assertEqual(wait_for_result(batch), list(batch.subjobs))
 
     def test_a_batch_without_failures_is_not_retried(self):
-        batch = self.service.queueParallelJobs(makeJob(testjobs.add, self.portal, 1))
+        batch = self.service.queueParallelJobs(makeJob(sample_jobs.add, self.portal, 1))
         wait_for_result(batch)
         with self.assertRaises(actions.ActionError) as raised:
             actions.retry(batch)

@@ -75,7 +75,7 @@ class TestControlPanelInABrowser(PanelTestCase):
         # the finished job
         default_queue.locator(".zasync-count-completed a").click()
         finished = page.locator("#job-%s" % jobs["completed"].id)
-        self.assertIn("collective.zasync.testjobs.add", finished.inner_text())
+        self.assertIn("tests.sample_jobs.add", finished.inner_text())
         self.assertIn("Completed", finished.inner_text())
 
         # the failed one, with its error

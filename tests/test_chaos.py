@@ -16,6 +16,7 @@ from collective.zasync.cluster import BIN
 from collective.zasync.queue import finished_key
 from pathlib import Path
 from tests.test_zeo import ClusterLayer
+from tests.test_zeo import TESTS
 
 import collective.zasync.scripts
 import os
@@ -44,7 +45,7 @@ class ChaosClusterLayer(ClusterLayer):
 
     def prepare_site(self, cluster):
         # the marks BTree, created once before the racing clients
-        cluster.run_script("client", SCRIPTS / "queue_jobs.py", "Plone", "admin", "mark", 0)
+        cluster.run_script("client", TESTS / "queue_jobs.py", "Plone", "admin", "mark", 0)
 
 
 CHAOS_CLUSTER = ChaosClusterLayer(

@@ -2,7 +2,7 @@
 
 from AccessControl.SecurityManagement import newSecurityManager
 from AccessControl.SecurityManagement import noSecurityManager
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.interfaces import COMPLETED
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.queue import get_queue_root
@@ -36,7 +36,7 @@ class TestConcurrentQueueing(unittest.TestCase):
             newSecurityManager(None, user.__of__(portal.acl_users))
             service = getUtility(IAsyncService)
             for n in range(JOBS_PER_THREAD):
-                job = service.queueJob(testjobs.noop, portal)
+                job = service.queueJob(sample_jobs.noop, portal)
                 try:
                     transaction.commit()
                     ids.append(job.id)

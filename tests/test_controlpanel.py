@@ -2,7 +2,7 @@
 POST actions with plone.protect's authenticator, and the settings form."""
 
 from collective.zasync import interfaces
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.job import Job
 from collective.zasync.job import utcnow
 from collective.zasync.queue import file_finished
@@ -27,7 +27,7 @@ def add_finished_jobs(queue, count):
     """File ``count`` completed jobs straight into ``queue`` (fast, for paging)."""
     now = utcnow()
     for number in range(count):
-        job = Job("collective.zasync.testjobs:noop", None, None, (), {})
+        job = Job("tests.sample_jobs:noop", None, None, (), {})
         job.queue_name = queue.name
         job.context_path = "/plone"
         job.status = interfaces.COMPLETED
@@ -71,7 +71,7 @@ class TestControlPanel(PanelTestCase):
         rows = page.xpath('//tr[contains(@class, "zasync-job")]')
         self.assertEqual([row.get("id") for row in rows], ["job-%s" % jobs["failed"].id])
         text = rows[0].text_content()
-        for expected in ("collective.zasync.testjobs.fail_first_attempt", "/plone", "test_user_1_",
+        for expected in ("tests.sample_jobs.fail_first_attempt", "/plone", "test_user_1_",
                          "The first attempt fails on purpose", "0 / 1", "UTC"):
             self.assertIn(expected, text)
         self.assertTrue(rows[0].xpath('.//button[@value="retry"]'))
@@ -81,8 +81,8 @@ class TestControlPanel(PanelTestCase):
         self.assertTrue(rows[0].xpath('.//button[@value="cancel"]'))
 
     def test_running_job_shows_a_progress_bar(self):
-        testjobs.gate.clear()
-        job = self.service.queueJob(testjobs.report_progress, self.portal)
+        sample_jobs.gate.clear()
+        job = self.service.queueJob(sample_jobs.report_progress, self.portal)
         transaction.commit()
         try:
             for _ in range(200):
@@ -93,7 +93,7 @@ class TestControlPanel(PanelTestCase):
             self.assertEqual(bars[0].get("aria-valuenow"), "50")
             self.assertIn("width: 50%", bars[0].get("style"))
         finally:
-            testjobs.gate.set()
+            sample_jobs.gate.set()
         self.assertEqual(wait_for_result(job), "done")
 
     def test_100000_completed_jobs_are_paged(self):
@@ -113,7 +113,7 @@ class TestControlPanel(PanelTestCase):
     def test_job_page_shows_arguments_result_and_traceback(self):
         jobs = self.queue_jobs_in_every_state()
         long_text = "x" * 1000
-        job = self.service.queueJob(testjobs.fail, self.portal, long_text)
+        job = self.service.queueJob(sample_jobs.fail, self.portal, long_text)
         wait_for_result(job)
         page = self.get_page("@@zasync-job", id=job.id)
         arguments = page.xpath('//tr[th="Arguments"]/td')[0].text_content()
@@ -207,6 +207,6 @@ class TestSettingsForm(PanelTestCase):
         self.assertEqual(get_queue_root(self.portal._p_jar).retention_days, 3)
         self.assertEqual(registry["collective.zasync.default_queue_concurrency"], 4)
         self.assertEqual(get_queue_root(self.portal._p_jar).queues[""].concurrency, 4)
-        job = self.service.queueJob(testjobs.add, self.portal, 1)
+        job = self.service.queueJob(sample_jobs.add, self.portal, 1)
         self.assertEqual(job.max_retries, 2)
         transaction.abort()

@@ -1,7 +1,7 @@
 """Progress, admin actions, recurring jobs, unique keys, retention, @transactional."""
 
 from collective.zasync import actions
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.api import get_progress
 from collective.zasync.failure import Failure
 from collective.zasync.queue import get_queue_root
@@ -30,14 +30,14 @@ FeatureTestCase = WorkerTestCase
 
 class TestProgress(FeatureTestCase):
     def test_progress_is_visible_while_the_job_runs(self):
-        testjobs.gate.clear()
-        job = self.service.queueJob(testjobs.report_progress, self.portal)
+        sample_jobs.gate.clear()
+        job = self.service.queueJob(sample_jobs.report_progress, self.portal)
         self.assertEqual(get_progress(job), (-1, None))
         transaction.commit()
         try:
             wait_until(lambda: get_progress(job) == (50, {"step": "half"}))
         finally:
-            testjobs.gate.set()
+            sample_jobs.gate.set()
         self.assertEqual(wait_for_result(job), "done")
         self.assertIsNone(get_progress(job))
 
@@ -50,11 +50,11 @@ class TestProgress(FeatureTestCase):
 
 class TestActions(FeatureTestCase):
     def test_retry_failed_job_runs_as_the_queuing_user(self):
-        job = self.service.queueJob(testjobs.whoami, self.portal)
-        job.func_name = "collective.zasync.testjobs:fail"
+        job = self.service.queueJob(sample_jobs.whoami, self.portal)
+        job.func_name = "tests.sample_jobs:fail"
         with self.assertLogs("collective.zasync", level="ERROR"):
             self.assertIsInstance(wait_for_result(job), Failure)
-        job.func_name = "collective.zasync.testjobs:whoami"
+        job.func_name = "tests.sample_jobs:whoami"
         api.user.create(email="a@example.org", username="admin2", password="secret123", roles=("Manager",))
         login(self.portal, "admin2")
         actions.retry(job)
@@ -65,7 +65,7 @@ class TestActions(FeatureTestCase):
 
     def test_cancel_pending_and_remove_finished(self):
         later = datetime(2100, 1, 1, tzinfo=timezone.utc)
-        job = self.service.queueJobWithDelay(None, later, testjobs.log_id, self.portal, "never")
+        job = self.service.queueJobWithDelay(None, later, sample_jobs.log_id, self.portal, "never")
         transaction.commit()
         self.assertEqual(actions.state_of(job), "delayed")
         wait_until(lambda: job.id in self.service.getQueues()[""].jobs)  # filed by the worker
@@ -83,7 +83,7 @@ class TestActions(FeatureTestCase):
         self.assertEqual(queue.failed_count(), 0)
 
     def test_remove_all_completed(self):
-        jobs = [self.service.queueJob(testjobs.add, self.portal, n) for n in range(3)]
+        jobs = [self.service.queueJob(sample_jobs.add, self.portal, n) for n in range(3)]
         for job in jobs:
             wait_for_result(job)
         wait_until(lambda: self.service.getQueues()[""].completed_count() == 3)
@@ -93,7 +93,7 @@ class TestActions(FeatureTestCase):
 
 class TestRecurring(FeatureTestCase):
     def test_runs_repeatedly_until_cancelled_never_overlapping(self):
-        first = self.service.queueRecurringJob(testjobs.sleep, self.portal, 1, 0.2)
+        first = self.service.queueRecurringJob(sample_jobs.sleep, self.portal, 1, 0.2)
         recurrence = first.recurrence
         transaction.commit()
         wait_until(lambda: recurrence.runs >= 3, "three runs", seconds=30)
@@ -122,18 +122,18 @@ class TestRecurring(FeatureTestCase):
             with self.assertRaises(ValueError):
                 parse_cron(bad)
         with self.assertRaises(TypeError):
-            self.service.queueRecurringJob(testjobs.noop, self.portal, [1])
+            self.service.queueRecurringJob(sample_jobs.noop, self.portal, [1])
 
 
 class TestUniqueAndRetention(FeatureTestCase):
     def test_unique_key_returns_the_pending_job(self):
-        first = self.service.queueJob(testjobs.add, self.portal, 1, unique_key="sum")
-        again = self.service.queueJob(testjobs.add, self.portal, 2, unique_key="sum")
+        first = self.service.queueJob(sample_jobs.add, self.portal, 1, unique_key="sum")
+        again = self.service.queueJob(sample_jobs.add, self.portal, 2, unique_key="sum")
         self.assertIs(first, again)
         transaction.commit()
-        self.assertIs(self.service.queueJob(testjobs.add, self.portal, 3, unique_key="sum"), first)
+        self.assertIs(self.service.queueJob(sample_jobs.add, self.portal, 3, unique_key="sum"), first)
         self.assertEqual(wait_for_result(first), 1)
-        later = self.service.queueJob(testjobs.add, self.portal, 4, unique_key="sum")
+        later = self.service.queueJob(sample_jobs.add, self.portal, 4, unique_key="sum")
         self.assertIsNot(later, first)
         self.assertEqual(wait_for_result(later), 4)
 
@@ -146,19 +146,19 @@ class TestUniqueAndRetention(FeatureTestCase):
         other_portal = makerequest(conn.root()["Application"])[self.portal.getId()]
         later = datetime.now(timezone.utc) + timedelta(hours=1)  # (still pending when the second looks)
         with site(other_portal):  # another request, in another connection
-            first = self.service.queueJobWithDelay(None, later, testjobs.add, other_portal, 1, unique_key="once")
-        self.service.queueJobWithDelay(None, later, testjobs.add, self.portal, 2, unique_key="once")
+            first = self.service.queueJobWithDelay(None, later, sample_jobs.add, other_portal, 1, unique_key="once")
+        self.service.queueJobWithDelay(None, later, sample_jobs.add, self.portal, 2, unique_key="once")
         tm.commit()
         with self.assertRaises(ConflictError):  # both wrote the key: the second request fails ...
             transaction.commit()
         transaction.abort()
-        again = self.service.queueJob(testjobs.add, self.portal, 2, unique_key="once")  # ... and is retried
+        again = self.service.queueJob(sample_jobs.add, self.portal, 2, unique_key="once")  # ... and is retried
         self.assertEqual(again.id, first.id)
         transaction.commit()
         self.assertEqual([job.id for job in self.service.getQueues()[""].pending()], [first.id])
 
     def test_finished_jobs_are_removed_after_the_retention(self):
-        jobs = [self.service.queueJob(testjobs.add, self.portal, n) for n in range(5)]
+        jobs = [self.service.queueJob(sample_jobs.add, self.portal, n) for n in range(5)]
         for job in jobs:
             wait_for_result(job)
         dispatcher = self.layer["zasync_dispatcher"]
@@ -181,14 +181,14 @@ class TestUniqueAndRetention(FeatureTestCase):
 class TestTimeLimit(FeatureTestCase):
     def test_job_running_too_long_fails_and_its_work_is_discarded(self):
         self.layer["zasync_dispatcher"].settings.time_limit = 1
-        job = self.service.queueJob(testjobs.sleep_and_mark, self.portal, "overdue", "3")
+        job = self.service.queueJob(sample_jobs.sleep_and_mark, self.portal, "overdue", "3")
         with self.assertLogs("collective.zasync", level="ERROR"):
             result = wait_for_result(job, seconds=30)
         self.assertIsInstance(result, Failure)
         self.assertIs(result.type, TimeoutError)
         self.assertIn("time limit of 1 s", str(result))
         time.sleep(3)  # let the thread finish its (discarded) work
-        after = self.service.queueJob(testjobs.add, self.portal, 1)
+        after = self.service.queueJob(sample_jobs.add, self.portal, 1)
         self.assertEqual(wait_for_result(after), 1)  # the worker goes on
         self.assertNotIn("overdue", dict(getattr(self.portal, "_zasync_test_marks", {})))
 

@@ -5,7 +5,7 @@ ConflictError would mean an object written by both, which a stock ZEO server
 could not resolve (JobLog and ReadMark have no conflict resolution).
 """
 
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.interfaces import PENDING
 from collective.zasync.joblog import JobLog
 from collective.zasync.joblog import PRUNE_PER_APPEND
@@ -61,7 +61,7 @@ class TestInboxesNeverConflict(OwnWorkerTestCase):
     def test_each_connection_appends_to_its_own_inbox(self):
         transaction.commit()
         tm, other = self.other_connection()
-        mine = self.service.queueJob(testjobs.add, self.portal, 1)
+        mine = self.service.queueJob(sample_jobs.add, self.portal, 1)
         theirs = other.put(mine.derive())  # another request, at the same time
         tm.commit()
         transaction.commit()  # no ConflictError
@@ -70,9 +70,9 @@ class TestInboxesNeverConflict(OwnWorkerTestCase):
         self.assertEqual({job.id for job in queue.pending()}, {mine.id, theirs.id})
 
     def test_reading_an_inbox_while_its_writer_appends(self):
-        first = self.service.queueJob(testjobs.add, self.portal, 1)
+        first = self.service.queueJob(sample_jobs.add, self.portal, 1)
         transaction.commit()
-        second = self.service.queueJob(testjobs.add, self.portal, 2)  # not committed yet
+        second = self.service.queueJob(sample_jobs.add, self.portal, 2)  # not committed yet
         tm, queue = self.other_connection()
         [inbox] = queue.inboxes.values()
         pairs = inbox.unread()
@@ -86,7 +86,7 @@ class TestInboxesNeverConflict(OwnWorkerTestCase):
         self.assertEqual(second.status, PENDING)
 
     def test_a_retired_inbox_never_loses_a_job(self):
-        self.service.queueJob(testjobs.add, self.portal, 1)
+        self.service.queueJob(sample_jobs.add, self.portal, 1)
         transaction.commit()
         tm, queue = self.other_connection()
         [inbox] = queue.inboxes.values()
@@ -95,7 +95,7 @@ class TestInboxesNeverConflict(OwnWorkerTestCase):
         tm.commit()
         # The writer appends while a dispatcher retires its inbox: one of the
         # two commits fails, and the job is never left in a dropped inbox.
-        late = self.service.queueJob(testjobs.add, self.portal, 41, b=1)
+        late = self.service.queueJob(sample_jobs.add, self.portal, 41, b=1)
         tm.begin()
         self.assertEqual(retire_idle_inboxes(queue, inbox.written + timedelta(days=2)), 1)
         tm.commit()
@@ -103,7 +103,7 @@ class TestInboxesNeverConflict(OwnWorkerTestCase):
             transaction.commit()
         transaction.abort()
         # the request is retried (as the publisher does): a new inbox takes it
-        late = self.service.queueJob(testjobs.add, self.portal, 41, b=1)
+        late = self.service.queueJob(sample_jobs.add, self.portal, 41, b=1)
         transaction.commit()
         queue = self.service.getQueues()[""]
         self.assertEqual(list(queue.inboxes), [writer_id(queue._p_jar)])

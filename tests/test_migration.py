@@ -7,7 +7,7 @@ pending BTree keyed by begin_after or 0, a worker record with JobList
 
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.interfaces import ACTIVE
 from collective.zasync.interfaces import COMPLETED
 from collective.zasync.interfaces import PENDING
@@ -33,7 +33,7 @@ def layout1_key(job):
 
 class TestLayout1(OwnWorkerTestCase):
     def job(self, *args, status=PENDING, **attributes):
-        job = build_job(testjobs.add, self.portal, args, {})
+        job = build_job(sample_jobs.add, self.portal, args, {})
         job.status = status
         for name, value in attributes.items():
             setattr(job, name, value)
@@ -90,7 +90,7 @@ class TestLayout1(OwnWorkerTestCase):
 
     def test_the_first_queued_job_migrates_when_no_worker_has_yet(self):
         jobs = self.write_layout1()
-        new = self.service.queueJob(testjobs.add, self.portal, 6)
+        new = self.service.queueJob(sample_jobs.add, self.portal, 6)
         transaction.commit()
         root = get_queue_root(self.portal._p_jar)
         self.assertEqual(root.layout, LAYOUT)

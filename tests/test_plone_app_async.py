@@ -19,9 +19,9 @@ from plone.app.testing import setRoles
 from plone.app.testing import TEST_USER_ID
 from plone.app.testing import TEST_USER_NAME
 from Products.CMFCore.utils import getToolByName
-from tests import jobs
-from tests.jobs import job_failure_callback
-from tests.jobs import job_success_callback
+from tests import sample_jobs
+from tests.sample_jobs import job_failure_callback
+from tests.sample_jobs import job_success_callback
 from tests.porting_jobs import addNumbers
 from tests.porting_jobs import createDocument
 from tests.porting_jobs import failingJob
@@ -44,7 +44,7 @@ class PloneAppAsyncTestCase(WorkerTestCase):
         login(self.portal, TEST_USER_NAME)
         transaction.commit()
         self.async_ = getUtility(IAsyncService)  # (``async`` is a keyword in Python 3)
-        jobs.results.clear()
+        sample_jobs.results.clear()
 
     def review_state(self, obj):
         return getToolByName(self.folder, "portal_workflow").getInfoFor(obj, "review_state")
@@ -99,23 +99,23 @@ class TestTheDocumentation(PloneAppAsyncTestCase):
         job.addCallback(job_success_callback)
         transaction.commit()
         wait_for_result(job)
-        self.assertEqual(jobs.results, ["Success: 42"])
-        jobs.results.clear()
+        self.assertEqual(sample_jobs.results, ["Success: 42"])
+        sample_jobs.results.clear()
         job = self.async_.queueJob(failingJob, self.folder)
         job.addCallbacks(failure=job_failure_callback)
         transaction.commit()
         wait_for_result(job)
-        [failure] = jobs.results
+        [failure] = sample_jobs.results
         self.assertIsInstance(failure, Failure)
         self.assertIs(failure.type, RuntimeError)
 
     def test_success_and_failure_events(self):
         def successHandler(event):
-            jobs.results.append(event.object)
+            sample_jobs.results.append(event.object)
 
         def failureHandler(event):
             exc = event.object
-            jobs.results.append("%s: %s" % (exc.type.__name__, exc.value))
+            sample_jobs.results.append("%s: %s" % (exc.type.__name__, exc.value))
 
         provideHandler(successHandler, [IJobSuccess])
         provideHandler(failureHandler, [IJobFailure])
@@ -124,7 +124,7 @@ class TestTheDocumentation(PloneAppAsyncTestCase):
             job2 = self.async_.queueJob(failingJob, self.folder)
             transaction.commit()
             wait_for_result(job2)  # (in order: the first one has run too)
-            self.assertEqual(jobs.results, [42, "RuntimeError: FooBared"])
+            self.assertEqual(sample_jobs.results, [42, "RuntimeError: FooBared"])
         finally:
             gsm = getGlobalSiteManager()
             gsm.unregisterHandler(successHandler, [IJobSuccess])

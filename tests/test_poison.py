@@ -7,7 +7,7 @@ After each, the same worker still runs a normal job.
 """
 
 from collective.zasync import interfaces
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.failure import Failure
 from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
@@ -34,7 +34,7 @@ class PoisonTestCase(WorkerTestCase):
         self.assertTrue(dispatcher._loop_thread.is_alive(), "the dispatcher loop died")
         self.assertTrue(all(thread.is_alive() for thread in dispatcher._threads), "a job thread died")
         # ... and it runs a normal job, on each of its threads
-        jobs = [self.service.queueJob(testjobs.add, self.portal, n, b=1) for n in range(3)]
+        jobs = [self.service.queueJob(sample_jobs.add, self.portal, n, b=1) for n in range(3)]
         transaction.commit()
         self.assertEqual([wait_for_result(job, seconds=30) for job in jobs], [1, 2, 3])
         self.assertEqual({job.worker_uuid for job in jobs}, {self.layer.worker_uuid})
@@ -59,7 +59,7 @@ class PoisonTestCase(WorkerTestCase):
 
 class TestPoisonJobs(PoisonTestCase):
     def test_job_that_always_raises(self):
-        job = self.service.queueJob(testjobs.fail, self.portal, "always broken")
+        job = self.service.queueJob(sample_jobs.fail, self.portal, "always broken")
         result = self.run_poison(job)
         self.assertIs(result.type, ValueError)
         self.assertEqual(str(result), "ValueError: always broken")
@@ -67,7 +67,7 @@ class TestPoisonJobs(PoisonTestCase):
         self.assertEqual(job.retries, 0)
 
     def test_job_that_always_conflicts_fails_after_max_retries(self):
-        job = self.service.queueJob(testjobs.always_conflict, self.portal)
+        job = self.service.queueJob(sample_jobs.always_conflict, self.portal)
         result = self.run_poison(job, seconds=60)
         self.assertIs(result.type, ConflictError)
         self.assertIn("ConflictError", str(result))
@@ -79,7 +79,7 @@ class TestPoisonJobs(PoisonTestCase):
         self.assertEqual(job.status, interfaces.COMPLETED, "not retried forever")
 
     def test_exception_that_cannot_be_pickled(self):
-        job = self.service.queueJob(testjobs.raise_unpicklable_error, self.portal)
+        job = self.service.queueJob(sample_jobs.raise_unpicklable_error, self.portal)
         result = self.run_poison(job)
         self.assertEqual(result.type, ValueError)
         self.assertIn("lock", str(result))
@@ -110,8 +110,8 @@ class TestPoisonJobs(PoisonTestCase):
         self.assertIn(name, str(result))
 
     def test_function_removed_from_its_module(self):
-        job = self.service.queueJob(testjobs.noop, self.portal)
-        job.func_name = "collective.zasync.testjobs:no_such_function"  # renamed since
+        job = self.service.queueJob(sample_jobs.noop, self.portal)
+        job.func_name = "tests.sample_jobs:no_such_function"  # renamed since
         result = self.run_poison(job)
         self.assertIs(result.type, ImportError)
         self.assertIn("Cannot import the job function", str(result))
@@ -120,7 +120,7 @@ class TestPoisonJobs(PoisonTestCase):
     def test_context_deleted_before_the_job_ran(self):
         api.content.create(self.portal, "Document", id="doomed", title="Doomed")
         transaction.commit()
-        job = self.service.queueJob(testjobs.log_id, self.portal["doomed"], "should not run")
+        job = self.service.queueJob(sample_jobs.log_id, self.portal["doomed"], "should not run")
         api.content.delete(self.portal["doomed"])
         result = self.run_poison(job)
         self.assertIn("/plone/doomed no longer exists", str(result))
@@ -129,7 +129,7 @@ class TestPoisonJobs(PoisonTestCase):
     def test_context_replaced_before_the_job_ran(self):
         api.content.create(self.portal, "Document", id="twin", title="First")
         transaction.commit()
-        job = self.service.queueJob(testjobs.log_id, self.portal["twin"], "should not run")
+        job = self.service.queueJob(sample_jobs.log_id, self.portal["twin"], "should not run")
         api.content.delete(self.portal["twin"])
         api.content.create(self.portal, "Document", id="twin", title="Second")
         result = self.run_poison(job)
@@ -139,25 +139,25 @@ class TestPoisonJobs(PoisonTestCase):
     def test_persistent_argument_deleted_before_the_job_ran(self):
         api.content.create(self.portal, "Document", id="arg", title="Arg")
         transaction.commit()
-        job = self.service.queueJob(testjobs.add, self.portal, self.portal["arg"])
+        job = self.service.queueJob(sample_jobs.add, self.portal, self.portal["arg"])
         api.content.delete(self.portal["arg"])
         result = self.run_poison(job)
         self.assertIn("/plone/arg no longer exists", str(result))
 
     def test_system_exit(self):
-        job = self.service.queueJob(testjobs.raise_base, self.portal, "SystemExit")
+        job = self.service.queueJob(sample_jobs.raise_base, self.portal, "SystemExit")
         result = self.run_poison(job)
         self.assertIs(result.type, SystemExit)
         self.assertEqual(job.attempts, 1)
 
     def test_keyboard_interrupt(self):
-        job = self.service.queueJob(testjobs.raise_base, self.portal, "KeyboardInterrupt")
+        job = self.service.queueJob(sample_jobs.raise_base, self.portal, "KeyboardInterrupt")
         result = self.run_poison(job)
         self.assertIs(result.type, KeyboardInterrupt)
         self.assertEqual(job.attempts, 1)
 
     def test_unpicklable_result(self):
-        job = self.service.queueJob(testjobs.unpicklable_result, self.portal)
+        job = self.service.queueJob(sample_jobs.unpicklable_result, self.portal)
         result = self.run_poison(job)
         self.assertIs(result.type, TypeError)
         self.assertIn("cannot be pickled", str(result))
@@ -165,7 +165,7 @@ class TestPoisonJobs(PoisonTestCase):
     def test_acquisition_wrapped_result(self):
         # content returned as the result: stored by reference, or refused
         # cleanly; never a worker that cannot commit
-        job = self.service.queueJob(testjobs.return_context, self.portal)
+        job = self.service.queueJob(sample_jobs.return_context, self.portal)
         transaction.commit()
         wait_until(lambda: job.status == interfaces.COMPLETED, "the job to finish")
         if job.failed:
@@ -177,8 +177,8 @@ class TestPoisonJobs(PoisonTestCase):
         from collective.zasync.service import makeJob
 
         batch = self.service.queueSerialJobs(
-            makeJob(testjobs.raise_base, self.portal, "SystemExit"),
-            makeJob(testjobs.log_id, self.portal, "after"),
+            makeJob(sample_jobs.raise_base, self.portal, "SystemExit"),
+            makeJob(sample_jobs.log_id, self.portal, "after"),
         )
         with self.assertLogs("collective.zasync", level="ERROR"):
             result = wait_for_result(batch, seconds=30)
@@ -188,14 +188,14 @@ class TestPoisonJobs(PoisonTestCase):
 
     def test_many_poison_jobs_at_once(self):
         kinds = [
-            (testjobs.fail, ("x",)),
-            (testjobs.raise_base, ("SystemExit",)),
-            (testjobs.raise_base, ("KeyboardInterrupt",)),
-            (testjobs.unpicklable_result, ()),
-            (testjobs.always_conflict, ()),
+            (sample_jobs.fail, ("x",)),
+            (sample_jobs.raise_base, ("SystemExit",)),
+            (sample_jobs.raise_base, ("KeyboardInterrupt",)),
+            (sample_jobs.unpicklable_result, ()),
+            (sample_jobs.always_conflict, ()),
         ] * 2
         jobs = [self.service.queueJob(func, self.portal, *args) for func, args in kinds]
-        good = self.service.queueJob(testjobs.add, self.portal, 40, b=2)
+        good = self.service.queueJob(sample_jobs.add, self.portal, 40, b=2)
         with self.assertLogs("collective.zasync", level="ERROR"):
             transaction.commit()
             self.assertEqual(wait_for_result(good, seconds=60), 42)

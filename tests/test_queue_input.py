@@ -1,7 +1,7 @@
 """What the service takes at queue time: decorated functions, quota names, a job's identity."""
 
 from collective.zasync import interfaces
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.job import Job
 from collective.zasync.service import makeJob
 from collective.zasync.testing import wait_for_result
@@ -71,7 +71,7 @@ class TestQuotaNamesAreTakenByTheService(WorkerTestCase):
 class TestRecurringRuns(WorkerTestCase):
     def test_next_run_keeps_the_sites_max_retries(self):
         self.portal.portal_registry["collective.zasync.max_retries"] = 1
-        first = self.service.queueRecurringJob(testjobs.add, self.portal, 1, 2)
+        first = self.service.queueRecurringJob(sample_jobs.add, self.portal, 1, 2)
         self.assertEqual(first.max_retries, 1)
         self.assertEqual(wait_for_result(first), 2)
         recurrence = first.recurrence
@@ -93,7 +93,7 @@ class TestDerive(unittest.TestCase):
         portal.portal_registry["collective.zasync.max_retries"] = 1
         get_service().getQueues()[""].quotas["x"] = 1
         job = get_service().queueJob(
-            testjobs.add, portal, 1, b=2, quota_names=("x",), unique_key="k"
+            sample_jobs.add, portal, 1, b=2, quota_names=("x",), unique_key="k"
         )
         job.retries, job.attempts, job._result = 2, 3, 3
         copy = job.derive(begin_after=job.queued)

@@ -6,7 +6,7 @@ same objects, of about the same size, as with an empty queue: its own inbox
 server stores exactly these pickles, so their size is the commit's size.
 """
 
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.queue import get_queue_root
 from tests.base import OwnWorkerTestCase
 from ZODB.serialize import ObjectWriter
@@ -18,13 +18,13 @@ class TestQueueingCost(OwnWorkerTestCase):
     def queue_many(self, count, per_commit=500):
         for start in range(0, count, per_commit):
             for _ in range(min(per_commit, count - start)):
-                self.service.queueJob(testjobs.noop, self.portal)
+                self.service.queueJob(sample_jobs.noop, self.portal)
             transaction.commit()
 
     def one_queueing(self):
         """(class names, bytes) of the existing objects one queueJob changes, and of the job."""
         conn = get_queue_root(self.portal._p_jar)._p_jar
-        job = self.service.queueJob(testjobs.noop, self.portal)
+        job = self.service.queueJob(sample_jobs.noop, self.portal)
         changed = list(conn._registered_objects)
         transaction.commit()
         written = changed + [job]

@@ -11,6 +11,7 @@ counts are printed with the test's output and must be 0.
 from collective.zasync.cluster import BIN
 from pathlib import Path
 from tests.test_zeo import ClusterLayer
+from tests.test_zeo import TESTS
 from tests.test_zeo import ClusterTestCase
 from tests.test_zeo import SCRIPTS
 
@@ -29,7 +30,7 @@ class QueueingLayer(ClusterLayer):
 
     def prepare_site(self, cluster):
         # the marks BTree, created once before the racing processes
-        cluster.run_script("client", SCRIPTS / "queue_jobs.py", "Plone", "admin", "mark", 0)
+        cluster.run_script("client", TESTS / "queue_jobs.py", "Plone", "admin", "mark", 0)
 
     def start_workers(self, cluster):
         pass

@@ -2,7 +2,7 @@
 and who may see and act, in the control panel and in the API."""
 
 from collective.zasync import interfaces
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.testing import wait_for_result
 from tests.panel import PanelTestCase
 from tests.panel import REFUSED
@@ -17,7 +17,7 @@ class TestQueuesAndJobs(PanelTestCase):
 
     def test_queues_with_counts_recurring_jobs_and_workers(self):
         self.queue_jobs_in_every_state()
-        recurring = self.service.queueRecurringJob(testjobs.add, self.portal, 3600, 1)
+        recurring = self.service.queueRecurringJob(sample_jobs.add, self.portal, 3600, 1)
         transaction.commit()
         self.wait_filed(lambda queue: len(queue.recurring) == 1)
         status, data = self.api("GET", "@zasync-queues")
@@ -37,7 +37,7 @@ class TestQueuesAndJobs(PanelTestCase):
 
     def test_job_list_is_paged(self):
         for number in range(5):
-            wait_for_result(self.service.queueJob(testjobs.add, self.portal, number))
+            wait_for_result(self.service.queueJob(sample_jobs.add, self.portal, number))
         self.wait_filed(lambda queue: queue.completed_count() == 5)
         status, data = self.api("GET", "@zasync-jobs", params={"queue": "", "state": "completed", "b_size": 2})
         self.assertEqual(status, 200)
@@ -48,7 +48,7 @@ class TestQueuesAndJobs(PanelTestCase):
         self.assertNotIn("prev", data["batching"])
         item = data["items"][0]
         self.assertEqual(item["@id"], self.url("@zasync-jobs/%s" % item["id"]))
-        self.assertEqual(item["description"], "collective.zasync.testjobs.add on /plone")
+        self.assertEqual(item["description"], "tests.sample_jobs.add on /plone")
         self.assertEqual(item["user"], "test_user_1_")
         status, data = self.api("GET", "@zasync-jobs", params={"queue": "", "state": "completed", "b_start": 4,
                                                               "b_size": 2})
@@ -61,13 +61,13 @@ class TestQueuesAndJobs(PanelTestCase):
         status, data = self.api("GET", "@zasync-jobs/%s" % jobs["failed"].id)
         self.assertEqual(status, 200)
         self.assertEqual(data["state"], "failed")
-        self.assertEqual(data["callable"], "collective.zasync.testjobs.fail_first_attempt")
+        self.assertEqual(data["callable"], "tests.sample_jobs.fail_first_attempt")
         self.assertIn("Traceback (most recent call last)", data["traceback"])
         self.assertEqual(data["actions"], ["retry", "remove"])
         status, data = self.api("GET", "@zasync-jobs/%s" % jobs["completed"].id)
         self.assertEqual((data["result"], data["args"], data["traceback"]), ("42", ["20", "22"], None))
-        testjobs.gate.clear()
-        running = self.service.queueJob(testjobs.report_progress, self.portal)
+        sample_jobs.gate.clear()
+        running = self.service.queueJob(sample_jobs.report_progress, self.portal)
         transaction.commit()
         try:
             for _ in range(200):
@@ -77,7 +77,7 @@ class TestQueuesAndJobs(PanelTestCase):
             self.assertEqual((data["state"], data["progress"], data["progress_data"]),
                              ("active", 50, {"step": "half"}))
         finally:
-            testjobs.gate.set()
+            sample_jobs.gate.set()
         wait_for_result(running)
 
     def test_retry_cancel_and_delete(self):
@@ -124,7 +124,7 @@ class TestQueuesAndJobs(PanelTestCase):
         before = (len(queue.jobs), len(queue))
         for path in ("@zasync-jobs", "@zasync-jobs/new", "@zasync-queues"):
             status, data = self.api("POST", path, json={
-                "func": "collective.zasync.testjobs.create_document", "args": ["hacked"]})
+                "func": "tests.sample_jobs.create_document", "args": ["hacked"]})
             self.assertIn(status, (404, 405), (path, data))
         transaction.begin()
         self.assertEqual((len(queue.jobs), len(queue)), before)

@@ -5,7 +5,7 @@ event subscriber, jobs claimed ahead of a stop, the time limit, the order of
 due jobs and of queues, retention in bounded steps, the loop's error log.
 """
 
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.dispatcher import Dispatcher
 from collective.zasync.filing import MAX_STARTS
 from collective.zasync.events import JobSuccess
@@ -22,7 +22,6 @@ from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
 from collective.zasync.worker import WorkerSettings
 from datetime import timedelta
-from tests import jobs
 from tests.base import OwnWorkerTestCase
 from tests.base import WorkerTestCase
 from zope.component import getGlobalSiteManager
@@ -48,16 +47,16 @@ class TestOneJobsTroubleStaysItsOwn(WorkerTestCase):
     def assert_worker_goes_on(self):
         dispatcher = self.layer["zasync_dispatcher"]
         self.assertTrue(all(thread.is_alive() for thread in dispatcher._threads), "a job thread died")
-        job = self.service.queueJob(testjobs.add, self.portal, 40, b=2)
+        job = self.service.queueJob(sample_jobs.add, self.portal, 40, b=2)
         self.assertEqual(wait_for_result(job, seconds=30), 42)
 
     def test_a_deleted_quota_fails_the_jobs_that_name_it_and_nothing_else(self):
         queue = self.service.createQueue("reports")
         queue.quotas["pdf"] = 0  # nothing may start yet
-        blocked = self.service.queueJobInQueue("reports", ("pdf",), testjobs.add, self.portal, 1)
+        blocked = self.service.queueJobInQueue("reports", ("pdf",), sample_jobs.add, self.portal, 1)
         transaction.commit()
         del queue.quotas["pdf"]
-        plain = self.service.queueJob(testjobs.add, self.portal, 2)
+        plain = self.service.queueJob(sample_jobs.add, self.portal, 2)
         self.assertEqual(wait_for_result(plain), 2)
         result = wait_for_result(blocked)
         self.assertIsInstance(result, Failure)
@@ -68,10 +67,10 @@ class TestOneJobsTroubleStaysItsOwn(WorkerTestCase):
     def test_a_quota_whose_size_is_not_a_number_fails_its_jobs_only(self):
         queue = self.service.createQueue("reports")
         queue.quotas["pdf"] = 0
-        blocked = self.service.queueJobInQueue("reports", ("pdf",), testjobs.add, self.portal, 1)
+        blocked = self.service.queueJobInQueue("reports", ("pdf",), sample_jobs.add, self.portal, 1)
         transaction.commit()
         queue.quotas["pdf"] = "2"  # a typo of an add-on, after the job was queued
-        plain = self.service.queueJob(testjobs.add, self.portal, 2)
+        plain = self.service.queueJob(sample_jobs.add, self.portal, 2)
         self.assertEqual(wait_for_result(plain), 2)
         self.assertIn("or its size is not a whole number", str(wait_for_result(blocked)))
         self.assert_worker_goes_on()
@@ -85,7 +84,7 @@ class TestOneJobsTroubleStaysItsOwn(WorkerTestCase):
 
         past = utcnow() - timedelta(minutes=5)
         with subscribed(broken, IJobFailure):
-            job = self.service.queueJobWithDelay(timedelta(seconds=1), past, testjobs.add, self.portal, 1)
+            job = self.service.queueJobWithDelay(timedelta(seconds=1), past, sample_jobs.add, self.portal, 1)
             result = wait_for_result(job, seconds=30)
         self.assertIs(result.type, TimeoutError)
         self.assertEqual(calls, [job.id], "the event is fired once, not again and again")
@@ -101,7 +100,7 @@ class TestOneJobsTroubleStaysItsOwn(WorkerTestCase):
 
         past = utcnow() - timedelta(minutes=5)
         with subscribed(interrupting, IJobFailure):
-            job = self.service.queueJobWithDelay(timedelta(seconds=1), past, testjobs.add, self.portal, 1)
+            job = self.service.queueJobWithDelay(timedelta(seconds=1), past, sample_jobs.add, self.portal, 1)
             result = wait_for_result(job, seconds=60)
         self.assertIs(result.type, TimeoutError)
         # each interrupted run leaves the job claimed with no thread: the next
@@ -111,7 +110,7 @@ class TestOneJobsTroubleStaysItsOwn(WorkerTestCase):
         self.assert_worker_goes_on()
 
     def test_a_job_whose_worker_died_each_time_fails_instead_of_running_forever(self):
-        job = self.service.queueJob(testjobs.add, self.portal, 1)
+        job = self.service.queueJob(sample_jobs.add, self.portal, 1)
         job.attempts = MAX_STARTS  # as after MAX_STARTS killed workers
         result = wait_for_result(job)
         self.assertIs(result.type, RuntimeError)
@@ -123,7 +122,7 @@ class TestEventSavepoints(WorkerTestCase):
     def test_only_real_subscribers_count(self):
         # Zope subscribes a relay to every object event: that alone must not
         # make each job pay for a savepoint.
-        job = self.service.queueJob(testjobs.add, self.portal, 1)
+        job = self.service.queueJob(sample_jobs.add, self.portal, 1)
         event = JobSuccess(1, job)
         self.assertFalse(has_subscribers(event))
         with subscribed(lambda event: None, IJobSuccess):
@@ -135,39 +134,39 @@ class TestEventSavepoints(WorkerTestCase):
 class TestOrder(OwnWorkerTestCase):
     def test_a_delayed_job_that_became_due_runs_before_jobs_queued_after(self):
         delayed = self.service.queueJobWithDelay(
-            None, utcnow() + timedelta(seconds=1), jobs.record, self.portal, "delayed")
+            None, utcnow() + timedelta(seconds=1), sample_jobs.record, self.portal, "delayed")
         transaction.commit()
         time.sleep(1.5)  # due now, and no worker is running
-        later = [self.service.queueJob(jobs.record, self.portal, "later %d" % n) for n in range(3)]
+        later = [self.service.queueJob(sample_jobs.record, self.portal, "later %d" % n) for n in range(3)]
         transaction.commit()
         self.start_worker()
         for job in later + [delayed]:
             wait_for_result(job)
-        self.assertEqual(jobs.ran, ["delayed", "later 0", "later 1", "later 2"])
+        self.assertEqual(sample_jobs.ran, ["delayed", "later 0", "later 1", "later 2"])
 
     def test_queues_take_turns(self):
         self.service.createQueue("other")
-        defaults = [self.service.queueJob(jobs.record, self.portal, "default %d" % n) for n in range(6)]
-        other = self.service.queueJobInQueue("other", (), jobs.record, self.portal, "other")
+        defaults = [self.service.queueJob(sample_jobs.record, self.portal, "default %d" % n) for n in range(6)]
+        other = self.service.queueJobInQueue("other", (), sample_jobs.record, self.portal, "other")
         transaction.commit()
         self.start_worker()
         for job in defaults + [other]:
             wait_for_result(job)
-        self.assertLess(jobs.ran.index("other"), 2, jobs.ran)
+        self.assertLess(sample_jobs.ran.index("other"), 2, sample_jobs.ran)
 
 
 class TestStopping(OwnWorkerTestCase):
     def test_jobs_claimed_ahead_do_not_start_once_the_worker_stops(self):
         self.service.createQueue("parallel")  # (the default queue runs one job at a time)
-        slow = self.service.queueJobInQueue("parallel", (), jobs.record, self.portal, "slow", seconds=1.5)
-        quick = [self.service.queueJobInQueue("parallel", (), jobs.record, self.portal, "quick %d" % n)
+        slow = self.service.queueJobInQueue("parallel", (), sample_jobs.record, self.portal, "slow", seconds=1.5)
+        quick = [self.service.queueJobInQueue("parallel", (), sample_jobs.record, self.portal, "quick %d" % n)
                  for n in range(3)]
         transaction.commit()
         worker = self.start_worker(average_run=0.001)
         wait_until(lambda: worker.busy == 4 and slow._p_oid in worker._running_since,
                    "the slow job to run and the quick ones to be claimed behind it")
         worker.stop(timeout=10)
-        self.assertEqual(jobs.ran, ["slow"], "nothing started once stopping")
+        self.assertEqual(sample_jobs.ran, ["slow"], "nothing started once stopping")
         transaction.begin()
         self.assertEqual(wait_for_result(slow), "slow")
         queue = self.service.getQueues()["parallel"]
@@ -175,12 +174,12 @@ class TestStopping(OwnWorkerTestCase):
         self.start_worker()
         for job in quick:
             wait_for_result(job)
-        self.assertEqual(sorted(jobs.ran), ["quick 0", "quick 1", "quick 2", "slow"], "each ran once")
+        self.assertEqual(sorted(sample_jobs.ran), ["quick 0", "quick 1", "quick 2", "slow"], "each ran once")
 
     def test_the_time_limit_counts_from_the_start_not_from_the_claim(self):
         self.service.createQueue("parallel")  # (the default queue runs one job at a time)
-        first = self.service.queueJobInQueue("parallel", (), jobs.record, self.portal, "first", seconds=2)
-        second = self.service.queueJobInQueue("parallel", (), jobs.record, self.portal, "second", seconds=2)
+        first = self.service.queueJobInQueue("parallel", (), sample_jobs.record, self.portal, "first", seconds=2)
+        second = self.service.queueJobInQueue("parallel", (), sample_jobs.record, self.portal, "second", seconds=2)
         transaction.commit()
         # both claimed at once: the second waits 2 s for the thread, runs 2 s
         self.start_worker(average_run=0.001, time_limit=3)
@@ -201,7 +200,7 @@ class TestLoopSteps(OwnWorkerTestCase):
         root = get_queue_root(self.portal._p_jar)
         queue = root.queues[""]
         for n in range(RETENTION_BATCH * 2 + 50):
-            job = Job("collective.zasync.testjobs:add", args=(n,))
+            job = Job("tests.sample_jobs:add", args=(n,))
             job.ended = utcnow() - timedelta(days=30)
             file_finished(queue, job)
         transaction.commit()

@@ -11,7 +11,7 @@ the request (cookies, Authorization header, password) is stored in the ZODB.
 from AccessControl import getSecurityManager
 from AccessControl import Unauthorized as ACUnauthorized
 from collective.zasync import actions
-from collective.zasync import testjobs
+from tests import sample_jobs
 from collective.zasync.failure import Failure
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.interfaces import KEY
@@ -150,7 +150,7 @@ class TestSameRightsAsInARequest(SecurityTestCase):
         # (Plone's Editor role may edit, not add: Contributor adds)
         allowed = {"siteadmin", "manager", "root-manager"}
         self.check_same(
-            testjobs.create_document, "/plone", "job-doc-%d",
+            sample_jobs.create_document, "/plone", "job-doc-%d",
             expect={name: "ok" if name in allowed else "Unauthorized" for name in EVERYONE},
         )
         transaction.begin()
@@ -160,7 +160,7 @@ class TestSameRightsAsInARequest(SecurityTestCase):
     def test_create_document_in_a_folder_with_local_roles(self):
         allowed = {"contributor", "group-contributor", "siteadmin", "manager", "root-manager"}
         self.check_same(
-            testjobs.create_document, "/plone/folder", "job-doc-%d",
+            sample_jobs.create_document, "/plone/folder", "job-doc-%d",
             expect={name: "ok" if name in allowed else "Unauthorized" for name in EVERYONE},
         )
         transaction.begin()
@@ -171,7 +171,7 @@ class TestSameRightsAsInARequest(SecurityTestCase):
     def test_read_a_private_document(self):
         can_view = {"local-editor", "group-editor", "editor", "siteadmin", "manager",
                     "root-manager", "contributor", "group-contributor"}
-        outcomes = self.check_same(testjobs.read_title, "/plone/folder", "private-doc")
+        outcomes = self.check_same(sample_jobs.read_title, "/plone/folder", "private-doc")
         self.assertEqual({name for name, outcome in outcomes.items() if outcome == "ok"}, can_view)
 
     def test_delete_a_document(self):
@@ -184,8 +184,8 @@ class TestSameRightsAsInARequest(SecurityTestCase):
                     login(self.portal, TEST_USER_NAME)
                     api.content.create(folder, "Document", id="victim", title="Victim")
                     transaction.commit()
-                expected = self.in_request(name, testjobs.delete_object, folder, "victim")
-                got, _ = self.in_job(name, testjobs.delete_object, folder, "victim")
+                expected = self.in_request(name, sample_jobs.delete_object, folder, "victim")
+                got, _ = self.in_job(name, sample_jobs.delete_object, folder, "victim")
                 self.assertEqual(got, expected)
                 transaction.begin()
                 self.assertEqual("victim" in self.portal["folder"], got[0] == "Unauthorized")
@@ -197,8 +197,8 @@ class TestSameRightsAsInARequest(SecurityTestCase):
                 with self.subTest(user=name, context=path):
                     transaction.begin()
                     context = self.portal.unrestrictedTraverse(path)
-                    expected = self.in_request(name, testjobs.security_report, context)
-                    got, job = self.in_job(name, testjobs.security_report, context)
+                    expected = self.in_request(name, sample_jobs.security_report, context)
+                    got, job = self.in_job(name, sample_jobs.security_report, context)
                     self.assertEqual(got, expected)
                     reports[name, path] = got[1]
                     if name == ANONYMOUS:
@@ -227,7 +227,7 @@ class TestSameRightsAsInARequest(SecurityTestCase):
     def test_manager_never_lends_rights_to_a_member_job(self):
         # the Manager queues nothing here: the member's job, looked at and
         # retried by a Manager, still runs as the member
-        got, job = self.in_job("member", testjobs.create_document, self.portal, "by-member")
+        got, job = self.in_job("member", sample_jobs.create_document, self.portal, "by-member")
         self.assertEqual(got, ("Unauthorized", None))
         login(self.portal, "manager")
         actions.retry(job)
@@ -241,7 +241,7 @@ class TestSameRightsAsInARequest(SecurityTestCase):
     def test_rights_are_those_at_run_time_not_at_queue_time(self):
         # queued as an Editor of the folder, who loses the role before the job runs
         self.login_as("local-editor")
-        job = self.service.queueJob(testjobs.create_document, self.portal["folder"], "too-late")
+        job = self.service.queueJob(sample_jobs.create_document, self.portal["folder"], "too-late")
         login(self.portal, TEST_USER_NAME)
         self.portal["folder"].manage_delLocalRoles(["local-editor"])
         result = wait_for_result(job, seconds=30)
@@ -257,9 +257,9 @@ class TestSameRightsAsInARequest(SecurityTestCase):
         self.app.acl_users._doAddUser("twin", PASSWORD % "root-twin", ["Manager"], [])
         transaction.commit()
         login(self.portal, "twin")
-        as_member = self.service.queueJob(testjobs.create_document, self.portal, "twin-site")
+        as_member = self.service.queueJob(sample_jobs.create_document, self.portal, "twin-site")
         login(self.app, "twin")
-        as_root = self.service.queueJob(testjobs.create_document, self.portal, "twin-root")
+        as_root = self.service.queueJob(sample_jobs.create_document, self.portal, "twin-root")
         login(self.portal, TEST_USER_NAME)
         self.assertEqual(as_member.userfolder_path, "/plone/acl_users")
         self.assertEqual(as_root.userfolder_path, "/acl_users")
@@ -273,11 +273,11 @@ class TestSameRightsAsInARequest(SecurityTestCase):
 
     def test_callbacks_and_batch_jobs_run_as_the_queuing_user(self):
         self.login_as("member")
-        job = self.service.queueJob(testjobs.whoami, self.portal)
-        callback = job.addCallback(testjobs.record_callback)
+        job = self.service.queueJob(sample_jobs.whoami, self.portal)
+        callback = job.addCallback(sample_jobs.record_callback)
         batch = self.service.queueSerialJobs(
-            makeJob(testjobs.whoami, self.portal),
-            makeJob(testjobs.create_document, self.portal, "batch-doc"),
+            makeJob(sample_jobs.whoami, self.portal),
+            makeJob(sample_jobs.create_document, self.portal, "batch-doc"),
         )
         login(self.portal, TEST_USER_NAME)
         self.assertEqual(wait_for_result(job, seconds=30)["user"], "member")
@@ -353,21 +353,21 @@ class TestNothingFromTheRequestIsStored(SecurityTestCase):
         self.fill_request()
         folder = self.portal["folder"]
         queued = [
-            self.service.queueJob(testjobs.add, self.portal, 1, b=2),
-            self.service.queueJob(testjobs.set_title, folder["private-doc"], "Job title"),
-            self.service.queueJob(testjobs.read_title, folder, "private-doc"),
+            self.service.queueJob(sample_jobs.add, self.portal, 1, b=2),
+            self.service.queueJob(sample_jobs.set_title, folder["private-doc"], "Job title"),
+            self.service.queueJob(sample_jobs.read_title, folder, "private-doc"),
             self.service.queueJob(folder.getId, folder),  # a method of a persistent object
             self.service.queueJobWithDelay(timedelta(hours=1), datetime.now(timezone.utc),
-                                           testjobs.whoami, self.portal),
-            self.service.queueSerialJobs(makeJob(testjobs.whoami, folder), makeJob(testjobs.add, folder, 2)),
-            self.service.queueParallelJobs(makeJob(testjobs.whoami, folder), makeJob(testjobs.add, folder, 3)),
-            self.service.queueJob(testjobs.whoami, self.portal, unique_key="unique-%s" % id(self)),
-            self.service.queueJob(testjobs.fail, self.portal, "no secret here"),
+                                           sample_jobs.whoami, self.portal),
+            self.service.queueSerialJobs(makeJob(sample_jobs.whoami, folder), makeJob(sample_jobs.add, folder, 2)),
+            self.service.queueParallelJobs(makeJob(sample_jobs.whoami, folder), makeJob(sample_jobs.add, folder, 3)),
+            self.service.queueJob(sample_jobs.whoami, self.portal, unique_key="unique-%s" % id(self)),
+            self.service.queueJob(sample_jobs.fail, self.portal, "no secret here"),
         ]
-        queued[0].addCallback(testjobs.record_callback)
-        queued[-1].addCallbacks(success=testjobs.record_callback, failure=testjobs.record_failure)
+        queued[0].addCallback(sample_jobs.record_callback)
+        queued[-1].addCallbacks(success=sample_jobs.record_callback, failure=sample_jobs.record_failure)
         queued[0].annotations["note"] = "plain"
-        recurring = self.service.queueRecurringJob(testjobs.noop, self.portal, 3600)
+        recurring = self.service.queueRecurringJob(sample_jobs.noop, self.portal, 3600)
         login(self.portal, TEST_USER_NAME)
         transaction.commit()
 
@@ -395,7 +395,7 @@ class TestNothingFromTheRequestIsStored(SecurityTestCase):
     def test_the_stored_user_is_an_id_and_a_path_only(self):
         login(self.portal, "member")
         self.fill_request()
-        job = self.service.queueJob(testjobs.whoami, self.portal)
+        job = self.service.queueJob(sample_jobs.whoami, self.portal)
         login(self.portal, TEST_USER_NAME)
         transaction.commit()
         state = job.__getstate__()

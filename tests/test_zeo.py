@@ -26,6 +26,7 @@ import unittest
 
 
 SCRIPTS = Path(collective.zasync.scripts.__file__).parent
+TESTS = Path(__file__).parent  # its scripts run in the instances: PYTHONPATH has the repository
 FAST_WORKERS = {"ping-interval": "0.5", "death-interval": "5", "poll-interval": "0", "stop-timeout": "20"}
 
 
@@ -107,7 +108,7 @@ class ClusterTestCase(unittest.TestCase):
     def queue(self, function, count, *args):
         """Queue jobs through the client process; return their ids."""
         out = self.cluster.run_script(
-            "client", SCRIPTS / "queue_jobs.py", "Plone", "admin", function, count, *args
+            "client", TESTS / "queue_jobs.py", "Plone", "admin", function, count, *args
         )
         return out.split()
 

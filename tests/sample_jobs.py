@@ -1,7 +1,8 @@
 """Job functions for the test suite and the benchmarks.
 
-They live in the package (not in tests/) because worker processes must be
-able to import them by their dotted names.
+Worker processes import them by their dotted names (``tests.sample_jobs:add``):
+the test runner and the benchmarks put the repository on PYTHONPATH. They are
+not part of the package: a site never needs them.
 """
 
 from AccessControl import getSecurityManager
@@ -10,6 +11,7 @@ from plone import api
 from ZODB.POSException import ConflictError
 from zope.globalrequest import getRequest
 
+import threading
 import time
 
 
@@ -215,3 +217,34 @@ def new_persistent_result(context):
     from persistent.mapping import PersistentMapping
 
     return PersistentMapping(made="by a job")
+
+
+# -- in-process tests: what ran, in which order --
+
+
+
+# Names of the jobs that ran, in the order they ran (same process only).
+ran = []
+ran_lock = threading.Lock()
+
+
+def record(context, name, seconds=0.0):
+    """Sleep ``seconds``, then note ``name`` in ``ran``."""
+    time.sleep(seconds)
+    with ran_lock:
+        ran.append(name)
+    return name
+
+
+# -- plone.app.async's documentation: its callbacks, as written there (its job functions
+# are those of the porting guide, tests/porting_jobs.py) --
+
+results = []
+
+
+def job_success_callback(result):
+    results.append("Success: %s" % result)
+
+
+def job_failure_callback(result):
+    results.append(result)
