@@ -42,9 +42,10 @@ run: install
 	ZASYNC_DISABLE=1 $(BIN)/zconsole run var/instance/etc/zope.conf \
 	    src/collective/zasync/scripts/create_site.py Plone admin:admin
 	@echo
-	@echo "  Site:  http://127.0.0.1:$(PORT)/Plone   (login: admin / admin)"
-	@echo "  Demo:  http://127.0.0.1:$(PORT)/Plone/@@zasync-demo"
-	@echo "  Panel: http://127.0.0.1:$(PORT)/Plone/@@zasync-controlpanel"
+	@# localhost, not 127.0.0.1: Plone leaves pages unthemed on the host name 127.0.0.1
+	@echo "  Site:  http://localhost:$(PORT)/Plone   (login: admin / admin)"
+	@echo "  Demo:  http://localhost:$(PORT)/Plone/@@zasync-demo"
+	@echo "  Panel: http://localhost:$(PORT)/Plone/@@zasync-controlpanel"
 	@echo
 	$(BIN)/runwsgi var/instance/etc/zope.ini
 

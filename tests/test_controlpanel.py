@@ -210,3 +210,10 @@ class TestSettingsForm(PanelTestCase):
         job = self.service.queueJob(sample_jobs.add, self.portal, 1)
         self.assertEqual(job.max_retries, 2)
         transaction.abort()
+
+
+class TestNoDemo(PanelTestCase):
+    def test_a_site_with_the_add_on_has_no_demo_pages(self):
+        # (make run's instance includes collective.zasync.demo; tests/test_demo.py)
+        for page in ("@@zasync-demo", "@@zasync-demo-job"):
+            self.assertEqual(self.session().get(self.url(page)).status_code, 404, page)

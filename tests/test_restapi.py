@@ -131,6 +131,17 @@ class TestQueuesAndJobs(PanelTestCase):
         self.assertNotIn("hacked", self.portal.objectIds())
 
 
+class TestSettingsOverREST(PanelTestCase):
+    def test_the_default_queues_concurrency_through_the_registry_endpoint(self):
+        response = self.session(json=True).patch(
+            self.url("@registry"), json={"collective.zasync.default_queue_concurrency": 3})
+        self.assertEqual(response.status_code, 204, response.text)
+        transaction.begin()
+        self.assertEqual(self.service.getQueues()[""].concurrency, 3, "copied where the workers read it")
+        response = self.session(json=True).get(self.url("@registry/collective.zasync.default_queue_concurrency"))
+        self.assertEqual(response.json(), 3)
+
+
 class TestPermissions(PanelTestCase):
     """Only "Manage portal" (Managers) may see or act; everyone else is refused."""
 

@@ -20,7 +20,7 @@ from collective.zasync.gate import gate
 from collective.zasync.job import utcnow
 from collective.zasync.queue import requeue
 from collective.zasync.queue import get_queue_root
-from collective.zasync.security import job_environment
+from collective.zasync.environment import job_environment
 from transaction.interfaces import TransientError
 from ZODB.POSException import ConflictError
 from zope.component import getSiteManager

@@ -10,9 +10,9 @@ from collective.zasync.queue import check_quotas
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import Queue
 from collective.zasync.recurring import Recurrence
+from collective.zasync.environment import find_site
+from collective.zasync.environment import path_of
 from collective.zasync.security import capture_user
-from collective.zasync.security import find_site
-from collective.zasync.security import path_of
 from datetime import datetime
 from datetime import timedelta
 from zope.component.hooks import getSite
