@@ -25,6 +25,19 @@ class WorkerTestCase(unittest.TestCase):
         login(self.portal, TEST_USER_NAME)
 
 
+class MemberFolderTestCase(WorkerTestCase):
+    """The test user is a Member who owns ``self.folder`` (as plone.app.async's tests had it)."""
+
+    def setUp(self):
+        super().setUp()  # (a Manager, to set up)
+        self.portal.invokeFactory("Folder", "folder")
+        self.folder = self.portal["folder"]
+        self.folder.manage_setLocalRoles(TEST_USER_ID, ["Owner"])
+        setRoles(self.portal, TEST_USER_ID, ["Member"])
+        login(self.portal, TEST_USER_NAME)
+        transaction.commit()
+
+
 class OwnWorkerTestCase(WorkerTestCase):
     """The layer's worker is stopped; a test starts its own with the settings it needs."""
 

@@ -14,10 +14,6 @@ from collective.zasync.service import makeJob
 from collective.zasync.testing import wait_for_result
 from collective.zasync.worker import WorkerSettings
 from AccessControl.unauthorized import Unauthorized
-from plone.app.testing import login
-from plone.app.testing import setRoles
-from plone.app.testing import TEST_USER_ID
-from plone.app.testing import TEST_USER_NAME
 from Products.CMFCore.utils import getToolByName
 from tests import sample_jobs
 from tests.sample_jobs import job_failure_callback
@@ -26,7 +22,7 @@ from tests.porting_jobs import addNumbers
 from tests.porting_jobs import createDocument
 from tests.porting_jobs import failingJob
 from tests.porting_jobs import submitObject
-from tests.base import WorkerTestCase
+from tests.base import MemberFolderTestCase
 from zope.component import getGlobalSiteManager
 from zope.component import getUtility
 from zope.component import provideHandler
@@ -34,15 +30,9 @@ from zope.component import provideHandler
 import transaction
 
 
-class PloneAppAsyncTestCase(WorkerTestCase):
+class PloneAppAsyncTestCase(MemberFolderTestCase):
     def setUp(self):
-        super().setUp()  # (logged in as a Manager)
-        self.portal.invokeFactory("Folder", "member-folder")
-        self.folder = self.portal["member-folder"]
-        self.folder.manage_setLocalRoles(TEST_USER_ID, ["Owner"])
-        setRoles(self.portal, TEST_USER_ID, ["Member"])
-        login(self.portal, TEST_USER_NAME)
-        transaction.commit()
+        super().setUp()
         self.async_ = getUtility(IAsyncService)  # (``async`` is a keyword in Python 3)
         sample_jobs.results.clear()
 
@@ -76,6 +66,7 @@ class TestTheDocumentation(PloneAppAsyncTestCase):
         wait_for_result(job2)
         self.assertFalse(job2.failed, job2.result)
         self.assertEqual(self.review_state(self.folder["foo"]), "pending")
+        self.assertLessEqual(job.ended, job2.started)
 
     def test_a_serial_batch(self):
         job = self.async_.queueSerialJobs(

@@ -17,13 +17,10 @@ from collective.zasync.testing import wait_for_result
 from collective.zasync.worker import worker_uuid
 from pathlib import Path
 from plone import api
-from plone.app.testing import login
-from plone.app.testing import setRoles
 from plone.app.testing import TEST_USER_ID
-from plone.app.testing import TEST_USER_NAME
 from tests import examples as documents
 from tests import porting_jobs
-from tests.base import WorkerTestCase
+from tests.base import MemberFolderTestCase
 from unittest import mock
 
 import ast
@@ -31,7 +28,6 @@ import collective.zasync
 import os
 import re
 import tempfile
-import transaction
 import unittest
 
 
@@ -43,15 +39,7 @@ def guide_text():
     return (documents.ROOT / GUIDE).read_text()
 
 
-class TestPortingGuide(WorkerTestCase):
-    def setUp(self):
-        super().setUp()  # (a Manager, to set up)
-        self.portal.invokeFactory("Folder", "folder")
-        self.folder = self.portal["folder"]
-        self.folder.manage_setLocalRoles(TEST_USER_ID, ["Owner"])
-        setRoles(self.portal, TEST_USER_ID, ["Member"])
-        login(self.portal, TEST_USER_NAME)
-        transaction.commit()
+class TestPortingGuide(MemberFolderTestCase):
 
     def run_example(self, name, **names):
         namespace = {"portal": self.portal, "folder": self.folder, **names}
