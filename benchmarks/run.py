@@ -785,7 +785,11 @@ def main(argv=None):
             bench.inbox_growth()
         if "relstorage" in phases:
             bench.stop()
-            bench.results["relstorage"] = relstorage_run(Path(root) / "relstorage", args)
+            try:
+                bench.results["relstorage"] = relstorage_run(Path(root) / "relstorage", args)
+            except Exception as exc:  # the ZEO figures are kept
+                log("RelStorage phase failed: %r", exc)
+                bench.results["relstorage_error"] = repr(exc)
     finally:
         bench.stop()
         if args.keep:

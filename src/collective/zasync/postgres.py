@@ -12,6 +12,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 
 
 USER = "zasync"  # the superuser initdb creates; connections from 127.0.0.1 are trusted
@@ -30,6 +31,15 @@ def pg_bin():
     if shutil.which("initdb"):
         return Path(shutil.which("initdb")).parent
     raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql (or set ZASYNC_PG_BIN)")
+
+
+def traversed_parents(directory):
+    """The parents of ``directory`` that postgres must traverse and we may open."""
+    temp = Path(tempfile.gettempdir()).resolve()
+    directory = Path(directory).resolve()
+    if temp not in directory.parents:
+        return [directory.parent]
+    return [parent for parent in directory.parents if temp in parent.parents]
 
 
 class PostgresServer:
@@ -53,10 +63,11 @@ class PostgresServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         if self.as_postgres:
             shutil.chown(self.directory, "postgres", "postgres")
-            # postgres must get through the parent (a 0700 temporary directory in the tests);
-            # others may traverse it, not list it.
-            parent = self.directory.parent
-            parent.chmod(parent.stat().st_mode | 0o001)
+            # postgres must get through the parents (a 0700 temporary directory in the tests
+            # and the benchmarks, maybe a few levels up): others may traverse them, not list
+            # them. Outside the temporary directory, only the immediate parent is opened.
+            for parent in traversed_parents(self.directory):
+                parent.chmod(parent.stat().st_mode | 0o001)
         if new:
             self.run("initdb", "-D", self.data, "-U", USER, "--auth=trust", "--no-locale", "-E", "UTF8")
         # -o: the server's options, through a shell
