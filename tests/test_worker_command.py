@@ -129,8 +129,10 @@ class TestWorkerCommand(ClusterTestCase):
         self.assertEqual(list(self.root().workers), [])  # unregistered
         jobs = self.jobs(ids)
         # the running jobs finished; the others went back to the queue, none is left claimed
+        # (a job claimed ahead of its thread counts as active too: it never started, it went back)
         statuses = {job.id: job.status for job in jobs}
-        self.assertEqual({statuses[job_id] for job_id in interrupted}, {interfaces.COMPLETED})
+        self.assertLessEqual({statuses[job_id] for job_id in interrupted}, {interfaces.COMPLETED, interfaces.PENDING})
+        self.assertIn(interfaces.COMPLETED, {statuses[job_id] for job_id in interrupted})
         self.assertLessEqual(set(statuses.values()), {interfaces.COMPLETED, interfaces.PENDING})
         completed = [job for job in jobs if job.status == interfaces.COMPLETED]
         self.assertEqual({job.attempts for job in completed}, {1})
