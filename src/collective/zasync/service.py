@@ -2,6 +2,7 @@
 
 from collective.zasync import interfaces
 from collective.zasync.actions import cancel
+from collective.zasync.actions import find_job
 from collective.zasync.callables import describe_callable
 from collective.zasync.callables import object_reference
 from collective.zasync.callables import prepare_arguments
@@ -108,11 +109,7 @@ class AsyncService:
         """The job with ``job_id`` in any queue (finished ones while kept), or None."""
         if not isinstance(job_id, str):
             raise TypeError("A job id is a string (job.id), not %r." % (job_id,))
-        for queue in self.getQueues().values():
-            job = queue.get(job_id)
-            if job is not None:
-                return job
-        return None
+        return find_job(self.getQueues(), job_id)
 
     def _queue(self, queue, site):
         if isinstance(queue, Queue):
