@@ -190,6 +190,21 @@ class Bench:
             self.cluster.wait_for(name)
         return names
 
+    def cpu_seconds(self, names):
+        """CPU seconds used so far by the worker processes ``names`` (together) and the database server."""
+        def used(process):
+            if process is None:
+                return 0.0
+            try:
+                fields = Path("/proc/%d/stat" % process.pid).read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return 0.0
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+        processes = self.cluster.processes
+        return {"workers": sum(used(processes.get(name)) for name in names),
+                "zeo": used(processes.get("zeo"))}
+
     def stop_workers(self, names):
         """SIGTERM the workers; return the stats each dispatcher logged on stop."""
         stats = []
@@ -263,7 +278,12 @@ class Bench:
         base = self.finished_count() - 0
         # (the jobs were queued after any earlier run had finished)
         names = self.start_workers(workers, threads)
+        # CPU from here (the workers have started: Zope's start-up is not counted) to the end.
+        done_before, cpu_before = self.finished_count(), self.cpu_seconds(names)
         self.wait_until(lambda: self.finished_count() >= base + count, 1800, "%d jobs" % count)
+        cpu_after = self.cpu_seconds(names)
+        cpu = {who: cpu_after[who] - cpu_before[who] for who in cpu_after}
+        done = base + count - done_before
         stats = self.stop_workers(names)
         from persistent.TimeStamp import TimeStamp
 
@@ -284,9 +304,13 @@ class Bench:
             "failed": failed, "failures": dict(failures), "job_conflict_retries": retries,
             "dispatcher_stats": stats,
             "dispatcher_conflicts_per_1000_jobs": 1000 * conflicts / count,
+            "cpu_seconds": cpu, "cpu_jobs": done,
+            "jobs_per_worker_cpu_s": done / cpu["workers"] if cpu["workers"] else None,
+            "jobs_per_zeo_cpu_s": done / cpu["zeo"] if cpu.get("zeo") else None,
         }
-        log("zasync %s %dx%d: %.1f jobs/s, %s commits/job, %d failed, dispatcher conflicts %s",
-            function, workers, threads, result["jobs_per_s"], fmt(result["commits_per_job"], "", 2), failed, stats)
+        log("zasync %s %dx%d: %.1f jobs/s, %s commits/job, %s jobs per worker CPU-second, "
+            "%d failed, dispatcher conflicts %s", function, workers, threads, result["jobs_per_s"],
+            fmt(result["commits_per_job"], "", 2), fmt(result["jobs_per_worker_cpu_s"], "", 0), failed, stats)
         for failure, number in failures.most_common(3):
             log("  %d failed with: %s", number, failure)
         return result
@@ -540,7 +564,9 @@ def report(results):
         best_noop = max(best_noop or 0, run["jobs_per_s"])
         rows.append((
             "no-op jobs, %s worker(s) x %s thread(s)" % (run["workers"], run["threads"]),
-            "%s (%.2f commits/job, %.0f commits/s)" % (fmt(run["jobs_per_s"], " jobs/s"), run["commits_per_job"], run["commits_per_s"]),
+            "%s (%.2f commits/job, %.0f commits/s, %s jobs/worker CPU-s)" % (
+                fmt(run["jobs_per_s"], " jobs/s"), run["commits_per_job"], run["commits_per_s"],
+                fmt(run.get("jobs_per_worker_cpu_s"), "", 0)),
             "1-client ceiling %s" % fmt(c1, "/s", 0),
             "x%.2f of ceiling" % ratio if ratio else "", "",
         ))

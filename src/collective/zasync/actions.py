@@ -61,8 +61,8 @@ def retry(job):
     queue = queue_of(job)
     for part in [*failed_parts(job), job] if job.batch_kind else [job]:
         # Before the reset (where it is filed depends on its result). One that its
-        # worker has not filed yet stays in that worker's log of finished jobs:
-        # the dispatcher passes it over, since it is no longer completed.
+        # worker has not filed yet stays among that worker's claimed jobs: the
+        # dispatcher drops it from there, since it is no longer completed.
         unfile_finished(queue, part)
         part.reset()
     return queue.put(job)

@@ -285,7 +285,7 @@ class Dispatcher:
         filing.release_orphans(root, me, held)
         if self.settings.time_limit:
             filing.fail_overdue(root, me, dict(self._running_since), self.settings.time_limit, time.time())
-        filing.file_finished_logs(root, me)
+        filing.file_completed(root, me)
         watched = set()
         backlog = False
         for queue in root.queues.values():

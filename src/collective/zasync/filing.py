@@ -1,7 +1,7 @@
 """What a dispatcher does inside its transaction.
 
 File the jobs that requests queued (their inboxes) and the jobs that job
-threads finished (their logs), claim due jobs for idle threads, and take back
+threads completed, claim due jobs for idle threads, and take back
 the jobs of a worker that stopped or died. Every function here works on the
 queue database's objects in the caller's transaction; dispatcher.py runs
 them, commits, and retries on ConflictError.
@@ -59,13 +59,26 @@ def file_new(queue, job):
         file_waiting(queue, job)
 
 
-def file_finished_logs(root, record):
-    """File the jobs that the threads of worker ``record`` finished."""
-    for finished, pairs in record.unread_finished():
+def file_completed(root, record):
+    """File the jobs that the threads of worker ``record`` completed.
+
+    A job thread writes nothing but its job (and the job's own effects): the
+    dispatcher finds the completed ones among the jobs its worker claimed,
+    which are few (threads x prefetch) and in its cache until they change.
+    """
+    for finished, pairs in record.unread_finished():  # records written by earlier versions
         for _key, job in pairs:
             record.claimed.pop(job.id, None)
             file_done(root, job)
         finished.mark_read(pairs)
+    for job_id, job in list(record.claimed.items()):
+        if job.status == interfaces.COMPLETED:
+            del record.claimed[job_id]
+            file_done(root, job)
+        elif job.status not in RUNNABLE or job.worker_uuid != record.uuid:
+            # Retried from the control panel once completed, before we filed
+            # it (then queued again): it is not this worker's any more.
+            del record.claimed[job_id]
 
 
 def file_done(root, job):
@@ -82,7 +95,7 @@ def file_done(root, job):
 
 def take_back(root, record):
     """Worker ``record`` stopped or died: its claimed jobs wait again, its finished ones are filed."""
-    file_finished_logs(root, record)
+    file_completed(root, record)
     jobs = list(record.claimed.values())
     for job in jobs:
         requeue(root, job)

@@ -1,15 +1,13 @@
 """What the queue database records about each worker process.
 
 A WorkerRecord is written by its own worker (its dispatcher: pings, claims;
-each of its job threads: its own log of finished jobs and its own progress
-slot), so that no two processes write one object, until another worker
-declares it dead and takes its jobs back.
+each of its job threads: its own progress slot), so that no two processes
+write one object, until another worker declares it dead and takes its jobs back.
 """
 
 from BTrees.OOBTree import OOBTree
 from collective.zasync import interfaces
 from collective.zasync.job import utcnow
-from collective.zasync.joblog import JobLog
 from persistent import Persistent
 from zope.interface import implementer
 
@@ -43,6 +41,7 @@ class WorkerRecord(Persistent):
     """A worker process as the other workers (and the control panel) see it."""
 
     death_interval = 60.0  # seconds of silence after which it counts as dead
+    finished = ()  # records of earlier versions: one JobLog of finished jobs per thread
 
     def __init__(self, uuid, threads, death_interval=60.0):
         self.uuid = uuid
@@ -53,8 +52,6 @@ class WorkerRecord(Persistent):
         self.started = utcnow()
         self.ping = Ping()
         self.claimed = OOBTree()  # job id -> job it claimed and has not filed as finished
-        # One log of finished jobs per job thread: each written by its thread only.
-        self.finished = tuple(JobLog("%s/%d" % (uuid, n)) for n in range(threads))
         self.slots = tuple(Progress() for _ in range(threads))
 
     @property

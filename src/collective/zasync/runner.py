@@ -236,13 +236,12 @@ class JobRunner:
         callback.complete()
 
     def _complete(self, job):
-        """Mark ``job`` COMPLETED; this thread's log of finished jobs tells the dispatcher."""
+        """Mark ``job`` COMPLETED; the dispatcher files it (it is among its claimed jobs)."""
         job.complete()
-        record = get_queue_root(job._p_jar, create=False).workers.get(self.worker_uuid)
-        if record is None:  # declared dead meanwhile: the claim was taken back
+        # Declared dead meanwhile, this worker's claims were taken back: the
+        # job's commit would conflict with that; say so at once instead.
+        if get_queue_root(job._p_jar, create=False).workers.get(self.worker_uuid) is None:
             raise StaleClaim(job._p_oid)
-        finished = record.finished[self.slot]
-        finished.append("%016d" % (finished.count + 1), job)
 
     def _store_failure(self, conn, job_oid, token, exc, retries, run_as=None):
         """Record ``exc`` as the job's (or callback's) result, in a new transaction."""
