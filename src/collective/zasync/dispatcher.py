@@ -288,10 +288,11 @@ class Dispatcher:
         filing.file_completed(root, me)
         watched = set()
         backlog = False
+        mine = filing.inbox_owner(root, self.uuid)
         for queue in root.queues.values():
             watched.update(inbox._p_oid for inbox in queue.inboxes.values())
             watched.update((queue.inbox_count._p_oid, queue.waiting_count._p_oid))
-            backlog = filing.file_inboxes(queue) or backlog
+            backlog = filing.file_inboxes(queue, mine) or backlog
         self._watched = frozenset(oid for oid in watched if oid is not None)
         self._backlog = backlog
         claimed = filing.claim(root, me, free, now, self._passes) if free > 0 else []

@@ -20,6 +20,8 @@ from collections import Counter
 
 import logging
 import random
+import time
+import zlib
 
 
 log = logging.getLogger("collective.zasync")
@@ -28,22 +30,56 @@ FILE_BATCH = 500  # jobs filed from one inbox per pass: a backlog is filed in st
 CLAIM_SCAN_LIMIT = 200  # waiting entries looked at per queue and pass, at most
 MAX_STARTS = 10  # a job whose worker died this many times while running it fails
 RUNNABLE = (interfaces.ACTIVE, interfaces.CALLBACKS)  # states of a claimed job
+NEGLECTED = 2.0  # seconds after which any dispatcher files an inbox that is not its own
 QUEUE_PREFIX = "\0queue:"  # running-count key of a queue, apart from quota names
 
 
 # -- filing --------------------------------------------------------------------------
 
 
-def file_inboxes(queue, limit=FILE_BATCH):
-    """File the jobs requests queued in ``queue``; True if some are left for the next pass."""
+def file_inboxes(queue, mine=None, limit=FILE_BATCH):
+    """File the jobs requests queued in ``queue``; True if some are left for the next pass.
+
+    ``mine(writer)``: whether this dispatcher files the inbox of ``writer``
+    (see inbox_owner); None: every inbox.
+    """
     left = False
-    for inbox in list(queue.inboxes.values()):
+    for writer, inbox in list(queue.inboxes.items()):
+        if mine is not None and not mine(writer) and not _neglected(inbox):
+            continue
         pairs = inbox.unread(limit)
         for _key, job in pairs:
             file_new(queue, job)
         inbox.mark_read(pairs)
         left = left or inbox.unread_count() > 0
     return left
+
+
+def inbox_owner(root, uuid):
+    """A test ``mine(writer)``: True for the inboxes worker ``uuid`` files.
+
+    Two dispatchers filing one inbox both write its read mark, and one of
+    them conflicts: so each inbox is filed by one live worker, chosen by a
+    hash of its writer. An inbox its worker neglects (stopping, hung, not
+    yet declared dead) is filed by anyone (see _neglected).
+    """
+    live = sorted(key for key, record in root.workers.items() if record.is_alive())
+    if uuid not in live or len(live) == 1:
+        return None
+    index = live.index(uuid)
+    return lambda writer: zlib.crc32(writer.encode()) % len(live) == index
+
+
+def _neglected(inbox):
+    """True if the oldest job of ``inbox`` not filed yet was queued over NEGLECTED seconds ago."""
+    first = inbox.unread(1)
+    if not first:
+        return False
+    try:
+        queued = int(first[0][0][:14], 16) / 1e6  # an inbox key is a job id: hex microseconds first
+    except ValueError:
+        return True
+    return time.time() - queued > NEGLECTED
 
 
 def file_new(queue, job):
