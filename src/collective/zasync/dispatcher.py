@@ -228,9 +228,10 @@ class Dispatcher:
                 result = func(get_queue_root(self.conn), *args)
                 self.tm.commit()
                 return result
-            except ConflictError:
+            except ConflictError as exc:
                 self._abort()
                 self.stats["conflicts"] += 1
+                self.stats["conflicts on %s" % (exc.class_name or "unknown")] += 1
                 # Another worker got there first; its commit is already
                 # visible, so try again almost at once (a long pause here
                 # would let one worker take all the jobs).

@@ -48,11 +48,19 @@ def file_inboxes(queue, mine=None, limit=FILE_BATCH):
         if mine is not None and not mine(writer) and not _neglected(inbox):
             continue
         pairs = inbox.unread(limit)
+        prefetch([job for _key, job in pairs])
         for _key, job in pairs:
             file_new(queue, job)
         inbox.mark_read(pairs)
         left = left or inbox.unread_count() > 0
     return left
+
+
+def prefetch(objects):
+    """Ask the storage for ``objects`` at once (ZEO: one pipelined request, not one round trip each)."""
+    jar = objects[0]._p_jar if objects else None
+    if jar is not None:
+        jar.prefetch([obj for obj in objects if obj._p_changed is None])
 
 
 def inbox_owner(root, uuid):
@@ -107,7 +115,9 @@ def file_completed(root, record):
             record.claimed.pop(job.id, None)
             file_done(root, job)
         finished.mark_read(pairs)
-    for job_id, job in list(record.claimed.items()):
+    claimed = list(record.claimed.items())
+    prefetch([job for _id, job in claimed])
+    for job_id, job in claimed:
         if job.status == interfaces.COMPLETED:
             del record.claimed[job_id]
             file_done(root, job)
