@@ -103,7 +103,7 @@ class JobRunner:
 
         def call(app, job):
             func = load_callable(app, job)
-            context = load_object(app, ObjectRef(job.context_path, job.context_oid))
+            context = load_object(app, ObjectRef(job.context_path, job.context_oid, job.context_uid))
             args, kwargs = load_arguments(app, job)
             return func(context, *args, **kwargs)
 
