@@ -64,6 +64,9 @@ class Job(Persistent):
     callback_claims = 0  # how many times a worker claimed it to fire its events and callbacks
     max_retries = None  # ConflictError retries, from the site's settings; None: the worker's
     recurrence = None  # a recurring.Recurrence for runs of a recurring job
+    checkpoint_state = None  # the state of the last api.checkpoint(state), committed with its work
+    checkpoints = 0  # how many checkpoints the job committed
+    checkpointed = None  # when the last one was committed
 
     def __init__(self, func_name=None, func_obj=None, func_attr=None, args=(), kwargs=None):
         self.id = new_job_id()

@@ -175,6 +175,7 @@ class JobRunner:
                 subject = run_as if run_as is not None else job
                 current.job = job
                 current.runner = self
+                current.token = token  # checkpoint() commits only while the claim is ours
                 current.began = utcnow()
                 try:
                     with job_environment(conn.root()["Application"], subject) as app:
