@@ -80,3 +80,8 @@ def import_then_conflict(site, count, every, conflict_at):
         if (n + 1) % every == 0:
             api.checkpoint(n + 1)
     return {"imported": len(imported), "resumed_from": start}
+
+
+def manage_only(context):
+    """A job function registered with the permission Manage portal (test_through_the_web)."""
+    return "managed"

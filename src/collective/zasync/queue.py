@@ -140,6 +140,7 @@ class Queue(Persistent):
         self.unique = OOBTree()  # unique_key -> job, while it is not finished
         self.quotas = OOBTree()  # quota name -> size
         self.recurring = OOBTree()  # recurrence id -> Recurrence, until cancelled
+        self.by_uid = OOBTree()  # "uid job-id" -> filed unfinished job (uidindex.py)
 
     def __repr__(self):
         return "<Queue %r>" % self.name
