@@ -15,9 +15,9 @@ bucket of a BTree and the log itself), with 100 or 100,000 jobs unread.
 """
 
 from BTrees.OOBTree import OOBTree
+from collective.zasync.uidindex import forget_read
 from datetime import datetime
 from datetime import timezone
-from collective.zasync.uidindex import forget_read
 from persistent import Persistent
 
 import itertools
