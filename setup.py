@@ -46,6 +46,11 @@ setup(
         "zope.component",
         "zope.interface",
         "zope.processlifetime",
+        # (all of them come with Plone: named for the content rule action, UIDs, zasync.xml)
+        "plone.app.contentrules",
+        "plone.app.uuid",
+        "plone.uuid",
+        "Products.GenericSetup",
     ],
     extras_require={
         # RelStorage on PostgreSQL instead of ZEO (psycopg2-binary: no compiler, no libpq-dev).

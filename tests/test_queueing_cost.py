@@ -29,7 +29,9 @@ class TestQueueingCost(OwnWorkerTestCase):
         transaction.commit()
         written = changed + [job]
         # the inbox's entries: a small BTree holds its one bucket itself
-        names = ["entries" if type(obj).__name__ in ("OOBTree", "OOBucket") else type(obj).__name__
+        # and its index of UIDs (uidindex.py), the same way
+        names = ["entries" if type(obj).__name__ in ("OOBTree", "OOBucket") else
+                 "uids" if type(obj).__name__ in ("OOTreeSet", "OOSet") else type(obj).__name__
                  for obj in written]
         return sorted(names), sum(
             len(ObjectWriter(obj).serialize(obj)) for obj in written)

@@ -75,3 +75,9 @@ class TestReadmeExamples(WorkerTestCase):
         self.run_example("transactional")
         transaction.abort()  # nothing pending: the example committed
         self.assertEqual(self.portal["readme-doc"].title, "New")
+
+    def test_checkpoint(self):
+        job = self.run_example("checkpoint")["job"]
+        self.assertEqual(wait_for_result(job), 5)
+        self.assertEqual((job.checkpoints, job.checkpoint_state), (2, "/plone/page-3"))
+        self.assertEqual(api.content.get(path="/page-4").subject, ("checked",))

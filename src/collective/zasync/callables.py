@@ -24,15 +24,19 @@ def resolve_dotted(name):
 
 
 class ObjectRef:
-    """A persistent object passed to a job, kept by path (and oid).
+    """A persistent object passed to a job, kept by UID (when it has one), path and oid.
 
-    The worker traverses the path in its own connection, so the object comes
-    back acquisition-wrapped, as it would be in a request.
+    The worker finds it by its UID first (so a moved or renamed object is
+    found where it is now), else traverses the path, in its own connection,
+    so the object comes back acquisition-wrapped, as it would be in a request.
     """
 
-    def __init__(self, path, oid=None):
+    uid = None  # references stored before UIDs were kept have none
+
+    def __init__(self, path, oid=None, uid=None):
         self.path = path
         self.oid = oid
+        self.uid = uid
 
     def __repr__(self):
         return "<ObjectRef %s>" % self.path
@@ -111,13 +115,20 @@ def object_reference(obj, what="an argument"):
     base = aq_base(obj)
     path_of = getattr(obj, "getPhysicalPath", None)
     if path_of is not None and len(getattr(obj, "aq_chain", ())) > 1:
-        return ObjectRef("/".join(path_of()), getattr(base, "_p_oid", None))
+        return ObjectRef("/".join(path_of()), getattr(base, "_p_oid", None), uid_of(obj))
     if getattr(base, "_p_jar", None) is None:
         raise ValueError(
             "Cannot queue %s (%r): it is a persistent object that is not in "
             "the database yet. Add it to a container (or commit) first." % (what, obj)
         )
     return base
+
+
+def uid_of(obj):
+    """The UID of ``obj`` (content, the site), or None for objects without one."""
+    from plone.uuid.interfaces import IUUID
+
+    return IUUID(obj, None)
 
 
 def prepare_arguments(args, kwargs):
@@ -168,11 +179,24 @@ class ContextGone(LookupError):
     """The object a job was queued for is not there any more."""
 
 
+def find_by_uid(app, uid):
+    """The object with ``uid`` in the job's site (by its catalog), or None."""
+    from plone.app.uuid.utils import uuidToPhysicalPath
+
+    path = uuidToPhysicalPath(uid) if uid else None
+    obj = app.unrestrictedTraverse(path.lstrip("/"), None) if path else None
+    if obj is None or uid_of(obj) != uid:  # the catalog lags behind: trust the path
+        return None
+    return obj
+
+
 def load_object(app, ref):
-    """Traverse to an ObjectRef in the worker; raise ContextGone if missing."""
+    """Find an ObjectRef in the worker, by UID then path; raise ContextGone if missing."""
     if not isinstance(ref, ObjectRef):
         return ref
-    obj = app.unrestrictedTraverse(ref.path.lstrip("/"), None)
+    obj = find_by_uid(app, ref.uid)
+    if obj is None:
+        obj = app.unrestrictedTraverse(ref.path.lstrip("/"), None)
     if obj is None:
         raise ContextGone("The object at %s no longer exists." % ref.path)
     if ref.oid is not None and getattr(aq_base(obj), "_p_oid", ref.oid) != ref.oid:

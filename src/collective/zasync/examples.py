@@ -36,3 +36,29 @@ def count_content(context, seconds=5):
     for brain in brains:
         by_type[brain.portal_type] = by_type.get(brain.portal_type, 0) + 1
     return by_type
+
+
+def tag_all(context, subject, every=100):
+    """Add ``subject`` to every item under ``context``, committing every ``every`` items.
+
+    The checkpoint's state is the path of the last item done: a job taken back
+    from a dead worker goes on after it instead of starting over.
+    """
+    from collective.zasync.api import checkpoint
+    from collective.zasync.api import get_checkpoint
+
+    last = get_checkpoint()
+    done = 0
+    top = "/".join(context.getPhysicalPath())
+    for brain in api.content.find(context=context, sort_on="path"):
+        path = brain.getPath()
+        if path == top or (last is not None and path <= last):
+            continue  # the context itself, or done before the last checkpoint
+        obj = brain.getObject()
+        if subject not in obj.subject:
+            obj.subject = tuple(obj.subject) + (subject,)
+            obj.reindexObject(idxs=["Subject"])
+        done += 1
+        if done % every == 0:
+            checkpoint(path)
+    return done

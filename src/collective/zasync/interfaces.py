@@ -121,6 +121,15 @@ class IJob(Interface):
     userfolder_path = Attribute("Physical path of that user's user folder, as a string.")
     site_path = Attribute("Physical path of the Plone site, as a string.")
     context_path = Attribute("Physical path of the context, as a string.")
+    context_uid = Attribute(
+        "The context's UID (None for an object without one): the worker finds the context by it "
+        "first, so a moved or renamed context is followed; deleting it fails the job if pending."
+    )
+    checkpoint_state = Attribute(
+        "The state of the job's last api.checkpoint(state), committed with the work before it; "
+        "None before the first. api.get_checkpoint() gives it to the running function."
+    )
+    checkpoints = Attribute("How many checkpoints the job committed.")
     worker_uuid = Attribute("UUID of the worker that ran (or runs) the job.")
     retries = Attribute("How many times the job was retried after a ConflictError.")
     queued = Attribute("When the job was queued (aware datetime).")
@@ -195,3 +204,22 @@ class IQueueDatabase(Interface):
     """Names the database that holds the queues (a utility; default 'main')."""
 
     name = Attribute("The database name, as in zope.conf's <zodb_db NAME>.")
+
+
+class IJobFunction(Interface):
+    """A job function offered through the web: a named utility, registered
+    with ``<zasync:jobFunction name function title permission />`` (meta.zcml).
+
+    The vocabulary ``collective.zasync.JobFunctions`` lists those the current
+    user may run; the content rule action "Run in the background" and the
+    GenericSetup step ``zasync.xml`` name them.
+    """
+
+    name = Attribute("The name it is registered under (the vocabulary's value).")
+    function = Attribute("The module-level function, called as function(context).")
+    title = Attribute("What people choose in the web.")
+    description = Attribute("A longer explanation, may be empty.")
+    permission = Attribute("The permission id needed on the context, e.g. cmf.ModifyPortalContent.")
+
+    def allowed(context):
+        """True if the current user has the permission on ``context``."""

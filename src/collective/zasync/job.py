@@ -29,7 +29,7 @@ def new_job_id():
 # callback, a batch) keeps: what it calls, and as whom, where, with which settings.
 CALL = ("func_name", "func_obj", "func_attr", "args", "kwargs")
 RUN_AS = ("context_path", "context_oid", "site_path", "userfolder_path", "user_id",
-          "queue_name", "quota_names", "max_retries")
+          "queue_name", "quota_names", "max_retries", "context_uid")
 
 # CALLBACKS as the first development versions stored it (zc.async's value has no "s").
 OLD_CALLBACKS = "callbacks-status"
@@ -59,10 +59,14 @@ class Job(Persistent):
     _annotations = None
     events_fired = False  # IJobSuccess/IJobFailure sent
     context_oid = None
+    context_uid = None  # the context's UID (plone.uuid), when it has one
     attempts = 0  # how many times a worker started its function
     callback_claims = 0  # how many times a worker claimed it to fire its events and callbacks
     max_retries = None  # ConflictError retries, from the site's settings; None: the worker's
     recurrence = None  # a recurring.Recurrence for runs of a recurring job
+    checkpoint_state = None  # the state of the last api.checkpoint(state), committed with its work
+    checkpoints = 0  # how many checkpoints the job committed
+    checkpointed = None  # when the last one was committed
 
     def __init__(self, func_name=None, func_obj=None, func_attr=None, args=(), kwargs=None):
         self.id = new_job_id()
@@ -153,7 +157,7 @@ class Job(Persistent):
         func_name, func_obj, func_attr = describe_callable(func)
         callback = self.derive(
             call=False, func_name=func_name, func_obj=func_obj, func_attr=func_attr,
-            context_path=None, context_oid=None, callback_kind=kind, parent=self,
+            context_path=None, context_oid=None, context_uid=None, callback_kind=kind, parent=self,
         )
         if not isinstance(self.callbacks, PersistentList):
             self.callbacks = PersistentList()

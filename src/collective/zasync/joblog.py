@@ -15,6 +15,7 @@ bucket of a BTree and the log itself), with 100 or 100,000 jobs unread.
 """
 
 from BTrees.OOBTree import OOBTree
+from collective.zasync.uidindex import forget_read
 from datetime import datetime
 from datetime import timezone
 from persistent import Persistent
@@ -67,7 +68,7 @@ class JobLog(Persistent):
         mark = self.mark.key
         if mark:
             for key in list(itertools.islice(self.entries.keys(max=mark), limit)):
-                del self.entries[key]
+                forget_read(self, key, self.entries.pop(key))
 
     # -- dispatchers -------------------------------------------------------------------
 

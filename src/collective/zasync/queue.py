@@ -21,6 +21,9 @@ from collective.zasync import interfaces
 from collective.zasync.joblog import JobLog
 from collective.zasync.legacy import JobList  # noqa: F401 (databases of 1.0.0a1 name it here)
 from collective.zasync.job import new_job_id
+from collective.zasync.uidindex import index_filed
+from collective.zasync.uidindex import note_queued
+from collective.zasync.uidindex import unindex_finished
 from persistent import Persistent
 from zope.component import queryUtility
 from zope.interface import implementer
@@ -137,6 +140,7 @@ class Queue(Persistent):
         self.unique = OOBTree()  # unique_key -> job, while it is not finished
         self.quotas = OOBTree()  # quota name -> size
         self.recurring = OOBTree()  # recurrence id -> Recurrence, until cancelled
+        self.by_uid = OOBTree()  # "uid job-id" -> filed unfinished job (uidindex.py)
 
     def __repr__(self):
         return "<Queue %r>" % self.name
@@ -161,6 +165,7 @@ class Queue(Persistent):
         # comes again): keys of one inbox must increase.
         key = job.id if job.id > log.last_key else max(new_job_id(), log.last_key + "0")
         log.append(key, job)
+        note_queued(log, key, job)  # found by its content's UID while unfiled
         if job.unique_key is not None:
             # Two requests queueing the same key both write this entry: one
             # of them gets a ConflictError, and its retry finds the other's job.
@@ -275,6 +280,7 @@ def file_waiting(queue, job):
         job.status = interfaces.PENDING
     queue.waiting[waiting_key(job)] = job
     queue.waiting_count.change(1)
+    index_filed(queue, job)
 
 
 def unfile_waiting(queue, job):
@@ -298,6 +304,7 @@ def file_finished(queue, job):
     tree[finished_key(job)] = job
     length.change(1)
     queue.jobs[job.id] = job
+    unindex_finished(queue, job)
     if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
         del queue.unique[job.unique_key]
 

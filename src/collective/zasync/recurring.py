@@ -101,6 +101,7 @@ class Recurrence(Persistent):
     cancelled = False
     runs = 0
     current = None  # the run that is pending or running now
+    name = None  # set by the GenericSetup step zasync.xml, which finds it by it again
 
     def __init__(self, schedule):
         self.id = new_job_id()

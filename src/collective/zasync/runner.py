@@ -103,7 +103,7 @@ class JobRunner:
 
         def call(app, job):
             func = load_callable(app, job)
-            context = load_object(app, ObjectRef(job.context_path, job.context_oid))
+            context = load_object(app, ObjectRef(job.context_path, job.context_oid, job.context_uid))
             args, kwargs = load_arguments(app, job)
             return func(context, *args, **kwargs)
 
@@ -175,6 +175,7 @@ class JobRunner:
                 subject = run_as if run_as is not None else job
                 current.job = job
                 current.runner = self
+                current.token = token  # checkpoint() commits only while the claim is ours
                 current.began = utcnow()
                 try:
                     with job_environment(conn.root()["Application"], subject) as app:

@@ -6,6 +6,7 @@ from collective.zasync.actions import find_job
 from collective.zasync.callables import describe_callable
 from collective.zasync.callables import object_reference
 from collective.zasync.callables import prepare_arguments
+from collective.zasync.callables import uid_of
 from collective.zasync.job import Job
 from collective.zasync.queue import check_quotas
 from collective.zasync.queue import get_queue_root
@@ -37,6 +38,7 @@ def build_job(func, context, args, kwargs):
     job = Job(func_name, func_obj, func_attr, args, kwargs)
     job.context_path = path_of(context)
     job.context_oid = getattr(context, "_p_oid", None)
+    job.context_uid = uid_of(context)
     job.site_path = path_of(site)
     job.userfolder_path, job.user_id = capture_user()
     job.max_retries = site_max_retries(site)

@@ -1,0 +1,55 @@
+"""Jobs follow the content's life: a deleted context fails its pending jobs at once.
+
+Moves and renames need nothing here: a job keeps its context's UID and the
+worker finds it by UID first (callables.load_object). A deletion fails every
+pending or delayed job whose context (or an argument passed by reference) is
+the deleted object or inside it, in the deleting transaction: when the delete
+commits, those jobs are failed with it, and no worker can start them after.
+"""
+
+from collective.zasync.callables import uid_of
+from collective.zasync.failure import Failure
+from collective.zasync.queue import file_finished
+from collective.zasync.queue import get_queue_root
+from collective.zasync.queue import unfile_waiting
+from collective.zasync.uidindex import pending_jobs
+
+import logging
+
+
+log = logging.getLogger("collective.zasync")
+
+
+class ContentDeleted(LookupError):
+    """The content a job was queued for was deleted before the job ran."""
+
+
+def content_removed(obj, event):
+    """IObjectRemovedEvent of content (also for each item of a deleted folder)."""
+    if event.newParent is not None:  # a move fires IObjectMovedEvent only; be sure
+        return
+    uid = uid_of(obj)
+    jar = getattr(obj, "_p_jar", None)
+    if not uid or jar is None:
+        return
+    root = get_queue_root(jar, create=False)
+    if root is None:
+        return
+    path = "/".join(obj.getPhysicalPath())
+    for queue in root.queues.values():
+        for job in pending_jobs(queue, uid):
+            fail_deleted(queue, job, path)
+
+
+def fail_deleted(queue, job, path):
+    """End a pending job failed, like a cancelled one: it never starts."""
+    if job.parent is not None and job.parent.batch_kind:
+        return  # a batch's sub-job fails when it runs (its batch must go on)
+    unfile_waiting(queue, job)  # an unfiled one is skipped by the dispatcher: it is completed
+    job.finish(Failure(ContentDeleted("the content was deleted: %s" % path)))
+    job.complete()
+    file_finished(queue, job)
+    if job.recurrence is not None:  # no further runs of a recurring job on deleted content
+        job.recurrence.cancelled = True
+        queue.recurring.pop(job.recurrence.id, None)
+    log.info("Job %s (%s) failed: the content was deleted.", job.id, job.describe())

@@ -1,0 +1,257 @@
+"""The GenericSetup step ``zasync.xml``: named queues, quotas, rate limits and recurring jobs.
+
+::
+
+    <zasync>
+      <queue name="images" concurrency="2">
+        <quota name="heavy" size="1"/>
+        <rate-limit name="thumbnails" count="10" per="60"/>
+      </queue>
+      <recurring name="nightly-report" function="my.addon.report"
+                 schedule="0 3 * * *" queue="images" path="reports"/>
+      <recurring name="old-report" remove="true"/>
+    </zasync>
+
+Importing it again changes nothing: queues and quotas are set to the
+values given, a recurring job is identified by its ``name`` (per site) and
+only replaced when its function, schedule, queue or path changed.
+"""
+
+from collective.zasync.callables import resolve_dotted
+from collective.zasync.environment import path_of
+from collective.zasync.jobfunctions import get_job_function
+from collective.zasync.queue import get_queue_root
+from collective.zasync.recurring import check_schedule
+from collective.zasync.service import get_service
+from BTrees.OOBTree import OOBTree
+from xml.dom import minidom
+from xml.etree import ElementTree
+
+import logging
+
+
+log = logging.getLogger("collective.zasync")
+
+FILENAME = "zasync.xml"
+
+
+class SetupError(ValueError):
+    """zasync.xml says something that cannot be done; the message names the element."""
+
+
+def describe(element):
+    """'<quota name="heavy">', to name an element in a message."""
+    attrs = " ".join('%s="%s"' % item for item in element.attrib.items() if item[0] == "name")
+    return "<%s%s>" % (element.tag, " " + attrs if attrs else "")
+
+
+def whole_number(element, attribute, minimum=0):
+    """The attribute as an int of at least ``minimum``; SetupError naming the element if not."""
+    text = element.get(attribute)
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value < minimum:
+        raise SetupError("%s: %s %s must be a whole number of at least %d, not %r."
+                         % (FILENAME, describe(element), attribute, minimum, text))
+    return value
+
+
+# -- import ---------------------------------------------------------------------------------------
+
+
+def import_zasync(context):
+    """Import step: apply the profile's zasync.xml, if it has one."""
+    data = context.readDataFile(FILENAME)
+    if data is None:
+        return
+    site = context.getSite()
+    try:
+        tree = ElementTree.fromstring(data)
+    except ElementTree.ParseError as exc:
+        raise SetupError("%s is not well-formed XML: %s" % (FILENAME, exc)) from None
+    apply_xml(site, tree)
+    context.getLogger("collective.zasync").info("Queues and recurring jobs imported.")
+
+
+def apply_xml(site, tree):
+    """Create or change what ``tree`` (the <zasync> element) describes."""
+    root = get_queue_root(site._p_jar)
+    for element in tree:
+        if element.tag == "queue":
+            import_queue(root, element)
+        elif element.tag == "recurring":
+            import_recurring(site, root, element)
+        elif isinstance(element.tag, str):
+            raise SetupError("%s: unknown element %s (expected <queue> or <recurring>)."
+                             % (FILENAME, describe(element)))
+
+
+def import_queue(root, element):
+    """<queue name concurrency>: the queue, its quotas and its rate limits."""
+    name = element.get("name", "")
+    concurrency = None
+    if element.get("concurrency") not in (None, ""):
+        if name == "":
+            raise SetupError(
+                '%s: <queue name=""> concurrency: the default queue\'s is a site setting; set the '
+                "record collective.zasync.default_queue_concurrency in registry.xml." % FILENAME)
+        concurrency = whole_number(element, "concurrency", minimum=1)
+    queue = root.create_queue(name)
+    if concurrency is not None and queue.concurrency != concurrency:  # unchanged: not written
+        queue.concurrency = concurrency
+    for child in element:
+        if child.tag == "quota":
+            quota = child.get("name")
+            if not quota:
+                raise SetupError("%s: a <quota> of %s has no name." % (FILENAME, describe(element)))
+            size = whole_number(child, "size", minimum=1)
+            if queue.quotas.get(quota) != size:
+                queue.quotas[quota] = size
+        elif child.tag == "rate-limit":
+            import_rate_limit(queue, element, child)
+        elif isinstance(child.tag, str):
+            raise SetupError("%s: unknown element %s in %s (expected <quota> or <rate-limit>)."
+                             % (FILENAME, describe(child), describe(element)))
+
+
+def import_rate_limit(queue, parent, element):
+    """<rate-limit name count per>: at most ``count`` jobs per ``per`` seconds."""
+    set_rate_limit = getattr(queue, "set_rate_limit", None)
+    if set_rate_limit is None:
+        raise SetupError("%s: %s in %s: this version of collective.zasync has no rate limits "
+                         "(Queue.set_rate_limit); remove the element." % (FILENAME, describe(element), describe(parent)))
+    name = element.get("name")
+    if not name:
+        raise SetupError("%s: a <rate-limit> of %s has no name." % (FILENAME, describe(parent)))
+    try:
+        per = float(element.get("per"))
+    except (TypeError, ValueError):
+        raise SetupError("%s: %s per must be a number of seconds, not %r."
+                         % (FILENAME, describe(element), element.get("per"))) from None
+    set_rate_limit(name, whole_number(element, "count", minimum=1), per)
+
+
+def job_function(element):
+    """The function named by ``function``: a registered job function's name, or a dotted name."""
+    name = element.get("function")
+    if not name:
+        raise SetupError("%s: %s has no function." % (FILENAME, describe(element)))
+    try:
+        return get_job_function(name).function
+    except LookupError:
+        pass
+    dotted = name if ":" in name else ":".join(name.rsplit(".", 1))
+    try:
+        return resolve_dotted(dotted)
+    except (ImportError, AttributeError, ValueError):
+        raise SetupError("%s: %s function %r is neither a registered job function nor an "
+                         "importable dotted name." % (FILENAME, describe(element), name)) from None
+
+
+def registered_recurring(root):
+    """The recurring jobs that profiles created: 'site path name' -> Recurrence."""
+    if getattr(root, "profile_recurring", None) is None:
+        root.profile_recurring = OOBTree()
+    return root.profile_recurring
+
+
+def import_recurring(site, root, element):
+    """<recurring name function schedule queue path remove>: one recurring job, by its name."""
+    name = element.get("name")
+    if not name:
+        raise SetupError("%s: a <recurring> element has no name (it identifies the job on re-import)."
+                         % FILENAME)
+    known = registered_recurring(root)
+    key = "%s %s" % (path_of(site), name)
+    existing = known.get(key)
+    service = get_service()
+    if element.get("remove", "").lower() in ("true", "1", "yes"):
+        if existing is not None:
+            service.cancelRecurringJob(existing)
+            del known[key]
+        return
+    function = job_function(element)
+    schedule = element.get("schedule", "")
+    try:
+        schedule = check_schedule(float(schedule) if schedule.replace(".", "", 1).isdigit() else schedule)
+    except (TypeError, ValueError) as exc:
+        raise SetupError("%s: %s schedule: %s" % (FILENAME, describe(element), exc)) from None
+    queue = element.get("queue", "")
+    context = site.unrestrictedTraverse(element.get("path", "").strip("/"), None) if element.get("path") else site
+    if context is None:
+        raise SetupError("%s: %s path %r is not in the site." % (FILENAME, describe(element), element.get("path")))
+    wanted = ("%s:%s" % (function.__module__, function.__qualname__), schedule, queue, path_of(context))
+    if existing is not None and not existing.cancelled and same_recurring(existing) == wanted:
+        return  # re-imported unchanged
+    if existing is not None and not existing.cancelled:
+        service.cancelRecurringJob(existing)
+    if queue not in root.queues:
+        raise SetupError("%s: %s queue %r does not exist: add a <queue name=%r> before it."
+                         % (FILENAME, describe(element), queue, queue))
+    job = service.queueRecurringJob(function, context, schedule, queue=queue)
+    job.recurrence.name = name
+    known[key] = job.recurrence
+    log.info("zasync.xml: recurring job %r (%s, %s).", name, job.describe(), job.recurrence.describe())
+
+
+def same_recurring(recurrence):
+    """(function, schedule, queue, context path) of a recurrence's current run."""
+    job = recurrence.current
+    if job is None:
+        return None
+    return (job.func_name, recurrence.schedule, job.queue_name, job.context_path)
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+def export_zasync(context):
+    """Export step: the queues, quotas, rate limits and this site's recurring jobs as zasync.xml."""
+    site = context.getSite()
+    context.writeDataFile(FILENAME, export_xml(site), "text/xml")
+
+
+def export_xml(site):
+    """zasync.xml for ``site`` (a string)."""
+    root = get_queue_root(site._p_jar, create=False)
+    tree = ElementTree.Element("zasync")
+    if root is None:
+        return pretty(tree)
+    for name, queue in root.queues.items():
+        element = ElementTree.SubElement(tree, "queue", name=name)
+        if name and queue.concurrency is not None:
+            element.set("concurrency", str(queue.concurrency))
+        for quota, size in queue.quotas.items():
+            ElementTree.SubElement(element, "quota", name=quota, size=str(size))
+        for limit, (count, per) in rate_limits(queue):
+            ElementTree.SubElement(element, "rate-limit", name=limit, count=str(count), per="%g" % per)
+    prefix = path_of(site) + " "
+    for key, recurrence in getattr(root, "profile_recurring", {}).items():
+        if not key.startswith(prefix) or recurrence.cancelled or recurrence.current is None:
+            continue
+        job = recurrence.current
+        schedule = recurrence.schedule
+        attrs = dict(name=key[len(prefix):], function=job.func_name.replace(":", "."),
+                     schedule="%g" % schedule if isinstance(schedule, float) else schedule,
+                     queue=job.queue_name)
+        path = job.context_path[len(path_of(site)):].strip("/")
+        if path:
+            attrs["path"] = path
+        ElementTree.SubElement(tree, "recurring", **attrs)
+    return pretty(tree)
+
+
+def rate_limits(queue):
+    """(name, (count, per)) pairs of a queue's rate limits, if this version has them."""
+    limits = getattr(queue, "rate_limits", None) or {}
+    for name, limit in limits.items():
+        if isinstance(limit, tuple) and len(limit) == 2:
+            yield name, limit
+        elif hasattr(limit, "count") and hasattr(limit, "per"):
+            yield name, (limit.count, limit.per)
+
+
+def pretty(tree):
+    return minidom.parseString(ElementTree.tostring(tree)).toprettyxml(indent="  ", encoding="utf-8")
