@@ -290,3 +290,38 @@ class TestDependencies(Queueing, WorkerTestCase):
         transaction.abort()
         conn.close()
         db.close()
+
+
+class TestDependencyRace(Queueing, OwnWorkerTestCase):
+    """No worker runs while the race is set up by hand, with two connections."""
+
+    def test_a_dependency_changed_while_its_dependent_is_filed_makes_the_filing_retry(self):
+        from collective.zasync.dependencies import file_or_block
+        from collective.zasync.queue import get_queue_root
+        from ZODB.POSException import ConflictError
+
+        dependency = self.record("dependency")
+        dependent = self.record("dependent", depends_on=dependency)
+        transaction.commit()
+        db = self.layer["zodbDB"]
+        connections = []
+        for _ in range(2):
+            manager = transaction.TransactionManager()
+            connections.append((manager, db.open(transaction_manager=manager)))
+        (filing_tm, filing), (runner_tm, runner) = connections
+        try:
+            filing_tm.begin()
+            queue = get_queue_root(filing).queues[""]
+            file_or_block(queue, filing.get(dependent._p_oid))  # reads the dependency as pending
+            runner_tm.begin()
+            runner.get(dependency._p_oid)._p_changed = True  # its worker commits it meanwhile
+            runner_tm.commit()
+            with self.assertRaises(ConflictError):  # ReadConflictError: the dispatcher retries
+                filing_tm.commit()
+        finally:
+            filing_tm.abort()
+            for _manager, conn in connections:
+                conn.close()
+        self.start_worker(threads=1)
+        self.assertEqual(wait_for_result(dependent), "dependent")
+        self.assertEqual(control_jobs.labels()[-2:], ["dependency", "dependent"])
