@@ -163,6 +163,13 @@ class TestRateLimits(Queueing, OwnWorkerTestCase):
                                                            "smtp": {"count": 60, "per": 60.0}})
         html = self.portal.restrictedTraverse("@@zasync-controlpanel")()
         self.assertIn("smtp 60 / 60 s", html)
+        from collective.zasync.restapi.services import QueuesGet
+
+        service = QueuesGet()  # GET @zasync-queues
+        service.context, service.request = self.portal, self.portal.REQUEST
+        answer = service.reply()
+        [mail] = [info for info in answer["queues"] if info["name"] == "mail"]
+        self.assertEqual(mail["rate_limits"]["smtp"], {"count": 60, "per": 60.0})
         # A rate limit alone makes the name usable in quota_names; removing it lets queued jobs run.
         job = self.record("api job", queue="mail", quota_names=("api",))
         queue.set_rate_limit("api", None)

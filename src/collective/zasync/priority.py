@@ -91,9 +91,6 @@ def count_delayed(queue, due):
 
 def first_delayed_key(queue, due):
     """The key of the first delayed job of ``queue``, or None."""
-    firsts = []
-    for _priority, tree in waiting_trees(queue):
-        keys = tree.keys(min=due)
-        if keys:
-            firsts.append(keys[0])
-    return min(firsts, default=None)
+    # next(iter()), not len(): the length of a BTree range walks its buckets.
+    firsts = (next(iter(tree.keys(min=due)), None) for _priority, tree in waiting_trees(queue))
+    return min((key for key in firsts if key is not None), default=None)
