@@ -151,6 +151,18 @@ class TestRateLimits(Queueing, OwnWorkerTestCase):
         self.assertLess(passes, 1000)
         print("\n  [rate] 10 jobs at 3/s over two workers: %d dispatcher passes" % passes)
 
+    def test_a_backlog_held_by_its_rate_does_not_hide_the_jobs_behind_it(self):
+        queue = self.service.createQueue("mail")
+        queue.set_rate_limit("smtp", 1, timedelta(hours=1))
+        held = [self.record("mail%d" % n, queue="mail", quota_names=("smtp",)) for n in range(60)]
+        free = self.record("free", queue="mail")
+        transaction.commit()
+        self.start_worker(threads=1)
+        self.assertEqual(wait_for_result(free), "free")
+        self.assertEqual(wait_for_result(held[0]), "mail0")
+        self.assertEqual([actions.state_of(job) for job in held[1:]], ["pending"] * 59)  # not failed
+        self.assertEqual(control_jobs.labels(), ["mail0", "free"])
+
     def test_rate_limits_mapping_set_rate_limit_and_what_is_shown(self):
         queue = self.service.createQueue("mail")
         self.assertEqual(dict(queue.rate_limits.items()), {})

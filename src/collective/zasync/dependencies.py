@@ -114,7 +114,7 @@ def decide(queue, job):
 def release_dependents(queue, finished):
     """``finished`` was filed as finished: decide the jobs that waited only for it."""
     blocked = blocked_of(queue)
-    if blocked is None or not len(blocked):
+    if blocked is None:
         return
     prefix = finished.id + " "
     keys = list(blocked.keys(min=prefix, max=prefix + "\xff"))

@@ -178,20 +178,17 @@ def _claimable(queue, due, wanted, workers, running):
     """Due jobs of ``queue`` that may start now, taken out of ``waiting``.
 
     A queue with a concurrency runs its jobs in order: when the first due
-    job may not start, none after it does.
+    job may not start, none after it does. In other queues, jobs held back
+    by a quota or a rate limit are passed over.
     """
     ordered = queue.concurrency is not None
     stamp = int(due[:16]) / 1_000_000  # now, as seconds since 1970
-    for tree, key, job in _candidates(queue, due, wanted, 1 if ordered else workers):
+    held = None if ordered else (lambda job: _limits(queue, job, running, stamp)[2])
+    for tree, key, job in _candidates(queue, due, wanted, 1 if ordered else workers, held):
         if ordered and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
             return
-        unknown = [name for name in job.quota_names
-                   if not _is_size(queue.quotas.get(name)) and not ratelimits.is_known(queue, name)]
-        quotas = [name for name in job.quota_names if _is_size(queue.quotas.get(name))]
-        # Its events and callbacks (CALLBACKS) are no start: no rate limit applies.
-        windows = ratelimits.windows_of(queue, job.quota_names) if job.status == interfaces.PENDING else []
-        if not unknown and (any(running[name] >= queue.quotas[name] for name in quotas)
-                            or any(window.is_full(stamp) for window in windows)):
+        unknown, windows, held_back = _limits(queue, job, running, stamp)
+        if held_back:
             if ordered:
                 return
             continue
@@ -201,7 +198,7 @@ def _claimable(queue, due, wanted, workers, running):
         queue.waiting_count.change(-1)
         if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
             continue  # cancelled while it waited: actions.cancel filed it as finished
-        for window in [] if unknown else windows:
+        for window in windows:
             window.record(stamp)  # two dispatchers starting jobs under one rate limit conflict
         if unknown:
             # Deleted since the job was queued: this job fails, the queue goes on.
@@ -213,21 +210,38 @@ def _claimable(queue, due, wanted, workers, running):
         yield job
 
 
+def _limits(queue, job, running, stamp):
+    """(unknown quota names, rate windows to record, held back now) for ``job``."""
+    unknown = [name for name in job.quota_names
+               if not _is_size(queue.quotas.get(name)) and not ratelimits.is_known(queue, name)]
+    if unknown:
+        return unknown, [], False  # it fails when claimed
+    quotas = [name for name in job.quota_names if _is_size(queue.quotas.get(name))]
+    # Its events and callbacks (CALLBACKS) are no start: no rate limit applies.
+    windows = ratelimits.windows_of(queue, job.quota_names) if job.status == interfaces.PENDING else []
+    held_back = (any(running[name] >= queue.quotas[name] for name in quotas)
+                 or any(window.is_full(stamp) for window in windows))
+    return unknown, windows, held_back
+
+
 def _is_size(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _candidates(queue, due, wanted, workers):
+def _candidates(queue, due, wanted, workers, held=None):
     """Due (tree, key, job) to claim from: highest priority first, then oldest first.
 
-    With several workers, each takes a random selection of the oldest due
-    jobs of the highest priority, so that they do not all fight over the
-    same first keys.
+    Jobs for which ``held(job)`` is true are passed over (at most
+    CLAIM_SCAN_LIMIT looked at), so that a backlog held back by a quota or
+    a rate limit does not hide the jobs behind it. With several workers,
+    each takes a random selection of the oldest due jobs of the highest
+    priority, so that they do not all fight over the same first keys.
     """
     window = []
-    for priority, key, job in due_items(queue, due):
-        window.append((priority, key, job))
-        if len(window) >= CLAIM_SCAN_LIMIT or len(window) >= wanted * workers * 2:
+    for looked_at, (priority, key, job) in enumerate(due_items(queue, due), 1):
+        if held is None or not held(job):
+            window.append((priority, key, job))
+        if looked_at >= CLAIM_SCAN_LIMIT or len(window) >= wanted * workers * 2:
             break
     top = sum(1 for item in window if item[0] == window[0][0]) if window else 0
     if workers > 1 and top > wanted:

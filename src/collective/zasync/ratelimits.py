@@ -22,6 +22,8 @@ from BTrees.OOBTree import OOBTree
 from datetime import timedelta
 from persistent import Persistent
 
+import bisect
+
 
 MAX_COUNT = 10_000  # starts per window at most: the window stores one time per start
 MAX_PER = 7 * 86400  # seconds
@@ -57,10 +59,12 @@ class RateWindow(Persistent):
 
     def recent(self, now):
         """Start times that count at ``now`` (another worker's clock may be ahead: those count too)."""
-        return tuple(start for start in self.starts if start > now - self.per)
+        return self.starts[bisect.bisect_right(self.starts, now - self.per):]
 
     def is_full(self, now):
-        return self.count is not None and len(self.recent(now)) >= self.count
+        if self.count is None:
+            return False
+        return len(self.starts) - bisect.bisect_right(self.starts, now - self.per) >= self.count
 
     def reopens(self, now):
         """When a start is allowed again (seconds since 1970), if the window is full now."""
@@ -71,7 +75,8 @@ class RateWindow(Persistent):
 
     def record(self, now):
         """A job it applies to starts at ``now``: write it (claims under it conflict)."""
-        self.starts = tuple(sorted(self.recent(now) + (now,)))
+        recent = self.recent(now)
+        self.starts = recent[:bisect.bisect_right(recent, now)] + (now,) + recent[bisect.bisect_right(recent, now):]
 
 
 class RateLimits(Persistent):
