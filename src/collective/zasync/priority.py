@@ -2,7 +2,9 @@
 
 Among the DUE jobs of a queue, a higher priority starts first; jobs of equal
 priority start in the queue's order (when they became due, then queueing
-order). A delayed job waits for its time whatever its priority.
+order). A delayed job waits for its time whatever its priority. A queue
+with a concurrency (the default queue) starts its jobs "in order": this
+order, so a due job of higher priority goes ahead of those due before it.
 
 Each priority present in a queue has a waiting BTree of its own, keyed as
 always by due time and id: priority 0 (every job of a database written
