@@ -75,8 +75,9 @@ class RateWindow(Persistent):
 
     def record(self, now):
         """A job it applies to starts at ``now``: write it (claims under it conflict)."""
-        recent = self.recent(now)
-        self.starts = recent[:bisect.bisect_right(recent, now)] + (now,) + recent[bisect.bisect_right(recent, now):]
+        starts = list(self.recent(now))
+        bisect.insort(starts, now)  # another worker's clock may have been ahead
+        self.starts = tuple(starts)
 
 
 class RateLimits(Persistent):
