@@ -163,6 +163,28 @@ class TestRateLimits(Queueing, OwnWorkerTestCase):
         self.assertEqual([actions.state_of(job) for job in held[1:]], ["pending"] * 59)  # not failed
         self.assertEqual(control_jobs.labels(), ["mail0", "free"])
 
+    def test_two_claims_under_one_rate_limit_at_once_conflict(self):
+        from collective.zasync.queue import get_queue_root
+        from ZODB.POSException import ConflictError
+
+        self.service.createQueue("mail").set_rate_limit("smtp", 5, 60)
+        transaction.commit()
+        managers = [transaction.TransactionManager() for _ in range(2)]
+        connections = [self.layer["zodbDB"].open(transaction_manager=tm) for tm in managers]
+        try:
+            for tm, conn in zip(managers, connections):  # two dispatchers, each starting a job
+                tm.begin()
+                get_queue_root(conn).queues["mail"].rate_limits.window("smtp").record(utcnow().timestamp())
+            managers[0].commit()
+            with self.assertRaises(ConflictError):  # the second retries and counts the first's start
+                managers[1].commit()
+        finally:
+            for tm, conn in zip(managers, connections):
+                tm.abort()
+                conn.close()
+        transaction.begin()
+        self.assertEqual(len(self.service.getQueues()["mail"].rate_limits.window("smtp").starts), 1)
+
     def test_rate_limits_mapping_set_rate_limit_and_what_is_shown(self):
         queue = self.service.createQueue("mail")
         self.assertEqual(dict(queue.rate_limits.items()), {})
