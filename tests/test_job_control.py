@@ -366,3 +366,28 @@ class TestDependencyRace(Queueing, OwnWorkerTestCase):
         self.start_worker(threads=1)
         self.assertEqual(wait_for_result(dependent), "dependent")
         self.assertEqual(control_jobs.labels()[-2:], ["dependency", "dependent"])
+
+    def test_two_dependencies_finished_before_either_is_filed_release_the_job_once(self):
+        from collective.zasync import filing
+        from collective.zasync.queue import get_queue_root
+        from collective.zasync.queue import unfile_waiting
+
+        first, second = self.record("first"), self.record("second")
+        dependent = self.record("dependent", depends_on=[first, second])
+        transaction.commit()
+        root = get_queue_root(self.portal._p_jar)
+        queue = root.queues[""]
+        filing.file_inboxes(queue)  # as a dispatcher does: the dependent is kept aside
+        self.assertEqual(queue.waiting_count(), 2)
+        for job in (first, second):  # both finish (their workers commit), then both are filed
+            unfile_waiting(queue, job)
+            job.finish(job.args[0])
+            job.complete()
+        filing.file_done(root, first)
+        filing.file_done(root, second)
+        self.assertEqual(list(queue.pending()), [dependent])
+        self.assertEqual(queue.waiting_count(), 1)
+        transaction.commit()
+        self.start_worker(threads=1)
+        self.assertEqual(wait_for_result(dependent), "dependent")
+

@@ -122,10 +122,13 @@ def release_dependents(queue, finished):
         return
     root = queue._p_jar.root()[interfaces.KEY]
     for key in keys:
-        job = blocked.pop(key)
-        if job.status != interfaces.PENDING:
-            continue  # cancelled while it waited
+        job = blocked.pop(key, None)
+        if job is None or job.status != interfaces.PENDING:
+            continue  # decided with an earlier dependency of this pass; or cancelled while it waited
         if not unfinished(job):
+            # Its other dependencies finished too, maybe not filed yet: decide it once.
+            for dependency in job.depends_on:
+                blocked.pop("%s %s" % (dependency.id, job.id), None)
             decide(root.queues[job.queue_name], job)
 
 
