@@ -212,7 +212,7 @@ class TestRateLimits(Queueing, OwnWorkerTestCase):
         self.assertEqual(wait_for_result(job), "api job")
         with self.assertRaises(ValueError) as raised:
             self.record("x", queue="mail", quota_names=("api",))  # no quota, no rate limit any more
-        self.assertIn("set_rate_limit", str(raised.exception))
+        self.assertIn("has no quota 'api'", str(raised.exception))
 
     def test_bad_rate_limits_are_refused(self):
         queue = self.service.createQueue("mail")

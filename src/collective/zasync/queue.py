@@ -102,8 +102,7 @@ def check_quotas(queue, quota_names):
         if name not in queue.quotas:
             raise ValueError(
                 "Queue %r has no quota %r; create it first with "
-                "queue.quotas[%r] = size (or queue.set_rate_limit(%r, count, per))."
-                % (queue.name, name, name, name)
+                "queue.quotas[%r] = size." % (queue.name, name, name)
             )
         size = queue.quotas[name]
         if not isinstance(size, int) or isinstance(size, bool):
