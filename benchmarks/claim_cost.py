@@ -7,15 +7,31 @@ connection (one thread, not started: no job runs), and times SAMPLES calls of
 ``dispatch()``: one transaction that files the inbox and the done list and
 claims one pending job, with its commit. Then unregisters, which puts the
 claimed jobs back among the pending ones. Prints JSON.
+
+Usage: python claim_cost.py --priorities DEPTHS SAMPLES
+
+Priorities (issue 19): a ZEO server of its own (in this process, on a
+temporary FileStorage) and a queue filled directly with DEPTHS (e.g.
+100,10000,100000) pending jobs of mixed priorities (70 % priority 0, 15 % 1,
+10 % 5, 1 % -5, and 4 % priority 10 delayed by an hour), then SAMPLES claims
+timed as above at each depth; the same at the deepest depth with every job at
+priority 0, for comparison. Each claim must take the highest due priority.
 """
 
 from collective.zasync.dispatcher import Dispatcher
+from collective.zasync.job import Job
+from collective.zasync.job import utcnow
+from collective.zasync.queue import file_waiting
+from collective.zasync.queue import get_queue_root
+from datetime import timedelta
 from collective.zasync.worker import WorkerSettings
 from ZEO.ClientStorage import ClientStorage
 from ZODB import DB
 
 import json
+import statistics
 import sys
+import tempfile
 import time
 import transaction
 import uuid
@@ -41,5 +57,87 @@ def main(port, samples):
                       "conflicts": dispatcher.stats["conflicts"]}))
 
 
+MIX = [0] * 70 + [1] * 15 + [5] * 10 + [-5] + [10] * 4  # 10: delayed by an hour
+
+
+def fill(db, target, mixed):
+    """Put pending jobs straight into the default queue's waiting trees, up to ``target``."""
+    tm = transaction.TransactionManager()
+    conn = db.open(transaction_manager=tm)
+    tm.begin()
+    queue = get_queue_root(conn).queues[""]
+    queue.concurrency = None  # parallel, as the benchmarks run it
+    count = queue.waiting_count()
+    while count < target:
+        for _ in range(min(10_000, target - count)):
+            job = Job("tests.sample_jobs:noop")
+            job.status, job.site_path = "pending-status", "/Plone"
+            job.priority = MIX[count % len(MIX)] if mixed else 0
+            if job.priority == 10:
+                job.begin_after = utcnow() + timedelta(hours=1)
+            file_waiting(queue, job)
+            count += 1
+        tm.commit()
+    conn.close()
+
+
+def claims(db, samples):
+    """Time ``samples`` claim transactions; the priorities of the jobs claimed."""
+    dispatcher = Dispatcher(db, "bench-" + str(uuid.uuid4()), WorkerSettings(threads=1))
+    dispatcher.tm = transaction.TransactionManager()
+    dispatcher.conn = db.open(transaction_manager=dispatcher.tm)
+    dispatcher._in_transaction(dispatcher._register)
+    times, cpu, taken = [], [], []
+    dispatcher.conn.getTransferCounts(True)
+    for _ in range(samples):
+        dispatcher._busy = 0
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        if not dispatcher.dispatch():
+            break  # every due job claimed
+        times.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.thread_time() - start_cpu) * 1000)
+        oid, _token = dispatcher._work.get_nowait()
+        taken.append(dispatcher.conn.get(oid).priority)
+    loads, stores = dispatcher.conn.getTransferCounts(True)
+    dispatcher._in_transaction(dispatcher._unregister)
+    dispatcher.conn.close()
+    return times, cpu, taken, (loads / max(len(times), 1), stores / max(len(times), 1))
+
+
+def figures(times, cpu, transfers):
+    """p50/p99 wall time, p50 CPU time of the claiming thread, objects loaded/stored per claim."""
+    return {"p50_ms": round(statistics.median(times), 2), "p99_ms": round(sorted(times)[int(len(times) * 0.99)], 2),
+            "cpu_p50_ms": round(statistics.median(cpu), 2), "loads_per_claim": round(transfers[0], 1),
+            "stores_per_claim": round(transfers[1], 1), "claims": len(times)}
+
+
+def priorities(depths, samples):
+    import ZEO
+
+    with tempfile.TemporaryDirectory() as tmp:
+        address, stop = ZEO.server(path=tmp + "/Data.fs")
+        db = DB(ClientStorage(address, wait=True))
+        results = {}
+        for depth in (int(d) for d in depths.split(",")):
+            fill(db, depth, mixed=True)
+            times, cpu, taken, transfers = claims(db, int(samples))
+            results["mixed %d" % depth] = dict(figures(times, cpu, transfers),
+                                               priorities_claimed=sorted(set(taken), reverse=True),
+                                               highest_first=taken == sorted(taken, reverse=True))
+        db.close()
+        stop()
+        address, stop = ZEO.server(path=tmp + "/Uniform.fs")
+        db = DB(ClientStorage(address, wait=True))
+        fill(db, depth, mixed=False)
+        times, cpu, _taken, transfers = claims(db, int(samples))
+        results["priority 0 only %d" % depth] = figures(times, cpu, transfers)
+        db.close()
+        stop()
+    print(json.dumps(results, indent=1))
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    if sys.argv[1] == "--priorities":
+        priorities(*sys.argv[2:4])
+    else:
+        main(*sys.argv[1:3])

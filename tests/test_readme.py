@@ -81,3 +81,21 @@ class TestReadmeExamples(WorkerTestCase):
         self.assertEqual(wait_for_result(job), 5)
         self.assertEqual((job.checkpoints, job.checkpoint_state), (2, "/plone/page-3"))
         self.assertEqual(api.content.get(path="/page-4").subject, ("checked",))
+    def test_priority(self):
+        namespace = self.run_example("priority")
+        self.assertEqual(namespace["urgent"].priority, 5)
+        self.assertIsInstance(wait_for_result(namespace["urgent"]), dict)
+        self.assertIsInstance(wait_for_result(namespace["routine"]), dict)
+
+    def test_rate_limit(self):
+        from datetime import timedelta
+
+        namespace = self.run_example("rate_limit")
+        self.assertEqual(namespace["queue"].rate_limits["smtp"], (60, timedelta(minutes=1)))
+        self.assertIsInstance(wait_for_result(namespace["job"]), dict)
+
+    def test_depends_on(self):
+        namespace = self.run_example("depends_on")
+        self.assertEqual(wait_for_result(namespace["publish"]), "report is now published")
+        self.assertIsInstance(namespace["report"].result, dict)
+        self.assertLess(namespace["report"].ended, namespace["publish"].started)

@@ -10,6 +10,11 @@ them, commits, and retries on ConflictError.
 from collective.zasync import batches
 from collective.zasync import interfaces
 from collective.zasync.failure import Failure
+from collective.zasync import ratelimits
+from collective.zasync.dependencies import file_or_block
+from collective.zasync.priority import due_items
+from collective.zasync.priority import first_delayed_key
+from collective.zasync.priority import tree_for
 from collective.zasync.queue import due_key
 from collective.zasync.queue import due_time
 from collective.zasync.queue import file_finished
@@ -99,6 +104,8 @@ def file_new(queue, job):
         queue.recurring[job.recurrence.id] = job.recurrence
     if job.batch_kind:
         batches.start_batch(queue, job)
+    elif job.depends_on:
+        file_or_block(queue, job)  # waits, or is kept aside until its dependencies finished
     else:
         file_waiting(queue, job)
 
@@ -217,63 +224,90 @@ def claim(root, record, free, now, first_queue=0):
 
 
 def next_due(root, now):
-    """When the first delayed job of any queue is due (seconds since 1970), or None."""
+    """When the first delayed job of any queue is due, or a full rate window reopens
+    (seconds since 1970), or None."""
     due = due_key(now.timestamp())
-    times = [due_time(next(iter(keys))) for keys in (q.waiting.keys(min=due) for q in root.queues.values()) if keys]
-    return min(times, default=None)
+    keys = (first_delayed_key(queue, due) for queue in root.queues.values())
+    times = [due_time(key) for key in keys if key is not None]
+    times.append(ratelimits.next_reopening(root.queues.values(), now.timestamp()))
+    return min((when for when in times if when is not None), default=None)
 
 
 def _claimable(queue, due, wanted, workers, running):
     """Due jobs of ``queue`` that may start now, taken out of ``waiting``.
 
     A queue with a concurrency runs its jobs in order: when the first due
-    job may not start, none after it does.
+    job may not start, none after it does. In other queues, jobs held back
+    by a quota or a rate limit are passed over.
     """
     ordered = queue.concurrency is not None
-    for key, job in _candidates(queue, due, wanted, 1 if ordered else workers):
+    stamp = int(due[:16]) / 1_000_000  # now, as seconds since 1970
+    held = None if ordered else (lambda job: _limits(queue, job, running, stamp)[2])
+    for tree, key, job in _candidates(queue, due, wanted, 1 if ordered else workers, held):
         if ordered and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
             return
-        unknown = [name for name in job.quota_names if not _is_size(queue.quotas.get(name))]
-        if not unknown and any(running[name] >= queue.quotas[name] for name in job.quota_names):
+        unknown, windows, held_back = _limits(queue, job, running, stamp)
+        if held_back:
             if ordered:
                 return
             continue
         if ordered or job.quota_names:
             queue.limit_mark.claims += 1  # two dispatchers claiming under a limit conflict
-        del queue.waiting[key]
+        del tree[key]
         queue.waiting_count.change(-1)
         if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
             continue  # cancelled while it waited: actions.cancel filed it as finished
+        for window in windows:
+            window.record(stamp)  # two dispatchers starting jobs under one rate limit conflict
         if unknown:
             # Deleted since the job was queued: this job fails, the queue goes on.
             fail_at_claim(job, LookupError(
                 "Queue %r has no quota %s any more (or its size is not a whole number); set it "
-                "again (queue.quotas[%r] = size) and retry the job."
+                "again (queue.quotas[%r] = size, or a rate limit) and retry the job."
                 % (queue.name, ", ".join(map(repr, unknown)), unknown[0])
             ))
         yield job
+
+
+def _limits(queue, job, running, stamp):
+    """(unknown quota names, rate windows to record, held back now) for ``job``."""
+    unknown = [name for name in job.quota_names
+               if not _is_size(queue.quotas.get(name)) and not ratelimits.is_known(queue, name)]
+    if unknown:
+        return unknown, [], False  # it fails when claimed
+    quotas = [name for name in job.quota_names if _is_size(queue.quotas.get(name))]
+    # Its events and callbacks (CALLBACKS) are no start: no rate limit applies.
+    windows = ratelimits.windows_of(queue, job.quota_names) if job.status == interfaces.PENDING else []
+    held_back = (any(running[name] >= queue.quotas[name] for name in quotas)
+                 or any(window.is_full(stamp) for window in windows))
+    return unknown, windows, held_back
 
 
 def _is_size(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _candidates(queue, due, wanted, workers):
-    """Due (key, job) pairs to claim from, oldest first.
+def _candidates(queue, due, wanted, workers, held=None):
+    """Due (tree, key, job) to claim from: highest priority first, then oldest first.
 
-    With several workers, each takes a random selection of the oldest due
-    jobs, so that they do not all fight over the same first keys.
+    Jobs for which ``held(job)`` is true are passed over (at most
+    CLAIM_SCAN_LIMIT looked at), so that a backlog held back by a quota or
+    a rate limit does not hide the jobs behind it. With several workers,
+    each takes a random selection of the oldest due jobs of the highest
+    priority, so that they do not all fight over the same first keys.
     """
     window = []
-    for key, job in queue.waiting.items(max=due):
-        window.append((key, job))
-        if len(window) >= CLAIM_SCAN_LIMIT or len(window) >= wanted * workers * 2:
+    for looked_at, (priority, key, job) in enumerate(due_items(queue, due), 1):
+        if held is None or not held(job):
+            window.append((priority, key, job))
+        if looked_at >= CLAIM_SCAN_LIMIT or len(window) >= wanted * workers * 2:
             break
-    if workers > 1 and len(window) > wanted:
-        chosen = sorted(random.sample(range(len(window)), wanted))
+    top = sum(1 for item in window if item[0] == window[0][0]) if window else 0
+    if workers > 1 and top > wanted:
+        chosen = sorted(random.sample(range(top), wanted))
         rest = [i for i in range(len(window)) if i not in set(chosen)]
         window = [window[i] for i in chosen + rest]
-    return window
+    return [(tree_for(queue, priority), key, job) for priority, key, job in window]
 
 
 def _take(job, now, record):

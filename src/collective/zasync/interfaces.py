@@ -38,6 +38,15 @@ class IAsyncService(Interface):
         runs as the current user, with the site set. Keyword arguments
         ``unique_key`` (str) and ``quota_names`` (tuple) are taken by the
         service, not passed on. Returns the job.
+
+        Also taken by the service (by every queueJob... variant):
+        ``priority`` (int from -10 to 10, default 0): among the due jobs of
+        its queue, a higher priority starts first, equal ones in queueing
+        order; strict, no aging (priority.py). ``depends_on`` (a queued job,
+        or a list of them, of the same site): the job starts only once they
+        have all finished; if one failed or was cancelled it fails at once,
+        naming that job, unless ``run_on_failure=True`` (dependencies.py).
+        ``makeJob`` and ``queueRecurringJob`` take ``priority`` too.
         """
 
     def queueJobWithDelay(begin_by, begin_after, func, context, *args, **kwargs):
@@ -135,6 +144,9 @@ class IJob(Interface):
     queued = Attribute("When the job was queued (aware datetime).")
     started = Attribute("When the job last started, or None.")
     ended = Attribute("When the job finished, or None.")
+    priority = Attribute("Among due jobs of its queue, a higher priority starts first (-10 to 10; 0).")
+    depends_on = Attribute("Tuple of jobs that must have finished before this one starts.")
+    run_on_failure = Attribute("True: start even if a job of depends_on failed.")
 
     def addCallback(callback):
         """Call ``callback(result)`` after the job completes; return the callback job."""
@@ -171,6 +183,17 @@ class IQueue(Interface):
 
     def get(job_id):
         """The job with that id (pending, running or finished), or None."""
+
+    rate_limits = Attribute(
+        "A mapping of quota name to (count, timedelta): jobs naming it in quota_names start at "
+        "most count times in any such window, over all workers; checked when set "
+        "(``queue.rate_limits['smtp'] = (60, timedelta(minutes=1))``). A name with a rate limit "
+        "alone (no entry in quotas) may be used in quota_names."
+    )
+
+    def set_rate_limit(name, count, per=60):
+        """Limit the starts of jobs naming ``name`` to ``count`` per ``per`` (seconds or a
+        timedelta); ``count`` None or 0 removes the limit (jobs queued with it run unlimited)."""
 
 
 class IWorker(Interface):

@@ -29,7 +29,7 @@ def new_job_id():
 # callback, a batch) keeps: what it calls, and as whom, where, with which settings.
 CALL = ("func_name", "func_obj", "func_attr", "args", "kwargs")
 RUN_AS = ("context_path", "context_oid", "site_path", "userfolder_path", "user_id",
-          "queue_name", "quota_names", "max_retries", "context_uid")
+          "queue_name", "quota_names", "max_retries", "context_uid", "priority")
 
 # CALLBACKS as the first development versions stored it (zc.async's value has no "s").
 OLD_CALLBACKS = "callbacks-status"
@@ -67,6 +67,9 @@ class Job(Persistent):
     checkpoint_state = None  # the state of the last api.checkpoint(state), committed with its work
     checkpoints = 0  # how many checkpoints the job committed
     checkpointed = None  # when the last one was committed
+    priority = 0  # among due jobs of its queue, a higher one starts first (priority.py)
+    depends_on = ()  # jobs that must have finished before this one starts (dependencies.py)
+    run_on_failure = False  # True: start even if one of depends_on failed
 
     def __init__(self, func_name=None, func_obj=None, func_attr=None, args=(), kwargs=None):
         self.id = new_job_id()

@@ -24,6 +24,10 @@ from collective.zasync.job import new_job_id
 from collective.zasync.uidindex import index_filed
 from collective.zasync.uidindex import note_queued
 from collective.zasync.uidindex import unindex_finished
+from collective.zasync.priority import priority_of
+from collective.zasync.priority import tree_for
+from collective.zasync.priority import waiting_trees
+from collective.zasync.ratelimits import RateLimits
 from persistent import Persistent
 from zope.component import queryUtility
 from zope.interface import implementer
@@ -96,6 +100,8 @@ def check_quotas(queue, quota_names):
     if isinstance(quota_names, str) or not isinstance(quota_names, (tuple, list)):
         raise TypeError("quota_names must be a tuple of names, not %r." % (quota_names,))
     for name in quota_names:
+        if name not in queue.quotas and queue._rate_limits is not None and name in queue._rate_limits:
+            continue  # a rate limit alone: no limit on how many run at once
         if name not in queue.quotas:
             raise ValueError(
                 "Queue %r has no quota %r; create it first with "
@@ -122,6 +128,8 @@ class Queue(Persistent):
     """A named queue of jobs."""
 
     concurrency = None  # jobs of this queue that may run at once; None: no limit
+    prioritized = None  # priority -> waiting BTree, for priorities other than 0 (priority.py)
+    _rate_limits = None  # a RateLimits, once a rate limit was set (ratelimits.py)
 
     def __init__(self, name, concurrency=None):
         self.name = name
@@ -183,9 +191,25 @@ class Queue(Persistent):
             self.inbox_count.change(1)
         return log
 
+    @property
+    def rate_limits(self):
+        """Quota name -> (count, timedelta): at most count starts per window (ratelimits.py)."""
+        if self._rate_limits is None:
+            return RateLimits(owner=self)  # stored on the queue when first set
+        return self._rate_limits
+
+    def set_rate_limit(self, name, count, per=60):
+        """At most ``count`` starts of jobs naming ``name`` per ``per`` (seconds or a
+        timedelta), over all workers; ``count`` None or 0 removes the limit."""
+        if not count:
+            self.rate_limits.pop(name, None)
+        else:
+            self.rate_limits[name] = (count, per)
+
     def pending(self):
-        """Jobs queued and not claimed yet, in the order they will be claimed."""
-        yield from self.waiting.values()
+        """Jobs queued and not claimed yet, in the order they will be claimed (due ones by priority)."""
+        for _priority, tree in waiting_trees(self):
+            yield from tree.values()
         for log in self.inboxes.values():
             for _key, job in log.unread():
                 yield job
@@ -216,6 +240,7 @@ class QueueRoot(Persistent):
     """The container in the root of the queue database: queues and workers."""
 
     layout = 1  # databases from before the layout was recorded
+    blocked = None  # "<dependency id> <job id>" -> job waiting for it (dependencies.py)
     retention_days = None  # a site's setting (control panel); None: the workers' own
 
     def __init__(self):
@@ -278,16 +303,19 @@ def file_waiting(queue, job):
     """Put ``job`` among the waiting jobs of ``queue``."""
     if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
         job.status = interfaces.PENDING
-    queue.waiting[waiting_key(job)] = job
+    tree_for(queue, priority_of(job), create=True)[waiting_key(job)] = job
     queue.waiting_count.change(1)
     index_filed(queue, job)
 
 
 def unfile_waiting(queue, job):
     """Take a job out of ``waiting``; False if it is not there."""
+    tree = tree_for(queue, priority_of(job))
+    if tree is None:
+        return False
     # Layout 1 keyed jobs without begin_after by 0 (migration.py re-keys them).
     for key in (waiting_key(job), "%016d.%s" % (0, job.id)):
-        if queue.waiting.pop(key, None) is not None:
+        if tree.pop(key, None) is not None:
             queue.waiting_count.change(-1)
             return True
     return False
@@ -307,6 +335,9 @@ def file_finished(queue, job):
     unindex_finished(queue, job)
     if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
         del queue.unique[job.unique_key]
+    from collective.zasync.dependencies import release_dependents  # (it imports this module)
+
+    release_dependents(queue, job)
 
 
 def unfile_finished(queue, job):

@@ -11,6 +11,8 @@ from collective.zasync import actions
 from collective.zasync.failure import Failure
 from collective.zasync.job import utcnow
 from collective.zasync.progress import get_progress
+from collective.zasync import priority as priorities
+from collective.zasync.dependencies import waiting_for
 from collective.zasync import interfaces
 from collective.zasync.queue import due_key
 from collective.zasync.queue import get_queue_root
@@ -88,9 +90,9 @@ def jobs_in_state(root, queue, state, now=None):
     now = now or utcnow()
     due = due_key(now.timestamp())
     if state == "pending":
-        return itertools.chain(queue.waiting.values(max=due), _unfiled(queue, state, now))
+        return itertools.chain(priorities.due_jobs(queue, due), _unfiled(queue, state, now))
     if state == "delayed":
-        return itertools.chain(queue.waiting.values(min=due), _unfiled(queue, state, now))
+        return itertools.chain(priorities.delayed_jobs(queue, due), _unfiled(queue, state, now))
     if state == "active":
         return _active(root, queue)
     if state in FINISHED_STATES:
@@ -111,7 +113,7 @@ def queue_counts(root, queue, now=None):
         UNFILED_LOOKED_AT)]
     unfiled_delayed = seen.count("delayed")
     # Delayed jobs are usually few; due ones may be many: count the former.
-    filed_delayed = len(queue.waiting.keys(min=due_key(now.timestamp())))
+    filed_delayed = priorities.count_delayed(queue, due_key(now.timestamp()))
     filed = queue.waiting_count()
     finished = [actions.state_of(job) for job in _unfiled_finished(root, queue, False)] + [
         actions.state_of(job) for job in _unfiled_finished(root, queue, True)]
@@ -186,8 +188,18 @@ def job_detail(job):
         "subjobs": [sub.id for sub in job.subjobs],
         "recurrence": recurrence_info(job.recurrence) if job.recurrence is not None else None,
         "actions": available_actions(job),
+        "priority": priorities.priority_of(job),
+        "depends_on": [dep.id for dep in job.depends_on],
+        "run_on_failure": job.run_on_failure,
+        "waiting_for": waiting_for(job),
     })
     return info
+
+
+def rate_limits_info(queue):
+    """A queue's rate limits: name -> {"count", "per" (seconds)}."""
+    limits = queue.rate_limits
+    return {name: {"count": count, "per": per.total_seconds()} for name, (count, per) in limits.items()}
 
 
 def available_actions(job):

@@ -11,6 +11,9 @@ from collective.zasync.job import Job
 from collective.zasync.queue import check_quotas
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import Queue
+from collective.zasync.dependencies import check_database
+from collective.zasync.dependencies import check_dependencies
+from collective.zasync.priority import check_priority
 from collective.zasync.recurring import Recurrence
 from collective.zasync.environment import find_site
 from collective.zasync.environment import path_of
@@ -77,6 +80,14 @@ def refuse_unique_key(kwargs, what):
             "Cannot queue %s with a unique_key: only single jobs (queueJob and its "
             "variants) take one. Remove it." % what
         )
+
+
+def refuse_dependencies(kwargs, what):
+    """Raise if ``kwargs`` has depends_on or run_on_failure, which only a single job can have."""
+    for name in ("depends_on", "run_on_failure"):
+        if name in kwargs:
+            raise ValueError("Cannot queue %s with %s: only single jobs (queueJob and its variants) "
+                             "take one. Remove it." % (what, name))
 
 
 @implementer(interfaces.IAsyncService)
@@ -152,10 +163,16 @@ class AsyncService:
     ):
         """The general form of the calls above."""
         unique_key = kwargs.pop("unique_key", None)
+        priority = check_priority(kwargs.pop("priority", 0))
+        depends_on, run_on_failure = kwargs.pop("depends_on", None), kwargs.pop("run_on_failure", False)
         check_delay(begin_by, begin_after)
         job = build_job(func, context, args, kwargs)
         queue = self._queue(queue, find_site(context))
         job.quota_names = check_quotas(queue, quota_names)
+        job.priority = priority
+        job.depends_on = check_dependencies(job, depends_on, run_on_failure)
+        job.run_on_failure = run_on_failure
+        check_database(queue, job.depends_on)
         if unique_key is not None:
             existing = queue.find_unique(unique_key)
             if existing is not None:
@@ -174,10 +191,13 @@ class AsyncService:
         """
         queue = self._queue(kwargs.pop("queue", ""), find_site(context))
         quota_names = check_quotas(queue, kwargs.pop("quota_names", ()))
+        priority = check_priority(kwargs.pop("priority", 0))
         refuse_unique_key(kwargs, "a recurring job")
+        refuse_dependencies(kwargs, "a recurring job")
         recurrence = Recurrence(schedule)
         job = build_job(func, context, args, kwargs)
         job.quota_names = quota_names
+        job.priority = priority
         job.recurrence = recurrence
         job.begin_after = recurrence.next_time(job.queued)
         recurrence.current = job
@@ -225,9 +245,12 @@ class AsyncService:
         for func, context, args, kwargs in job_infos:
             kwargs = dict(kwargs)
             own = check_quotas(queue, kwargs.pop("quota_names", ()))
+            priority = check_priority(kwargs.pop("priority", 0))
             refuse_unique_key(kwargs, "a job of a batch")
+            refuse_dependencies(kwargs, "a job of a batch")
             subjob = build_job(func, context, args, kwargs)
             subjob.queue_name = queue.name
+            subjob.priority = priority
             subjob.quota_names = tuple(dict.fromkeys(quota_names + own))  # batch's first
             subjobs.append(subjob)
         batch = subjobs[0].derive(call=False, quota_names=(), batch_kind=kind)

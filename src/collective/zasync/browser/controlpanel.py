@@ -160,6 +160,8 @@ class ControlPanelView(BaseView):
                      "url": self.panel_url(queue=name, state=state)}
                     for state in reading.STATES
                 ],
+                "rate_limits": [dict(limit, name=limit_name, per="%g" % limit["per"]) for limit_name, limit
+                                in sorted(reading.rate_limits_info(queue).items())],
             })
         return rows
 

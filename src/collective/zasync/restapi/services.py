@@ -93,6 +93,7 @@ class QueuesGet(BaseService):
                 "jobs": {state: self.jobs_url(queue=name, state=state) for state in reading.STATES},
                 "recurring": [reading.jsonable(reading.recurrence_info(recurrence))
                               for recurrence in queue.recurring.values()],
+                "rate_limits": reading.rate_limits_info(queue),
             })
         return {
             "@id": "%s/@zasync-queues" % self.site_url(),
