@@ -63,8 +63,7 @@ class TestLayout1(OwnWorkerTestCase):
         queue.pending_count = Length(2)
         queue.done = JobList()
         record = WorkerRecord("old-worker", 1)
-        for name in ("claimed", "finished"):
-            delattr(record, name)
+        del record.claimed  # (records of layout 1 had neither claimed jobs nor logs of finished ones)
         record.active = JobList()
         record.active.append(jobs["running"])
         record.done = JobList()
