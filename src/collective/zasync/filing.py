@@ -10,6 +10,7 @@ them, commits, and retries on ConflictError.
 from collective.zasync import batches
 from collective.zasync import interfaces
 from collective.zasync.failure import Failure
+from collective.zasync.indexes import index_job
 from collective.zasync.queue import due_key
 from collective.zasync.queue import due_time
 from collective.zasync.queue import file_finished
@@ -51,6 +52,7 @@ def file_new(queue, job):
     if job.status != interfaces.PENDING:
         return  # cancelled before it was filed: actions.cancel filed it as finished
     queue.jobs[job.id] = job
+    index_job(queue, job)  # "My jobs" and the item's "Background jobs" (indexes.py)
     if job.recurrence is not None and job.recurrence.id not in queue.recurring:
         queue.recurring[job.recurrence.id] = job.recurrence
     if job.batch_kind:

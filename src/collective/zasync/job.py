@@ -63,6 +63,10 @@ class Job(Persistent):
     callback_claims = 0  # how many times a worker claimed it to fire its events and callbacks
     max_retries = None  # ConflictError retries, from the site's settings; None: the worker's
     recurrence = None  # a recurring.Recurrence for runs of a recurring job
+    # The item the job belongs to when queued with about= (else its context): indexes.py.
+    about_path = None
+    about_oid = None
+    about_uid = None
 
     def __init__(self, func_name=None, func_obj=None, func_attr=None, args=(), kwargs=None):
         self.id = new_job_id()
@@ -217,3 +221,7 @@ class Job(Persistent):
             for cb in self.callbacks
             if cb.callback_kind in wanted and cb.status != interfaces.COMPLETED
         ]
+
+
+# A derived job (the next run, a retry's batch) belongs to the same item as its origin.
+RUN_AS += ("about_path", "about_oid", "about_uid")
