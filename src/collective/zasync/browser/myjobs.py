@@ -44,11 +44,11 @@ def own_job(job, key):
 
 
 def cancel_own(root, job_id, key):
-    """Cancel the pending job ``job_id`` of user ``key``; Unauthorized for another user's job."""
+    """Cancel the pending job ``job_id`` of user ``key``; Forbidden (403) for another user's job."""
     job = actions.find_job(root.queues, job_id)
     if job is None or not own_job(job, key):
         # The same answer for someone else's job and for no job: ids are not revealed.
-        raise Unauthorized("You can cancel only your own background jobs.")
+        raise Forbidden("You can cancel only your own background jobs.")
     actions.cancel(job)
     return job
 
