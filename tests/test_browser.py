@@ -129,7 +129,7 @@ class TestControlPanelInABrowser(PanelTestCase):
             page.wait_for_url("**/@@zasync-my-jobs")
             self.assert_themed()
             row = page.locator("#job-%s" % running.id)
-            # The page asks @zasync-my-jobs every 3 s: the bar fills without a reload.
+            # The page asks @zasync-my-jobs every 2 s: the bar fills without a reload.
             row.locator('.progress-bar[aria-valuenow="50"]').wait_for()
             self.assertEqual(row.locator(".progress-bar").inner_text().strip(), "50 %")
             page.locator('#job-%s[data-state="completed"]' % done.id).wait_for()

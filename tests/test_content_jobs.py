@@ -2,7 +2,9 @@
 and what a job's transaction says in the Undo log (and that undoing it works)."""
 
 from collective.zasync.dispatcher import Dispatcher
+from collective.zasync.config import QueueDatabase
 from collective.zasync.interfaces import COMPLETED
+from collective.zasync.interfaces import IQueueDatabase
 from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
 from collective.zasync.worker import WorkerSettings
@@ -11,12 +13,16 @@ from plone import api
 from plone.app.testing import TEST_USER_ID
 from plone.dexterity.utils import createContent
 from tests import sample_jobs
-from tests.base import WorkerTestCase
+from tests.base import OwnWorkerTestCase
 from tests.test_my_jobs import MyJobsTestCase
 from tests.test_my_jobs import rows
 from ZODB.DB import DB
 from ZODB.DemoStorage import DemoStorage
+from ZODB import POSException
 from ZODB.FileStorage import FileStorage
+from ZODB.MappingStorage import MappingStorage
+from zope.component import getGlobalSiteManager
+from zope.component import provideUtility
 from zope.component.hooks import getSite
 from zope.component.hooks import setSite
 
@@ -91,55 +97,103 @@ class TestContentJobs(MyJobsTestCase):
             self.service.queueJob(sample_jobs.add, self.portal, 1, about=new)
 
 
-class TestJobTransactions(WorkerTestCase):
-    """A job's commit says which job, which function, which user; it can be undone."""
+class TestJobTransactions(OwnWorkerTestCase):
+    """A job's commit says which job, which function, which user; it can be undone.
 
-    def test_undo_log_names_the_job_and_its_user_and_undo_works(self):
-        api.content.create(self.portal, "Document", id="undoable", title="Undoable")
+    The layer's storage cannot undo: the layer's site is opened again over a
+    FileStorage, which can. (The layer's worker is stopped: the multi-database
+    test registers the queue database globally.)
+    """
+
+    def setUp(self):
+        super().setUp()
+        for doc_id in ("first", "second"):
+            api.content.create(self.portal, "Document", id=doc_id, title=doc_id)
         transaction.commit()
-        # The layer's storage cannot undo: a FileStorage over it can.
-        tmp = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, tmp)
-        db = DB(DemoStorage(base=self.layer["zodbDB"].storage,
-                            changes=FileStorage(os.path.join(tmp, "Data.fs"))))
-        self.addCleanup(db.close)
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+
+    def open_site(self, queue_database=None):
+        """(main db, transaction manager, site) over a FileStorage; the queue in ``queue_database`` if given."""
+        databases = {}
+        changes = FileStorage(os.path.join(self.tmp, "Data.fs"))
+        db = DB(DemoStorage(base=self.layer["zodbDB"].storage, changes=changes),
+                databases=databases, database_name="main")
+        if queue_database is not None:
+            DB(MappingStorage(), databases=databases, database_name=queue_database)
         manager = transaction.TransactionManager()
         conn = db.open(transaction_manager=manager)
+        self.addCleanup(lambda: [database.close() for database in list(databases.values())])
         self.addCleanup(conn.close)
+        self.addCleanup(manager.abort)
         portal = conn.root()["Application"].plone
-        portal.undoable.description = "before"  # its earlier state in the FileStorage
+        for doc_id in ("first", "second"):
+            portal[doc_id].description = "before"  # their earlier state in the FileStorage
         manager.commit()
-        layer_site = getSite()
-        setSite(portal)
-        try:
-            job = self.service.queueJob(set_description, portal.undoable, "written by a job")
-        finally:
-            setSite(layer_site)
-        manager.commit()
+        return db, manager, portal
 
+    def run_jobs(self, db, manager, portal):
+        """Run a job on each document, one after the other, in one worker thread."""
+        jobs = []
         worker = Dispatcher(db, "00000000-0000-0000-0000-0000000undo", WorkerSettings(
             threads=1, poll_interval=0.2, ping_interval=1.0, death_interval=30.0,
             max_retries=3, stop_timeout=10.0))
-
-        def completed():
-            manager.begin()  # see what the worker committed
-            return job.status == COMPLETED
-
         worker.start()
         try:
-            wait_until(completed, "the job in the FileStorage database")
+            for doc_id in ("first", "second"):
+                layer_site = getSite()
+                setSite(portal)
+                try:
+                    job = self.service.queueJob(set_description, portal[doc_id], "written by a job")
+                finally:
+                    setSite(layer_site)
+                manager.commit()
+                wait_until(lambda: manager.begin() is not None and job.status == COMPLETED, job.id)
+                jobs.append(job)
         finally:
             worker.stop()
         manager.begin()
-        self.assertEqual(portal.undoable.description, "written by a job")
+        return jobs
 
-        [entry] = [entry for entry in db.undoLog(0, 20) if job.id in entry["description"]]
-        self.assertEqual(
-            entry["description"],
-            "collective.zasync job %s: tests.test_content_jobs.set_description on /plone/undoable" % job.id)
-        self.assertEqual(entry["user_name"], "plone %s" % TEST_USER_ID)  # as Zope notes a request's
+    def undo_entry(self, db, job):
+        [entry] = [entry for entry in db.undoLog(0, 50) if job.id in entry["description"]]
+        return entry
 
-        db.undo(entry["id"], manager.get())
+    def undo(self, db, manager, job):
+        db.undo(self.undo_entry(db, job)["id"], manager.get())
         manager.commit()
         manager.begin()
-        self.assertEqual(portal.undoable.description, "before")
+
+    def test_undo_log_names_the_job_and_its_user_and_undo_works(self):
+        db, manager, portal = self.open_site()
+        first, second = self.run_jobs(db, manager, portal)
+        self.assertEqual(portal.second.description, "written by a job")
+        entry = self.undo_entry(db, second)
+        self.assertEqual(
+            entry["description"],
+            "collective.zasync job %s: tests.test_content_jobs.set_description on /plone/second" % second.id)
+        self.assertEqual(entry["user_name"], "plone %s" % TEST_USER_ID)  # as Zope notes a request's
+
+        # With the queue in the site's database, a job's commit also wrote its worker
+        # thread's log of finished jobs, which the next job's commit changed: the
+        # later job is undone first, as for requests that changed the same objects.
+        with self.assertRaisesRegex(POSException.UndoError, "modified by a later transaction"):
+            self.undo(db, manager, first)
+        manager.abort()
+        self.undo(db, manager, second)
+        self.assertEqual((portal.first.description, portal.second.description), ("written by a job", "before"))
+        self.undo(db, manager, first)
+        self.assertEqual(portal.first.description, "before")
+
+    def test_with_the_queue_in_its_own_database_any_job_can_be_undone(self):
+        provideUtility(QueueDatabase("async"), IQueueDatabase)
+        try:
+            db, manager, portal = self.open_site(queue_database="async")
+            first, second = self.run_jobs(db, manager, portal)
+        finally:
+            getGlobalSiteManager().unregisterUtility(provided=IQueueDatabase)
+        self.assertEqual(first._p_jar.db().database_name, "async")
+        self.assertEqual(self.undo_entry(db, first)["user_name"], "plone %s" % TEST_USER_ID)
+        self.undo(db, manager, first)  # the site's database: only the job's own work
+        self.assertEqual((portal.first.description, portal.second.description), ("before", "written by a job"))
+        self.assertEqual(first.status, COMPLETED)  # the queue's database keeps the job's outcome

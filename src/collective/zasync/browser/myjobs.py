@@ -24,6 +24,9 @@ from plone.protect import CheckAuthenticator
 from Products.Five.browser import BrowserView
 from urllib.parse import urlencode
 from zExceptions import Forbidden
+from zope.i18n import translate
+
+import json
 
 
 def current_user_key():
@@ -117,6 +120,11 @@ class JobListView(BrowserView):
             "completed": _("Completed"),
             "new": _("New"),
         }.get(state, state)
+
+    def state_titles_json(self):
+        """The translated state titles, for the script that refreshes the rows."""
+        return json.dumps({state: translate(self.state_title(state), context=self.request)
+                           for state in reading.STATES})
 
     def state_class(self, state):
         return {

@@ -1,10 +1,8 @@
 // "My jobs" and an item's "Background jobs": refresh the rows of unfinished jobs
-// from the page's REST endpoint (data-refresh-url) every 3 seconds, with a plain fetch.
+// from the page's REST endpoint (data-refresh-url) every 2 seconds, with a plain fetch.
 (function () {
   "use strict";
   var UNFINISHED = ["pending", "delayed", "active"];
-  var TITLES = {pending: "Pending", delayed: "Delayed", active: "Active",
-                failed: "Failed", completed: "Completed"};
   var CLASSES = {pending: "text-bg-secondary", delayed: "text-bg-info", active: "text-bg-primary",
                  failed: "text-bg-danger", completed: "text-bg-success"};
 
@@ -12,11 +10,11 @@
     return iso ? new Date(iso).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "";
   }
 
-  function update(row, job) {
+  function update(row, job, titles) {
     row.dataset.state = job.state;
     row.className = "zasync-job zasync-" + job.state;
     var badge = row.querySelector(".zasync-state-badge");
-    badge.textContent = TITLES[job.state] || job.state;
+    badge.textContent = titles[job.state] || job.state;
     badge.className = "badge zasync-state-badge " + (CLASSES[job.state] || "text-bg-light");
     var progress = row.querySelector(".zasync-progress");
     progress.hidden = job.progress === null;
@@ -49,13 +47,13 @@
       .then(function (data) {
         data.items.forEach(function (job) {
           var row = table.querySelector('tr[data-job-id="' + job.id + '"]');
-          if (row) { update(row, job); }
+          if (row) { update(row, job, JSON.parse(table.dataset.stateTitles || "{}")); }
         });
       })
       .catch(function () {})
-      .then(function () { window.setTimeout(function () { refresh(table); }, 3000); });
+      .then(function () { window.setTimeout(function () { refresh(table); }, 2000); });
   }
 
   var table = document.getElementById("zasync-personal-jobs");
-  if (table) { window.setTimeout(function () { refresh(table); }, 3000); }
+  if (table) { window.setTimeout(function () { refresh(table); }, 2000); }
 })();
