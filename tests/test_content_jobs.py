@@ -80,6 +80,13 @@ class TestContentJobs(MyJobsTestCase):
         self.assertIn("Traceback (most recent call last)", data["items"][1]["traceback"])
         self.assertEqual(data["items"][2]["args"], ["1"])
 
+    def test_the_actions_menu_links_to_background_jobs_for_editors(self):
+        link = '//a[contains(@href, "/doc/@@zasync-jobs")]'
+        links = self.get_page("doc", "editor").xpath(link)
+        self.assertTrue(links, "no Background jobs in the Actions menu")
+        self.assertIn("Background jobs", links[0].text_content())
+        self.assertFalse(self.get_page("doc", "member").xpath(link))
+
     def test_jobs_stay_listed_when_the_item_is_renamed_or_moved(self):
         job = self.service.queueJob(sample_jobs.add, self.doc, 1)
         wait_for_result(job)
