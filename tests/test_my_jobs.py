@@ -6,12 +6,14 @@ from collective.zasync.indexes import build_indexes
 from collective.zasync.indexes import jobs_of_user
 from collective.zasync.queue import get_queue_root
 from collective.zasync.testing import wait_for_result
+from collective.zasync.testing import wait_until
 from plone.app.testing import login
 from plone.app.testing import setRoles
 from plone.app.testing import TEST_USER_ID
 from plone.app.testing import TEST_USER_NAME
 from plone.app.testing import TEST_USER_PASSWORD
 from tests import sample_jobs
+from tests.base import OwnWorkerTestCase
 from tests.panel import PanelTestCase
 
 import transaction
@@ -176,3 +178,19 @@ class TestUserIndex(MyJobsTestCase):
         self.assertEqual(build_indexes(root), 2)  # (the upgrade step does this)
         self.assertEqual([job.id for job in jobs_of_user(root, *key)], [jobs[2].id, jobs[1].id])
         transaction.commit()
+
+
+class TestJobsNotFiledYet(OwnWorkerTestCase):
+    """No worker running: a job waits in its request's inbox, and is listed all the same."""
+
+    def test_listed_before_and_after_a_worker_files_it(self):
+        root = get_queue_root(self.portal._p_jar)
+        key = ("/plone/acl_users", TEST_USER_ID)
+        job = self.service.queueJob(sample_jobs.add, self.portal, 1)
+        transaction.commit()
+        self.assertNotIn(job.id, root.queues[""].jobs)  # not filed
+        self.assertEqual(list(jobs_of_user(root, *key)), [job])
+        self.start_worker()
+        wait_for_result(job)
+        wait_until(lambda: job.id in root.queues[""].jobs, "the job filed")
+        self.assertEqual(list(jobs_of_user(root, *key)), [job])  # once
