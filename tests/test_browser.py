@@ -3,9 +3,14 @@
 A site administrator logs in, opens Site Setup, follows the "Background
 jobs" configlet, sees a finished and a failed job, opens the failed job's
 traceback, retries it and sees it complete. The panel is saved as
-docs/controlpanel.png for the README.
+docs/controlpanel.png for the README. A member opens "My jobs" from the user
+menu, watches a job's progress and end without reloading, cancels a delayed
+job (docs/myjobs.png).
 """
 
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from pathlib import Path
 from playwright.sync_api import sync_playwright
 from tests.panel import PanelTestCase
@@ -17,6 +22,7 @@ import transaction
 
 
 SCREENSHOT = Path(__file__).parent.parent / "docs" / "controlpanel.png"
+MY_JOBS_SCREENSHOT = Path(__file__).parent.parent / "docs" / "myjobs.png"
 
 
 def find_chromium():
@@ -99,6 +105,46 @@ class TestControlPanelInABrowser(PanelTestCase):
         self.assertFalse(page.locator("#zasync-traceback").count())
         transaction.begin()
         self.assertEqual(jobs["failed"].result, "succeeded on attempt 2")
+
+    def test_a_member_watches_their_job_on_my_jobs(self):
+        from plone.app.testing import login
+        from plone.app.testing import TEST_USER_NAME
+        from tests import sample_jobs
+
+        page = self.page
+        self.log_in("member", "secret-Pw-123")
+        sample_jobs.gate.clear()
+        login(self.portal, "member")  # the member queues, as a view of their add-on would
+        done = self.service.queueJob(sample_jobs.add, self.portal, 20, 22)
+        failed = self.service.queueJob(sample_jobs.fail, self.portal, "The printer is out of paper.")
+        running = self.service.queueJob(sample_jobs.report_progress, self.portal)
+        tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
+        delayed = self.service.queueJobWithDelay(None, tomorrow, sample_jobs.add, self.portal, 1)
+        login(self.portal, TEST_USER_NAME)
+        transaction.commit()
+        try:
+            page.goto(self.url(""))
+            page.click("#personaltools-menulink")
+            page.click("#personaltools-zasync-my-jobs")
+            page.wait_for_url("**/@@zasync-my-jobs")
+            self.assert_themed()
+            row = page.locator("#job-%s" % running.id)
+            # The page asks @zasync-my-jobs every 2 s: the bar fills without a reload.
+            row.locator('.progress-bar[aria-valuenow="50"]').wait_for()
+            self.assertEqual(row.locator(".progress-bar").inner_text().strip(), "50 %")
+            page.locator('#job-%s[data-state="completed"]' % done.id).wait_for()
+            self.assertIn("The printer is out of paper.", page.locator("#job-%s" % failed.id).inner_text())
+            page.screenshot(path=str(MY_JOBS_SCREENSHOT), full_page=True)
+        finally:
+            sample_jobs.gate.set()
+        page.locator('#job-%s[data-state="completed"]' % running.id).wait_for()
+        self.assertEqual(page.locator("#job-%s .zasync-result" % running.id).inner_text(), "'done'")
+        self.assertEqual(page.locator("tr[data-job-id]").count(), 4)
+
+        # the member cancels the job that was to run tomorrow
+        page.locator("#job-%s .zasync-cancel" % delayed.id).click()
+        self.assertIn("was cancelled", page.locator(".portalMessage, .alert").first.inner_text())
+        self.assertEqual(page.locator("#job-%s" % delayed.id).get_attribute("data-state"), "failed")
 
     def wait_for_state(self, wanted, seconds=20):
         """Reload the job page until its state badge says ``wanted``."""

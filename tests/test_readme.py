@@ -71,6 +71,16 @@ class TestReadmeExamples(WorkerTestCase):
         namespace = self.run_example("unique")
         self.assertIs(namespace["again"], namespace["first"])
 
+    def test_about(self):
+        from collective.zasync.indexes import jobs_of_content
+        from collective.zasync.queue import get_queue_root
+
+        job = self.run_example("about")["job"]
+        wait_for_result(job)
+        root = get_queue_root(self.portal._p_jar)
+        wait_until(lambda: job in list(jobs_of_content(root, self.portal["sales-report"])), "the listing")
+        self.assertNotIn(job, list(jobs_of_content(root, self.portal)))
+
     def test_transactional(self):
         self.run_example("transactional")
         transaction.abort()  # nothing pending: the example committed

@@ -57,6 +57,9 @@ class TestUninstall(unittest.TestCase):
     def test_uninstalled(self):
         from collective.zasync.browser.interfaces import ICollectiveZasyncLayer
 
+        actions = self.portal.portal_actions
+        self.assertNotIn("zasync-my-jobs", actions.user.objectIds())
+        self.assertNotIn("zasync-jobs", actions.object_buttons.objectIds())
         self.assertFalse(self.installer.is_product_installed("collective.zasync"))
         self.assertNotIn(ICollectiveZasyncLayer, registered_layers())
         self.assertNotIn("zasync", configlet_ids(self.portal))

@@ -7,6 +7,8 @@ never as the administrator who clicked.
 
 from collective.zasync import interfaces
 from collective.zasync.failure import Failure
+from collective.zasync.indexes import index_job
+from collective.zasync.indexes import unindex_job
 from collective.zasync.job import utcnow
 from collective.zasync.queue import file_finished
 from collective.zasync.queue import get_queue_root
@@ -88,6 +90,7 @@ def cancel(job):
     job.finish(Failure(Cancelled("Cancelled before it ran.")))
     job.complete()
     file_finished(queue, job)
+    index_job(queue, job)  # cancelled before a dispatcher filed it: it is listed all the same
     return job
 
 
@@ -98,6 +101,7 @@ def remove(job):
     queue = queue_of(job)
     unfile_finished(queue, job)
     queue.jobs.pop(job.id, None)
+    unindex_job(queue, job)
 
 
 def remove_finished(queue, failed=False):
@@ -107,6 +111,7 @@ def remove_finished(queue, failed=False):
     for key, job in list(tree.items()):
         del tree[key]
         queue.jobs.pop(job.id, None)
+        unindex_job(queue, job)
         count += 1
     length.change(-count)
     return count

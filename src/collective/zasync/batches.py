@@ -6,6 +6,7 @@ batch or a finished job.
 
 from collective.zasync import interfaces
 from collective.zasync.failure import Failure
+from collective.zasync.indexes import index_job
 from collective.zasync.job import utcnow
 from collective.zasync.queue import file_finished
 from collective.zasync.queue import file_waiting
@@ -62,4 +63,5 @@ def schedule_next_run(queue, job):
     run = recurrence.next_run(job)
     run.status = interfaces.PENDING
     queue.jobs[run.id] = run
+    index_job(queue, run)
     file_waiting(queue, run)

@@ -15,6 +15,7 @@ from collective.zasync.dependencies import file_or_block
 from collective.zasync.priority import due_items
 from collective.zasync.priority import first_delayed_key
 from collective.zasync.priority import tree_for
+from collective.zasync.indexes import index_job
 from collective.zasync.queue import due_key
 from collective.zasync.queue import due_time
 from collective.zasync.queue import file_finished
@@ -100,6 +101,7 @@ def file_new(queue, job):
     if job.status != interfaces.PENDING:
         return  # cancelled before it was filed: actions.cancel filed it as finished
     queue.jobs[job.id] = job
+    index_job(queue, job)  # "My jobs" and the item's "Background jobs" (indexes.py)
     if job.recurrence is not None and job.recurrence.id not in queue.recurring:
         queue.recurring[job.recurrence.id] = job.recurrence
     if job.batch_kind:

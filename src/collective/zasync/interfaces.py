@@ -28,6 +28,11 @@ class IAsyncService(Interface):
     Every ``queue...`` call stores the job in the current transaction: it runs
     after that transaction commits, and never if it aborts. Each call checks
     its input at once and raises ``ValueError``/``TypeError`` on bad input.
+
+    Every call that takes ``func, context`` (and ``makeJob``) also takes the
+    keyword argument ``about=item``, taken by the service: a stored content
+    item of the same site that the job belongs to instead of its context, so
+    that it is listed in that item's "Background jobs" (``@@zasync-jobs``).
     """
 
     def queueJob(func, context, *args, **kwargs):
@@ -147,6 +152,9 @@ class IJob(Interface):
     priority = Attribute("Among due jobs of its queue, a higher priority starts first (-10 to 10; 0).")
     depends_on = Attribute("Tuple of jobs that must have finished before this one starts.")
     run_on_failure = Attribute("True: start even if a job of depends_on failed.")
+    about_path = Attribute("Path of the item given as ``about=`` when queued, or None (then: the context).")
+    about_oid = Attribute("Its oid: the job stays listed on it when it is moved or renamed.")
+    about_uid = Attribute("Its UID (plone.uuid), or None.")
 
     def addCallback(callback):
         """Call ``callback(result)`` after the job completes; return the callback job."""

@@ -70,6 +70,10 @@ class Job(Persistent):
     priority = 0  # among due jobs of its queue, a higher one starts first (priority.py)
     depends_on = ()  # jobs that must have finished before this one starts (dependencies.py)
     run_on_failure = False  # True: start even if one of depends_on failed
+    # The item the job belongs to when queued with about= (else its context): indexes.py.
+    about_path = None
+    about_oid = None
+    about_uid = None
 
     def __init__(self, func_name=None, func_obj=None, func_attr=None, args=(), kwargs=None):
         self.id = new_job_id()
@@ -224,3 +228,7 @@ class Job(Persistent):
             for cb in self.callbacks
             if cb.callback_kind in wanted and cb.status != interfaces.COMPLETED
         ]
+
+
+# A derived job (the next run, a retry's batch) belongs to the same item as its origin.
+RUN_AS += ("about_path", "about_oid", "about_uid")

@@ -79,3 +79,12 @@ def upgrade_to_1001(context):
     site = api.portal.get()
     migrate(get_queue_root(site._p_jar))
     copy_to_queue_database(site)
+
+
+def upgrade_jobs_of_users_and_content(context):
+    """GenericSetup upgrade step: "My jobs" in the user menu, and the indexes of the jobs kept."""
+    from collective.zasync.indexes import build_indexes
+
+    context.runImportStepFromProfile("profile-collective.zasync:default", "actions")
+    count = build_indexes(get_queue_root(api.portal.get()._p_jar))
+    log.info("Indexed %d jobs by user and by content item.", count)

@@ -18,6 +18,7 @@ unfiles and looks up jobs through the functions here.
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 from collective.zasync import interfaces
+from collective.zasync.indexes import unindex_job
 from collective.zasync.joblog import JobLog
 from collective.zasync.legacy import JobList  # noqa: F401 (databases of 1.0.0a1 name it here)
 from collective.zasync.job import new_job_id
@@ -394,6 +395,7 @@ def remove_old_jobs(root, default_days):
             for key in keys:
                 job = tree.pop(key)
                 queue.jobs.pop(job.id, None)
+                unindex_job(queue, job)
             length.change(-len(keys))
             count += len(keys)
     return count

@@ -261,3 +261,49 @@ def jsonable(value):
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return safe_repr(value)
+
+
+# -- what a user sees of a job: "My jobs" and an item's "Background jobs" (indexes.py) --
+
+PERSONAL_PAGE_SIZE = 20
+
+
+def readable_error(failure, limit=REPR_LIMIT):
+    """One line saying what went wrong (the traceback's last line), never the traceback."""
+    return truncate(" ".join(str(failure).split()), limit)
+
+
+def personal_summary(job, full=False, own=True, now=None):
+    """A job as its user sees it; ``full`` (Manage portal) adds arguments and the traceback.
+
+    ``own``: the viewer queued it; someone else's job (on an item the viewer
+    may modify) shows no result, only its state and a readable error.
+    """
+    progress = progress_of(job)
+    result = job.result
+    failed = isinstance(result, Failure)
+    state = actions.state_of(job, now)
+    info = {
+        "id": job.id,
+        "state": state,
+        "description": job.describe(),
+        "context_path": job.context_path,
+        "about_path": job.about_path,
+        "user": job.user_id,
+        "queued": job.queued,
+        "begin_after": job.begin_after,
+        "started": job.started,
+        "ended": job.ended,
+        "progress": progress[0] if progress else None,
+        "result": None if failed or result is None or not (own or full) else safe_repr(result),
+        "error": readable_error(result) if failed else None,
+        "cancellable": own and state in ("pending", "delayed") and not (
+            job.parent is not None and job.parent.batch_kind),
+    }
+    if full:
+        info.update({
+            "args": [safe_repr(arg) for arg in job.args],
+            "kwargs": {str(key): safe_repr(value) for key, value in sorted(job.kwargs.items())},
+            "traceback": result.getTraceback() if failed else None,
+        })
+    return info

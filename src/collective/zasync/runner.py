@@ -17,6 +17,7 @@ from collective.zasync.events import JobSuccess
 from collective.zasync.failure import Failure
 from collective.zasync.callables import ObjectRef
 from collective.zasync.gate import gate
+from collective.zasync.history import note_job
 from collective.zasync.job import utcnow
 from collective.zasync.queue import requeue
 from collective.zasync.queue import get_queue_root
@@ -219,6 +220,7 @@ class JobRunner:
         began = getattr(current, "began", None)
         job.finish(result, retries)
         job.started = began or job.started
+        note_job(job)  # the Undo view names the job and its user
         event = self._event(job)
         if has_subscribers(event):
             # A failing subscriber must not cost the job its result.

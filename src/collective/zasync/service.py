@@ -17,6 +17,7 @@ from collective.zasync.priority import check_priority
 from collective.zasync.recurring import Recurrence
 from collective.zasync.environment import find_site
 from collective.zasync.environment import path_of
+from collective.zasync.indexes import belongs_to
 from collective.zasync.security import capture_user
 from datetime import datetime
 from datetime import timedelta
@@ -36,6 +37,7 @@ def makeJob(func, context, *args, **kwargs):
 def build_job(func, context, args, kwargs):
     """A NEW job for ``func(context, *args, **kwargs)``, checked and captured."""
     site = find_site(context)
+    about = kwargs.pop("about", None)  # the item the job is listed on, if not its context
     func_name, func_obj, func_attr = describe_callable(func)
     args, kwargs = prepare_arguments(args, kwargs)
     job = Job(func_name, func_obj, func_attr, args, kwargs)
@@ -45,6 +47,8 @@ def build_job(func, context, args, kwargs):
     job.site_path = path_of(site)
     job.userfolder_path, job.user_id = capture_user()
     job.max_retries = site_max_retries(site)
+    if about is not None:
+        belongs_to(job, about, site)
     return job
 
 

@@ -1,0 +1,115 @@
+"""plone.restapi services for users: their own jobs, and the jobs of a content item.
+
+    GET  @zasync-my-jobs?b_start=&b_size=        the current user's jobs, newest first
+    POST @zasync-my-jobs/<id>/cancel             cancel one of their own pending jobs
+    GET  <item>/@zasync-content-jobs?b_start=    the jobs that belong to an item (Modify portal content)
+
+The same lists as the pages of browser/myjobs.py, which refresh from them.
+Only users with "Manage portal" get arguments and tracebacks.
+"""
+
+from collective.zasync import actions
+from collective.zasync import reading
+from collective.zasync.browser.myjobs import cancel_own
+from collective.zasync.browser.myjobs import current_user_key
+from collective.zasync.browser.myjobs import may_manage
+from collective.zasync.browser.myjobs import own_job
+from collective.zasync.indexes import jobs_of_content
+from collective.zasync.indexes import jobs_of_user
+from collective.zasync.job import utcnow
+from collective.zasync.security import capture_user
+from plone.protect.interfaces import IDisableCSRFProtection
+from plone.restapi.services import Service
+from urllib.parse import urlencode
+from zope.interface import alsoProvides
+from zope.interface import implementer
+from zope.publisher.interfaces import IPublishTraverse
+
+
+class JobListGet(Service):
+    """A page of jobs, with ``batching`` links as plone.restapi's listings have."""
+
+    name = None
+
+    def jobs(self):
+        raise NotImplementedError
+
+    def own(self, job):
+        return True
+
+    def url(self, **params):
+        return "%s/%s?%s" % (self.context.absolute_url(), self.name, urlencode(params))
+
+    def reply(self):
+        try:
+            b_start = max(int(self.request.form.get("b_start", 0)), 0)
+            b_size = min(max(int(self.request.form.get("b_size", reading.PERSONAL_PAGE_SIZE)), 1),
+                         reading.MAX_PAGE_SIZE)
+        except (TypeError, ValueError):
+            self.request.response.setStatus(400)
+            return {"error": {"type": "BadRequest", "message": "b_start and b_size are integers."}}
+        full = may_manage(self.context)
+        now = utcnow()
+        jobs, more = reading.page(self.jobs(), b_start, b_size)
+        items = []
+        for job in jobs:
+            item = reading.jsonable(reading.personal_summary(job, full=full, own=self.own(job), now=now))
+            if item["cancellable"] and self.name == "@zasync-my-jobs":
+                item["cancel"] = "%s/%s/%s/cancel" % (self.context.absolute_url(), self.name, job.id)
+            items.append(item)
+        batching = {"@id": self.url(b_start=b_start, b_size=b_size)}
+        if b_start > 0:
+            batching["prev"] = self.url(b_start=max(b_start - b_size, 0), b_size=b_size)
+        if more:
+            batching["next"] = self.url(b_start=b_start + b_size, b_size=b_size)
+        return {"@id": batching["@id"], "b_start": b_start, "b_size": b_size,
+                "items": items, "batching": batching}
+
+
+class MyJobsGet(JobListGet):
+    """GET @zasync-my-jobs"""
+
+    name = "@zasync-my-jobs"
+
+    def jobs(self):
+        return jobs_of_user(reading.queue_root(self.context), *current_user_key())
+
+
+@implementer(IPublishTraverse)
+class MyJobsPost(Service):
+    """POST @zasync-my-jobs/<id>/cancel"""
+
+    def __init__(self, context, request):
+        super().__init__(context, request)
+        self.params = []
+
+    def publishTraverse(self, request, name):
+        self.params.append(name)
+        return self
+
+    def reply(self):
+        # A JSON API request (Accept: application/json, which a cross-site form cannot send).
+        alsoProvides(self.request, IDisableCSRFProtection)
+        if len(self.params) != 2 or self.params[1] != "cancel":
+            self.request.response.setStatus(404)
+            return {"error": {"type": "NotFound", "message": "POST @zasync-my-jobs/<id>/cancel."}}
+        root = reading.queue_root(self.context)
+        try:
+            job = cancel_own(root, self.params[0], current_user_key())
+        except actions.ActionError as exc:
+            self.request.response.setStatus(400)
+            return {"error": {"type": "BadRequest", "message": str(exc)}}
+        return reading.jsonable(reading.personal_summary(job, full=may_manage(self.context)))
+
+
+class ContentJobsGet(JobListGet):
+    """GET <item>/@zasync-content-jobs"""
+
+    name = "@zasync-content-jobs"
+
+    def jobs(self):
+        return jobs_of_content(reading.queue_root(self.context), self.context)
+
+    def own(self, job):
+        userfolder_path, user_id = capture_user()
+        return user_id is not None and own_job(job, (userfolder_path, user_id))
