@@ -24,8 +24,8 @@ from collective.zasync.queue import requeue
 from collective.zasync.queue import timed_out
 from collections import Counter
 
+import itertools
 import logging
-import random
 import time
 import zlib
 
@@ -200,13 +200,15 @@ def claim(root, record, free, now, first_queue=0):
     """
     queues = list(root.queues.values())
     due = due_key(now.timestamp())
+    live = sorted(uuid for uuid, worker in root.workers.items() if worker.is_alive()) or [record.uuid]
+    index = live.index(record.uuid) if record.uuid in live else 0
     claimed_now = [job for worker in root.workers.values() for job in worker.claimed.values()
                    if job.status != interfaces.COMPLETED]
     running = Counter(name for job in claimed_now for name in job.quota_names)
     running.update(QUEUE_PREFIX + job.queue_name for job in claimed_now)
     start = first_queue % len(queues)
     offers = [
-        _claimable(queue, due, free, len(root.workers), running)
+        _claimable(queue, due, free, len(live), running, index)
         for queue in queues[start:] + queues[:start]
     ]
     claimed = []
@@ -235,7 +237,7 @@ def next_due(root, now):
     return min((when for when in times if when is not None), default=None)
 
 
-def _claimable(queue, due, wanted, workers, running):
+def _claimable(queue, due, wanted, workers, running, index=0):
     """Due jobs of ``queue`` that may start now, taken out of ``waiting``.
 
     A queue with a concurrency runs its jobs in order: when the first due
@@ -245,7 +247,7 @@ def _claimable(queue, due, wanted, workers, running):
     ordered = queue.concurrency is not None
     stamp = int(due[:16]) / 1_000_000  # now, as seconds since 1970
     held = None if ordered else (lambda job: _limits(queue, job, running, stamp)[2])
-    for tree, key, job in _candidates(queue, due, wanted, 1 if ordered else workers, held):
+    for tree, key, job in _candidates(queue, due, wanted, 1 if ordered else workers, held, index):
         if ordered and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
             return
         unknown, windows, held_back = _limits(queue, job, running, stamp)
@@ -289,26 +291,32 @@ def _is_size(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _candidates(queue, due, wanted, workers, held=None):
+def _candidates(queue, due, wanted, workers, held=None, index=0):
     """Due (tree, key, job) to claim from: highest priority first, then oldest first.
 
     Jobs for which ``held(job)`` is true are passed over (at most
     CLAIM_SCAN_LIMIT looked at), so that a backlog held back by a quota or
     a rate limit does not hide the jobs behind it. With several workers,
-    each takes a random selection of the oldest due jobs of the highest
-    priority, so that they do not all fight over the same first keys.
+    worker number ``index`` of them first takes the oldest due jobs of the
+    highest priority whose key hashes to it, so that two dispatchers
+    claiming at once rarely delete the same keys (a conflict the BTree
+    cannot resolve).
     """
+    size = wanted * workers * 2
+    items = due_items(queue, due)
+    first = list(itertools.islice(items, size))
+    prefetch([job for _priority, _key, job in first])  # one request for the jobs looked at
     window = []
-    for looked_at, (priority, key, job) in enumerate(due_items(queue, due), 1):
+    for looked_at, (priority, key, job) in enumerate(itertools.chain(first, items), 1):
         if held is None or not held(job):
             window.append((priority, key, job))
-        if looked_at >= CLAIM_SCAN_LIMIT or len(window) >= wanted * workers * 2:
+        if looked_at >= CLAIM_SCAN_LIMIT or len(window) >= size:
             break
     top = sum(1 for item in window if item[0] == window[0][0]) if window else 0
     if workers > 1 and top > wanted:
-        chosen = sorted(random.sample(range(top), wanted))
-        rest = [i for i in range(len(window)) if i not in set(chosen)]
-        window = [window[i] for i in chosen + rest]
+        mine = [i for i in range(top) if zlib.crc32(window[i][1].encode()) % workers == index]
+        others = [i for i in range(len(window)) if i not in set(mine)]
+        window = [window[i] for i in mine + others]
     return [(tree_for(queue, priority), key, job) for priority, key, job in window]
 
 
