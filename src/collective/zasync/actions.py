@@ -12,6 +12,8 @@ from collective.zasync.queue import file_finished
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import unfile_finished
 from collective.zasync.queue import unfile_waiting
+from collective.zasync.totals import count_left
+from collective.zasync.totals import count_retry
 
 
 class Cancelled(Exception):
@@ -65,6 +67,7 @@ def retry(job):
         # the dispatcher passes it over, since it is no longer completed.
         unfile_finished(queue, part)
         part.reset()
+    count_retry(queue)
     return queue.put(job)
 
 
@@ -109,6 +112,7 @@ def remove_finished(queue, failed=False):
         queue.jobs.pop(job.id, None)
         count += 1
     length.change(-count)
+    count_left(queue, failed, count)
     return count
 
 

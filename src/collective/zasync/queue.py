@@ -21,6 +21,7 @@ from collective.zasync import interfaces
 from collective.zasync.joblog import JobLog
 from collective.zasync.legacy import JobList  # noqa: F401 (databases of 1.0.0a1 name it here)
 from collective.zasync.job import new_job_id
+from collective.zasync.totals import count_left
 from persistent import Persistent
 from zope.component import queryUtility
 from zope.interface import implementer
@@ -307,6 +308,7 @@ def unfile_finished(queue, job):
     tree, length = _finished_tree(queue, job)
     if tree.pop(finished_key(job), None) is not None:
         length.change(-1)
+        count_left(queue, job.failed)  # the metrics' totals never go down
         return True
     return False
 
@@ -357,5 +359,6 @@ def remove_old_jobs(root, default_days):
                 job = tree.pop(key)
                 queue.jobs.pop(job.id, None)
             length.change(-len(keys))
+            count_left(queue, tree is queue.failed, len(keys))
             count += len(keys)
     return count
