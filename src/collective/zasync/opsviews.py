@@ -24,7 +24,8 @@ TOKEN_VARIABLE = "ZASYNC_METRICS_TOKEN"
 def bearer_token_matches(request):
     """True if the request carries ``Authorization: Bearer <ZASYNC_METRICS_TOKEN>``."""
     token = os.environ.get(TOKEN_VARIABLE, "")
-    header = request.getHeader("Authorization", "") or ""
+    # ZPublisher moves the Authorization header out of the environment into ``_auth``.
+    header = getattr(request, "_auth", None) or request.getHeader("Authorization", "") or ""
     scheme, _, value = header.partition(" ")
     if not token or scheme.lower() != "bearer":
         return False

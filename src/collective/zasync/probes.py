@@ -39,7 +39,7 @@ def liveness(dispatcher):
     alive = bool(thread is not None and thread.is_alive() and not dispatcher.stopping.is_set())
     report = {"status": "ok" if alive else "failing"}
     if dispatcher is not None:
-        report.update(worker=dispatcher.uuid, busy_threads=dispatcher.busy(),
+        report.update(worker=dispatcher.uuid, busy_threads=dispatcher.busy,
                       database="failing" if dispatcher._failing else "ok")
     return alive, report
 
