@@ -44,20 +44,41 @@ class TestControlPanelInABrowser(PanelTestCase):
     def log_in(self, user, password):
         page = self.page
         page.goto(self.url("login"))
+        self.assert_themed()
         page.fill("#__ac_name", user)
         page.fill("#__ac_password", password)
         page.click("#buttons-login, button[name=\"buttons.login\"], input[name=\"buttons.login\"]")
         page.wait_for_selector("#personaltools-logout", state="attached")
 
+    def theme_state(self):
+        """The page's stylesheets and a value that only the theme's CSS sets."""
+        return self.page.evaluate("""() => ({
+            sheets: Array.from(document.styleSheets).map(sheet => sheet.href || "").filter(Boolean),
+            primary: getComputedStyle(document.documentElement).getPropertyValue("--bs-primary").trim(),
+        })""")
+
     def assert_themed(self):
         """The page is styled by the site's theme, as users see it (not the bare HTML that
         Plone serves to unthemed host names such as 127.0.0.1)."""
-        sheets = self.page.evaluate(
-            "Array.from(document.styleSheets).map(sheet => sheet.href || '').filter(Boolean)")
-        self.assertTrue(any("++theme++" in href for href in sheets), sheets)
-        # ... and applied: Barceloneta's toolbar/header is laid out, not a plain list
-        self.assertNotEqual(self.page.evaluate(
-            "getComputedStyle(document.querySelector('#portal-header') || document.body).display"), "inline")
+        state = self.theme_state()
+        # Barceloneta's bundle is linked ...
+        self.assertTrue(any("++theme++barceloneta" in href for href in state["sheets"]), state)
+        # ... and applied: its Bootstrap variables are defined (nothing else defines them)
+        self.assertTrue(state["primary"], state)
+
+    def test_an_unthemed_host_fails_the_theme_check(self):
+        """The check above tells a themed page from an unthemed one: the same login form on
+        127.0.0.1 (one of plone.app.theming's unthemed hosts) fails it, on localhost passes."""
+        self.assertIn("//localhost:", self.site_url)  # the URL the README prints
+        self.page.goto(self.url("login").replace("//localhost:", "//127.0.0.1:"))
+        self.page.wait_for_selector("#__ac_name")
+        with self.assertRaises(AssertionError):
+            self.assert_themed()
+        state = self.theme_state()
+        self.assertEqual([href for href in state["sheets"] if "++theme++" in href], [])
+        self.assertEqual(state["primary"], "")
+        self.page.goto(self.url("login"))
+        self.assert_themed()
 
     def test_see_a_failed_job_open_its_traceback_retry_it(self):
         jobs = self.queue_jobs_in_every_state()
@@ -65,6 +86,7 @@ class TestControlPanelInABrowser(PanelTestCase):
         self.log_in("manager", "secret-Pw-123")
 
         page.goto(self.url("@@overview-controlpanel"))
+        self.assert_themed()
         page.get_by_role("link", name="Background jobs").click()
         page.wait_for_url("**/@@zasync-controlpanel")
         self.assert_themed()
@@ -87,6 +109,7 @@ class TestControlPanelInABrowser(PanelTestCase):
         # its page, with the traceback
         failed.locator("a.zasync-job-link").click()
         traceback = page.locator("#zasync-traceback")
+        self.assert_themed()
         self.assertIn("Traceback (most recent call last)", traceback.inner_text())
         self.assertIn("ValueError: The first attempt fails on purpose.", traceback.inner_text())
 
