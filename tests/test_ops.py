@@ -5,6 +5,7 @@ from collective.zasync import actions
 from collective.zasync import reading
 from collective.zasync.dispatcher import Dispatcher
 from collective.zasync.interfaces import ACTIVE
+from collective.zasync.queue import remove_old_jobs
 from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
 from collective.zasync.worker import WorkerSettings
@@ -97,6 +98,19 @@ class TestMetrics(PanelTestCase):
         self.assertEqual(metrics[("zasync_jobs_completed_total", (("queue", "reports"),))], 2)
         self.assertEqual(metrics[("zasync_worker_busy_threads", worker)], 0)
         self.assertEqual(metrics[("zasync_job_duration_seconds_count", (("queue", "reports"),))], 2)
+
+        # the retention removes finished jobs: they are no longer kept, still counted
+        transaction.begin()
+        root = reading.queue_root(self.portal)
+        kept, root.retention_days = root.retention_days, 0
+        self.assertEqual(remove_old_jobs(root, 0), 4)
+        root.retention_days = kept
+        transaction.commit()
+        metrics = self.scrape(Authorization="Bearer " + TOKEN)
+        for name, completed in (("", 2), ("reports", 2)):
+            self.assertEqual(metrics[("zasync_jobs", (("queue", name), ("state", "completed")))], 0)
+            self.assertEqual(metrics[("zasync_jobs_completed_total", (("queue", name),))], completed)
+        self.assertEqual(metrics[("zasync_jobs_failed_total", (("queue", ""),))], 1)
 
     def test_who_may_scrape(self):
         url = self.url("@@zasync-metrics")

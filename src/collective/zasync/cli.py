@@ -16,6 +16,7 @@ job id ends with exit code 1 and a message; a bad command line with 2.
 
 from collective.zasync import actions
 from collective.zasync import reading
+from collective.zasync.metrics import oldest_due_age
 
 import argparse
 import json
@@ -154,8 +155,6 @@ def do_status(args, site, root):
         "queues": {name: reading.queue_counts(root, queue) for name, queue in root.queues.items()},
         "workers": [reading.worker_info(worker) for worker in root.workers.values()],
     }
-    from collective.zasync.metrics import oldest_due_age
-
     data["oldest_due_job_waited_seconds"] = round(oldest_due_age(root), 1)
     lines = ["Site %s" % data["site"], "%-20s %s" % ("QUEUE", " ".join("%9s" % s.upper() for s in reading.STATES))]
     for name, counts in data["queues"].items():

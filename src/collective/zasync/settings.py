@@ -55,10 +55,11 @@ class ISettings(Interface):
         title=_("Health check: longest wait of a due job (seconds)"),
         description=_(
             "@@zasync-health answers 503 (failing) when a job that is due has waited longer than "
-            "this for a worker, or when no worker is alive."
+            "this for a worker, or when no worker is alive. Empty: 300."
         ),
         default=300,
         min=1,
+        required=False,  # forms of before this setting, posted without it, still save
     )
 
 
