@@ -94,7 +94,13 @@ def open_site(config, site_path):
 
     import Zope2
 
-    make_wsgi_app({}, config)
+    import zc.lockfile
+
+    try:
+        make_wsgi_app({}, config)
+    except zc.lockfile.LockError as error:
+        raise CliError("the database of %s is in use (%s): a FileStorage opens in one process "
+                       "only; stop the instance, or use ZEO or RelStorage" % (config, error)) from None
     app = makerequest(Zope2.app())
     app.REQUEST["PARENTS"] = [app]
     setRequest(app.REQUEST)

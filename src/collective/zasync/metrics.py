@@ -19,6 +19,7 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 import bisect
 import itertools
@@ -75,7 +76,8 @@ def histogram(name, documentation, buckets, samples_by_queue):
         cumulative = list(itertools.accumulate(counts))
         family.add_metric(
             [queue_name],
-            [(str(le), count) for le, count in zip(buckets, cumulative)] + [("+Inf", cumulative[-1])],
+            [(floatToGoString(le), count) for le, count in zip(buckets, cumulative)]
+            + [("+Inf", cumulative[-1])],
             sum_value=sum(samples))
     return family
 
