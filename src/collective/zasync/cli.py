@@ -18,6 +18,8 @@ from collective.zasync import actions
 from collective.zasync import reading
 from collective.zasync.metrics import oldest_due_age
 
+from ZODB.POSException import ConflictError
+
 import argparse
 import json
 import os
@@ -248,6 +250,10 @@ def run(args, site):
             transaction.abort()
     except (CliError, actions.ActionError) as error:
         print("zasync: error: %s" % error, file=sys.stderr)
+        return 1
+    except ConflictError:  # a worker changed the same jobs at the same moment
+        print("zasync: error: the jobs changed while this ran (a database conflict); nothing "
+              "was changed: run the command again", file=sys.stderr)
         return 1
     if done is None:  # not confirmed
         return 1
