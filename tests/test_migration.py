@@ -105,7 +105,8 @@ class TestLayout1(OwnWorkerTestCase):
         setup = self.portal.portal_setup
         setup.setLastVersionForProfile("collective.zasync:default", "1000")
         upgrades = setup.listUpgrades("collective.zasync:default")
-        self.assertEqual([step["title"] for step in upgrades], ["collective.zasync 1.0: settings and queue layout"])
+        self.assertEqual([step["title"] for step in upgrades], ["collective.zasync 1.0: settings and queue layout",
+                                                               "collective.zasync 1.0: the health check setting"])
         setup.upgradeProfile("collective.zasync:default")
         self.assertEqual(get_queue_root(self.portal._p_jar).layout, LAYOUT)
-        self.assertEqual(setup.getLastVersionForProfile("collective.zasync:default"), ("1001",))
+        self.assertEqual(setup.getLastVersionForProfile("collective.zasync:default"), ("1002",))

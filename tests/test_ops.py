@@ -177,6 +177,20 @@ class TestHealth(PanelTestCase):
             self.layer["zasync_dispatcher"].start()
 
 
+    def test_sites_of_profile_1001_get_the_setting_by_the_upgrade_step(self):
+        registry, setup = self.portal.portal_registry, self.portal.portal_setup
+        del registry.records["collective.zasync.health_max_wait"]
+        setup.setLastVersionForProfile("collective.zasync:default", "1001")
+        self.assertEqual(self.health()[1]["max_wait_seconds"], 300)  # no record: the default
+        upgrades = setup.listUpgrades("collective.zasync:default")
+        self.assertEqual([step["title"] for step in upgrades], ["collective.zasync 1.0: the health check setting"])
+        setup.upgradeProfile("collective.zasync:default")
+        self.assertEqual(registry["collective.zasync.health_max_wait"], 300)
+        transaction.commit()
+        self.assertEqual(self.get_page("@@zasync-settings").xpath(
+            '//input[@name="form.widgets.health_max_wait"]/@value'), ["300"])
+
+
 class TestVoltoControlpanel(PanelTestCase):
     def test_listed_read_and_edited_through_controlpanels(self):
         session = self.session("manager", json=True)

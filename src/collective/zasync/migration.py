@@ -79,3 +79,8 @@ def upgrade_to_1001(context):
     site = api.portal.get()
     migrate(get_queue_root(site._p_jar))
     copy_to_queue_database(site)
+
+
+def upgrade_to_1002(context):
+    """GenericSetup upgrade step: the health check's setting (health_max_wait)."""
+    context.runImportStepFromProfile("profile-collective.zasync:default", "plone.app.registry")
