@@ -38,6 +38,7 @@ setup(
         "plone.api",
         "plone.app.registry",
         "plone.restapi",
+        "prometheus_client",
         "Products.CMFPlone>=6.2",
         "setuptools",
         "transaction",
@@ -71,6 +72,7 @@ setup(
         "console_scripts": [
             "zasync-cluster = collective.zasync.cluster:main",
             "zasync-worker = collective.zasync.command:main",
+            "zasync = collective.zasync.cli:main",
         ],
     },
 )

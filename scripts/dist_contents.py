@@ -32,6 +32,7 @@ REQUIRED = [
     "single_db_worker.zcml",
     "multi_db_instance.zcml",
     "multi_db_worker.zcml",
+    "ops.zcml",
 ]
 SDIST_ONLY = ["README.md", "CHANGES.rst", "setup.py", "pyproject.toml", "MANIFEST.in"]
 FORBIDDEN = {"tests", "benchmarks"}
@@ -40,6 +41,7 @@ ENTRY_POINTS = [
     "target = plone",
     "zasync-cluster = collective.zasync.cluster:main",
     "zasync-worker = collective.zasync.command:main",
+    "zasync = collective.zasync.cli:main",
 ]
 
 

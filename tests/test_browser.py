@@ -5,7 +5,9 @@ jobs" configlet, sees a finished and a failed job, opens the failed job's
 traceback, retries it and sees it complete. The panel is saved as
 docs/controlpanel.png for the README. A member opens "My jobs" from the user
 menu, watches a job's progress and end without reloading, cancels a delayed
-job (docs/myjobs.png).
+job (docs/myjobs.png). Every page is opened on localhost, as the README tells
+users to, and must be styled by the theme; the same check fails on 127.0.0.1,
+where Plone serves pages unthemed.
 """
 
 from datetime import datetime
@@ -50,27 +52,48 @@ class TestControlPanelInABrowser(PanelTestCase):
     def log_in(self, user, password):
         page = self.page
         page.goto(self.url("login"))
+        self.assert_themed()
         page.fill("#__ac_name", user)
         page.fill("#__ac_password", password)
         page.click("#buttons-login, button[name=\"buttons.login\"], input[name=\"buttons.login\"]")
         page.wait_for_selector("#personaltools-logout", state="attached")
 
+    def theme_state(self):
+        """The page's stylesheets and a value that only the theme's CSS sets."""
+        return self.page.evaluate("""() => ({
+            sheets: Array.from(document.styleSheets).map(sheet => sheet.href || "").filter(Boolean),
+            primary: getComputedStyle(document.documentElement).getPropertyValue("--bs-primary").trim(),
+        })""")
+
     def assert_themed(self):
         """The page is styled by the site's theme, as users see it (not the bare HTML that
         Plone serves to unthemed host names such as 127.0.0.1)."""
-        sheets = self.page.evaluate(
-            "Array.from(document.styleSheets).map(sheet => sheet.href || '').filter(Boolean)")
-        self.assertTrue(any("++theme++" in href for href in sheets), sheets)
-        # ... and applied: Barceloneta's toolbar/header is laid out, not a plain list
-        self.assertNotEqual(self.page.evaluate(
-            "getComputedStyle(document.querySelector('#portal-header') || document.body).display"), "inline")
+        state = self.theme_state()
+        # Barceloneta's bundle is linked ...
+        self.assertTrue(any("++theme++barceloneta" in href for href in state["sheets"]), state)
+        # ... and applied: its Bootstrap variables are defined (nothing else defines them)
+        self.assertTrue(state["primary"], state)
+
+    def check_the_theme_check(self):
+        """The check above tells a themed page from an unthemed one: the login form on
+        127.0.0.1 (one of plone.app.theming's unthemed hosts) fails it."""
+        self.assertIn("//localhost:", self.site_url)  # the URL the README prints
+        self.page.goto(self.url("login").replace("//localhost:", "//127.0.0.1:"))
+        self.page.wait_for_selector("#__ac_name")
+        with self.assertRaises(AssertionError):
+            self.assert_themed()
+        state = self.theme_state()
+        self.assertEqual([href for href in state["sheets"] if "++theme++" in href], [])
+        self.assertEqual(state["primary"], "")
 
     def test_see_a_failed_job_open_its_traceback_retry_it(self):
         jobs = self.queue_jobs_in_every_state()
         page = self.page
+        self.check_the_theme_check()
         self.log_in("manager", "secret-Pw-123")
 
         page.goto(self.url("@@overview-controlpanel"))
+        self.assert_themed()
         page.get_by_role("link", name="Background jobs").click()
         page.wait_for_url("**/@@zasync-controlpanel")
         self.assert_themed()
@@ -93,6 +116,7 @@ class TestControlPanelInABrowser(PanelTestCase):
         # its page, with the traceback
         failed.locator("a.zasync-job-link").click()
         traceback = page.locator("#zasync-traceback")
+        self.assert_themed()
         self.assertIn("Traceback (most recent call last)", traceback.inner_text())
         self.assertIn("ValueError: The first attempt fails on purpose.", traceback.inner_text())
 

@@ -7,17 +7,25 @@ a supervisor. Jobs are queued by ``zconsole run`` processes (test_zeo's helpers)
 
 from collective.zasync import interfaces
 from collective.zasync.cluster import BIN
+from collective.zasync.cluster import free_port
+from collective.zasync.cluster import wait_for_port
+from collective.zasync.cluster import write_instance_files
 from collective.zasync.cluster import pid_alive
 from pathlib import Path
+from prometheus_client.parser import text_string_to_metric_families
 from tests.test_zeo import ClusterLayer
 from tests.test_zeo import ClusterTestCase
 from tests.test_zeo import FAST_WORKERS
 
+import json
 import os
+import requests
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+import transaction
 import unittest
 
 
@@ -36,7 +44,9 @@ class WorkerCommandLayer(ClusterLayer):
         env = dict(os.environ, ZASYNC_UUID=str(client / "var" / "worker-uuid.txt"))
         env.pop("ZASYNC_DISABLE", None)
         conf = str(client / "etc" / "zope.conf")
-        command = [COMMAND, "-C", conf, "--processes", "2", "--threads", "2"]
+        cluster.metrics_port = free_port_pair()
+        command = [COMMAND, "-C", conf, "--processes", "2", "--threads", "2",
+                   "--metrics-port", str(cluster.metrics_port)]
         with open(client / "var" / "zasync-worker.out", "ab") as out:
             cluster.processes["zasync-worker"] = process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, env=env
@@ -47,6 +57,15 @@ class WorkerCommandLayer(ClusterLayer):
                 raise RuntimeError("zasync-worker did not start (exit code %s):\n%s"
                                    % (process.poll(), read_log(cluster)[-5000:]))
             time.sleep(0.2)
+
+
+def free_port_pair():
+    """A port P such that P and P + 1 are free (the metrics ports of processes 1 and 2)."""
+    while True:
+        port = free_port()
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port + 1)) != 0:
+                return port
 
 
 def read_log(cluster):
@@ -85,6 +104,26 @@ class TestWorkerCommand(ClusterTestCase):
         for n in (1, 2):  # each process's lines say which one it is
             line = "[zasync-worker %d] Worker %s started with 2 threads." % (n, self.uuid(n))
             self.assertIn(line, log)
+
+    def test_1b_metrics_port_and_liveness_probe(self):
+        # test_1's jobs are done: once filed, the numbers stand still
+        self.wait_until(lambda: not any(record.claimed for record in self.root().workers.values()),
+                        60, "the finished jobs to be filed")
+        queue = self.root().queues[""]
+        for n in (1, 2):  # process N listens on the port + N - 1, on 127.0.0.1
+            base = "http://127.0.0.1:%d" % (self.cluster.metrics_port + n - 1)
+            response = requests.get(base + "/healthz", timeout=10)
+            self.assertEqual(response.status_code, 200)
+            self.assertEqual(response.json()["worker"], self.uuid(n))
+            metrics = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                       for family in text_string_to_metric_families(
+                           requests.get(base + "/metrics", timeout=10).text)
+                       for sample in family.samples}
+            self.assertEqual(metrics[("zasync_workers", (("state", "alive"),))], 2)
+            self.assertEqual(metrics[("zasync_jobs_completed_total", (("queue", ""),))],
+                             queue.completed_count())
+            self.assertEqual(metrics[("zasync_jobs", (("queue", ""), ("state", "pending")))], 0)
+            self.assertEqual(requests.get(base + "/other", timeout=10).status_code, 404)
 
     def test_2_killed_process_restarts_with_its_uuid(self):
         ids = self.queue("sleep_and_mark", 8, "killed", "2")
@@ -137,6 +176,74 @@ class TestWorkerCommand(ClusterTestCase):
         completed = [job for job in jobs if job.status == interfaces.COMPLETED]
         self.assertEqual({job.attempts for job in completed}, {1})
         self.assertEqual(sorted(self.marks("terminated-").values()), [1] * len(completed))
+
+
+    def test_4_an_instance_configured_by_environment_variables_only(self):
+        """As a plone/plone-backend container: no worker ZCML, no product-config, no
+        <environment>; ZASYNC_WORKER=1, ZASYNC_UUID (a UUID), ZASYNC_THREADS, ZASYNC_PING_INTERVAL."""
+        home = write_instance_files(Path(self.tmp) / "envworker", free_port(), "single_db_instance.zcml",
+                                    self.cluster.databases(), {})
+        conf = home / "etc" / "zope.conf"
+        conf.write_text(conf.read_text().replace("  ZASYNC_UUID $INSTANCE/var/worker-uuid.txt\n", ""))
+        self.assertNotIn("ZASYNC", conf.read_text())
+        uuid = "6f1c1d2e-5a7b-4c3d-9e8f-0123456789ab"
+        env = {name: value for name, value in os.environ.items() if not name.startswith("ZASYNC_")}
+        env.update(ZASYNC_WORKER="1", ZASYNC_UUID=uuid, ZASYNC_THREADS="3", ZASYNC_PING_INTERVAL="1")
+        with open(home / "var" / "stdout.log", "ab") as out:
+            self.cluster.processes["envworker"] = process = subprocess.Popen(
+                [str(BIN / "runwsgi"), str(home / "etc" / "zope.ini")], stdout=out,
+                stderr=subprocess.STDOUT, env=env)
+        port = int((home / "http_port").read_text())
+        wait_for_port(port, 180, process)
+        record = self.root().workers[uuid]
+        self.assertEqual((record.threads, record.pid), (3, process.pid))
+        ids = self.queue("mark", 6, "from-env")
+        jobs = self.wait_completed(ids)
+        self.assertEqual({job.worker_uuid for job in jobs}, {uuid})
+        self.assertEqual(self.marks("from-env-"), {"from-env-%d" % n: 1 for n in range(6)})
+        health = requests.get("http://127.0.0.1:%d/Plone/@@zasync-health" % port, timeout=30)
+        self.assertEqual((health.status_code, health.json()["workers_alive"]), (200, 1), health.text)
+        process.send_signal(signal.SIGTERM)
+        self.assertEqual(process.wait(STOP_TIMEOUT + 15), 0)
+        self.assertNotIn(uuid, self.root().workers)  # unregistered
+
+
+    def test_5_the_zasync_command_line(self):
+        """``zasync`` as a subprocess with the client's zope.conf (ZEO; no worker runs now)."""
+        from collective.zasync import reading
+        from collective.zasync.job import Job
+
+        root = self.root()
+        job = Job("tests.sample_jobs:add", args=(1, 2))  # pending: nothing runs it
+        job.site_path = ("", "Plone")
+        root.queues[""].put(job)
+        transaction.commit()
+        conf = str(Path(self.tmp) / "client" / "etc" / "zope.conf")
+
+        def zasync(*args, answer=None):
+            env = {name: value for name, value in os.environ.items() if not name.startswith("ZASYNC_")}
+            return subprocess.run([str(BIN / "zasync"), *args, "-C", conf], input=answer, env=env,
+                                  capture_output=True, text=True, timeout=300)
+
+        status = zasync("status", "--json")
+        self.assertEqual(status.returncode, 0, status.stderr)
+        data = json.loads(status.stdout)
+        root = self.root()
+        self.assertEqual(data["queues"], {name: reading.queue_counts(root, queue)
+                                          for name, queue in root.queues.items()})
+        self.assertEqual(data["queues"][""]["pending"], 1)
+        self.assertEqual(data["workers"], [])  # all stopped and unregistered
+
+        declined = zasync("cancel", job.id, answer="n\n")
+        self.assertEqual(declined.returncode, 1)
+        self.assertIn("Cancel 1 job(s): tests.sample_jobs.add? [y/N]", declined.stderr)
+        self.assertIn("Nothing done", declined.stderr)
+        self.assertEqual(self.root().queues[""].get(job.id).status, interfaces.PENDING)
+
+        wrong = zasync("list", "--site", "Nope")
+        self.assertEqual((wrong.returncode, wrong.stdout), (1, ""))
+        self.assertEqual(wrong.stderr.strip().splitlines()[-1],
+                         "zasync: error: no Plone site at /Nope (--site); the sites of %s: Plone" % conf)
 
 
 NO_IDENTITY_CONF = """\

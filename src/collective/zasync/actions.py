@@ -14,6 +14,8 @@ from collective.zasync.queue import file_finished
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import unfile_finished
 from collective.zasync.queue import unfile_waiting
+from collective.zasync.totals import count_left
+from collective.zasync.totals import count_retry
 
 
 class Cancelled(Exception):
@@ -67,6 +69,7 @@ def retry(job):
         # dispatcher drops it from there, since it is no longer completed.
         unfile_finished(queue, part)
         part.reset()
+    count_retry(queue)
     return queue.put(job)
 
 
@@ -114,6 +117,7 @@ def remove_finished(queue, failed=False):
         unindex_job(queue, job)
         count += 1
     length.change(-count)
+    count_left(queue, failed, count)
     return count
 
 

@@ -1,6 +1,6 @@
 """zasync-worker: run jobs in worker processes that serve no HTTP.
 
-    zasync-worker -C etc/zope.conf [--processes N] [--threads M]
+    zasync-worker -C etc/zope.conf [--processes N] [--threads M] [--metrics-port PORT]
 
 Each worker process loads the instance's zope.conf and ZCML as ``zconsole``
 does and starts its dispatcher (the worker ZCML need not be included; if it
@@ -48,8 +48,19 @@ def parse_args(argv):
         "--threads", type=int, metavar="M",
         help="jobs each process runs at once (default: threads in zope.conf)",
     )
+    parser.add_argument(
+        "--metrics-port", type=int, metavar="PORT",
+        help="serve /metrics (Prometheus) and /healthz (liveness) on this port; with several "
+             "processes, process N on PORT+N-1 (default: no listener)",
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", metavar="ADDRESS",
+        help="the address of the --metrics-port listener (default: %(default)s)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     args = parser.parse_args(argv)
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        parser.error("--metrics-port must be a port number, 1 to 65535")
     for name in ("processes", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error("--%s must be 1 or more" % name)  # exits 2
@@ -136,6 +147,11 @@ def run_worker(args):
     # If the instance's ZCML includes the worker ZCML, its subscriber has started the dispatcher.
     dispatcher = worker.get_dispatcher() or worker.start_worker(db=Zope2.DB)
     started = True
+    if args.metrics_port:
+        from collective.zasync.probes import start_probe_server
+
+        start_probe_server(Zope2.DB, worker.get_dispatcher, host=args.metrics_host,
+                           port=args.metrics_port + (args.child or 1) - 1)
     # Ours again (start_worker wraps them): a signal only asks; the main thread stops, once.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -185,6 +201,8 @@ def supervise(args, settings):
     command = [sys.executable, "-m", "collective.zasync.command", "-C", args.config]
     if args.threads:
         command += ["--threads", str(args.threads)]
+    if args.metrics_port:
+        command += ["--metrics-port", str(args.metrics_port), "--metrics-host", args.metrics_host]
     children = [Child(index, command) for index in range(1, args.processes + 1)]
     log.info("zasync-worker (pid %d): starting %d worker processes.", os.getpid(), args.processes)
     status = 0

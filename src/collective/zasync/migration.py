@@ -88,3 +88,8 @@ def upgrade_jobs_of_users_and_content(context):
     context.runImportStepFromProfile("profile-collective.zasync:default", "actions")
     count = build_indexes(get_queue_root(api.portal.get()._p_jar))
     log.info("Indexed %d jobs by user and by content item.", count)
+
+
+def upgrade_to_1003(context):
+    """GenericSetup upgrade step: the health check's setting (health_max_wait)."""
+    context.runImportStepFromProfile("profile-collective.zasync:default", "plone.app.registry")

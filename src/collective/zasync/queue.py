@@ -29,6 +29,7 @@ from collective.zasync.priority import priority_of
 from collective.zasync.priority import tree_for
 from collective.zasync.priority import waiting_trees
 from collective.zasync.ratelimits import RateLimits
+from collective.zasync.totals import count_left
 from persistent import Persistent
 from zope.component import queryUtility
 from zope.interface import implementer
@@ -346,6 +347,7 @@ def unfile_finished(queue, job):
     tree, length = _finished_tree(queue, job)
     if tree.pop(finished_key(job), None) is not None:
         length.change(-1)
+        count_left(queue, job.failed)  # the metrics' totals never go down
         return True
     return False
 
@@ -397,5 +399,6 @@ def remove_old_jobs(root, default_days):
                 queue.jobs.pop(job.id, None)
                 unindex_job(queue, job)
             length.change(-len(keys))
+            count_left(queue, tree is queue.failed, len(keys))
             count += len(keys)
     return count

@@ -51,6 +51,17 @@ class ISettings(Interface):
         max=50,
     )
 
+    health_max_wait = schema.Int(
+        title=_("Health check: longest wait of a due job (seconds)"),
+        description=_(
+            "@@zasync-health answers 503 (failing) when a job that is due has waited longer than "
+            "this for a worker, or when no worker is alive. Empty: 300."
+        ),
+        default=300,
+        min=1,
+        required=False,  # forms of before this setting, posted without it, still save
+    )
+
 
 def copy_retention(site, days):
     """Store the retention on the queue root, where the workers read it."""
@@ -82,3 +93,4 @@ def store_setting(event):
     site = getSite()
     if copy is not None and getattr(site, "_p_jar", None) is not None:
         copy(site, event.newValue)
+

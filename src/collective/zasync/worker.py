@@ -27,9 +27,13 @@ process_options = {"uuid_suffix": "", "threads": None}
 
 
 def worker_uuid(path=None):
-    """This worker's UUID, from the file named by ZASYNC_UUID; created on first start."""
+    """This worker's UUID: ZASYNC_UUID itself if it is a UUID (containers), else from the
+    file it names; created on first start."""
     if not path:
         path = os.environ.get("ZASYNC_UUID") or product_config().get("uuid-file")
+        if path and is_uuid(path):  # worker process N of zasync-worker: one derived from it
+            suffix = process_options["uuid_suffix"]
+            return str(uuid.uuid5(uuid.UUID(path), suffix)) if suffix else str(uuid.UUID(path))
         if not path:
             raise RuntimeError(
                 "This instance includes the collective.zasync worker ZCML but has "
@@ -47,6 +51,15 @@ def worker_uuid(path=None):
         f.write(value + "\n")
     log.info("Created worker UUID %s in %s", value, path)
     return value
+
+
+def is_uuid(text):
+    """True if ``text`` is a UUID rather than a file path."""
+    try:
+        uuid.UUID(text.strip())
+    except ValueError:
+        return False
+    return "/" not in text and "\\" not in text
 
 
 _dispatcher = None

@@ -1,6 +1,8 @@
-"""A worker's settings: zope.conf's <product-config collective.zasync>."""
+"""A worker's settings: zope.conf's <product-config collective.zasync>, then the environment."""
 
 from dataclasses import dataclass
+
+import os
 
 
 @dataclass
@@ -17,12 +19,14 @@ class WorkerSettings:
     time_limit: float = 0.0  # seconds a job may run before it is failed (0: no limit)
 
     @classmethod
-    def from_product_config(cls, config=None):
-        """Settings from a product-config dict (of strings); bad values raise."""
+    def from_product_config(cls, config=None, environ=None):
+        """Settings from a product-config dict (of strings), overridden by ZASYNC_<SETTING>
+        environment variables (ZASYNC_THREADS=4: containers); bad values raise."""
         if config is None:
             config = product_config()
+        config = dict(config or {}, **from_environment(os.environ if environ is None else environ))
         settings = cls()
-        for name, value in (config or {}).items():
+        for name, value in config.items():
             key = name.replace("-", "_")
             if key == "uuid_file":  # read by worker_uuid()
                 continue
@@ -41,6 +45,16 @@ class WorkerSettings:
                     % (name, "a whole number" if kind is int else "a number", value)
                 ) from None
         return settings
+
+
+def from_environment(environ):
+    """{product-config name: value} of the ZASYNC_<SETTING> variables set in ``environ``."""
+    found = {}
+    for key in WorkerSettings.__dataclass_fields__:
+        value = environ.get("ZASYNC_" + key.upper())
+        if value:
+            found[key.replace("_", "-")] = value
+    return found
 
 
 def product_config():

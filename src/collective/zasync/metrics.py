@@ -1,0 +1,157 @@
+"""The queues, jobs and workers in the Prometheus text format.
+
+``QueueCollector`` is a prometheus_client collector that reads the queue
+database when it is scraped: nothing is counted in the process, so every
+instance (the site's ``@@zasync-metrics``, a worker command's metrics port)
+shows the same numbers, those of the database. Reading is bounded: counts
+come from the queues' counters (``reading.queue_counts``), the histograms
+from the newest RECENT finished jobs of each queue.
+"""
+
+from collective.zasync import interfaces
+from collective.zasync import reading
+from collective.zasync.job import utcnow
+from collective.zasync.queue import due_key
+from collective.zasync.queue import due_time
+from collective.zasync.totals import left_and_retried
+from prometheus_client import CollectorRegistry
+from prometheus_client import generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
+
+import bisect
+import itertools
+
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+RECENT = 1000  # finished jobs per queue and outcome that the histograms are made of
+RUNNING = (interfaces.ACTIVE, interfaces.CALLBACKS)  # claimed, not finished
+UNFILED_LOOKED_AT = 100  # jobs per inbox looked at for the oldest due one
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+def due_at(job):
+    """When a job became due: its begin_after, or when it was queued."""
+    return job.queued if job.begin_after is None else max(job.begin_after, job.queued)
+
+
+def oldest_due(queue, now):
+    """The time (seconds since 1970) the longest-waiting due job of ``queue`` became due, or None."""
+    times = [due_time(key) for key in itertools.islice(queue.waiting.keys(max=due_key(now.timestamp())), 1)]
+    for inbox in queue.inboxes.values():  # queued, not filed yet by a worker
+        for _key, job in inbox.unread(UNFILED_LOOKED_AT):
+            if job.status == interfaces.PENDING and due_at(job) <= now:
+                times.append(due_at(job).timestamp())
+    return min(times) if times else None
+
+
+def oldest_due_age(root, now=None):
+    """Seconds the longest-waiting due job of any queue has waited (0.0 if none waits)."""
+    now = now or utcnow()
+    times = [t for t in (oldest_due(queue, now) for queue in root.queues.values()) if t is not None]
+    return max(0.0, now.timestamp() - min(times)) if times else 0.0
+
+
+def alive_workers(root):
+    """The worker records that pinged within their death interval."""
+    return [worker for worker in root.workers.values() if worker.is_alive()]
+
+
+def recent_finished(queue):
+    """The newest RECENT completed and RECENT failed jobs of ``queue``."""
+    return itertools.chain(itertools.islice(queue.completed.values(), RECENT),
+                           itertools.islice(queue.failed.values(), RECENT))
+
+
+def histogram(name, documentation, buckets, samples_by_queue):
+    """A HistogramMetricFamily by queue from lists of seconds."""
+    family = HistogramMetricFamily(name, documentation, labels=["queue"])
+    for queue_name, samples in samples_by_queue.items():
+        counts = [0] * (len(buckets) + 1)
+        for value in samples:
+            counts[bisect.bisect_left(buckets, value)] += 1
+        cumulative = list(itertools.accumulate(counts))
+        family.add_metric(
+            [queue_name],
+            [(floatToGoString(le), count) for le, count in zip(buckets, cumulative)]
+            + [("+Inf", cumulative[-1])],
+            sum_value=sum(samples))
+    return family
+
+
+class QueueCollector:
+    """Collects the metrics of a queue database (a QueueRoot, or None: nothing queued yet)."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def describe(self):
+        return []  # read at scrape time only (the registry must not collect at register)
+
+    def collect(self):
+        root, now = self.root, utcnow()
+        queues = dict(root.queues.items()) if root is not None else {}
+        workers = list(root.workers.values()) if root is not None else []
+        jobs = GaugeMetricFamily("zasync_jobs", "Jobs by queue and state.", labels=["queue", "state"])
+        finished = {name: CounterMetricFamily("zasync_jobs_%s" % name, doc, labels=["queue"])
+                    for name, doc in (("completed", "Jobs that completed."),
+                                      ("failed", "Jobs that failed (cancelled ones included)."),
+                                      ("retried", "Failed jobs queued again by an administrator."))}
+        oldest = GaugeMetricFamily("zasync_oldest_pending_job_age_seconds",
+                                   "How long the longest-waiting due job of a queue has waited.",
+                                   labels=["queue"])
+        durations, latencies = {}, {}
+        for name, queue in queues.items():
+            counts = reading.queue_counts(root, queue, now)
+            for state in reading.STATES:
+                jobs.add_metric([name, state], counts[state])
+            left = left_and_retried(queue)
+            finished["completed"].add_metric([name], counts["completed"] + left["completed"])
+            finished["failed"].add_metric([name], counts["failed"] + left["failed"])
+            finished["retried"].add_metric([name], left["retried"])
+            since = oldest_due(queue, now)
+            oldest.add_metric([name], max(0.0, now.timestamp() - since) if since else 0.0)
+            durations[name], latencies[name] = [], []
+            for job in recent_finished(queue):
+                if job.started is not None and job.ended is not None and not job.batch_kind:
+                    durations[name].append((job.ended - job.started).total_seconds())
+                    latencies[name].append(max(0.0, (job.started - due_at(job)).total_seconds()))
+        yield jobs
+        yield from finished.values()
+        yield oldest
+        yield histogram("zasync_job_duration_seconds",
+                        "Run time of the newest %d completed and failed jobs of a queue." % RECENT,
+                        DURATION_BUCKETS, durations)
+        yield histogram("zasync_job_pickup_latency_seconds",
+                        "From due to started, for the newest %d finished jobs of a queue." % RECENT,
+                        LATENCY_BUCKETS, latencies)
+        yield from self.collect_workers(workers)
+
+    def collect_workers(self, workers):
+        alive = [worker.is_alive() for worker in workers]
+        count = GaugeMetricFamily("zasync_workers", "Registered workers, alive or dead.", labels=["state"])
+        count.add_metric(["alive"], alive.count(True))
+        count.add_metric(["dead"], alive.count(False))
+        yield count
+        labels = ["worker", "host", "pid"]
+        threads = GaugeMetricFamily("zasync_worker_threads", "Job threads of a worker.", labels=labels)
+        busy = GaugeMetricFamily("zasync_worker_busy_threads", "Jobs a worker runs now.", labels=labels)
+        up = GaugeMetricFamily("zasync_worker_alive", "1 if the worker pinged in time, else 0.",
+                               labels=labels)
+        for worker, is_alive in zip(workers, alive):
+            key = [worker.uuid, worker.host, str(worker.pid)]
+            running = sum(1 for job in worker.claimed.values() if job.status in RUNNING)
+            threads.add_metric(key, worker.threads)
+            busy.add_metric(key, min(running, worker.threads))  # claimed ahead: not yet running
+            up.add_metric(key, 1 if is_alive else 0)
+        yield from (threads, busy, up)
+
+
+def render(root):
+    """The metrics of the queue database ``root`` (a QueueRoot or None), as Prometheus text."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(QueueCollector(root))
+    return generate_latest(registry)

@@ -1,0 +1,66 @@
+"""``@@zasync-metrics`` and ``@@zasync-health`` on the site, for monitoring and orchestrators.
+
+The metrics are for "Manage portal", or for a scraper sending the token of
+the environment variable ZASYNC_METRICS_TOKEN (``Authorization: Bearer
+TOKEN``). The health check is public and says nothing about jobs. Both only
+read: they never create the queue database's structures (a GET that wrote
+would be refused by plone.protect).
+"""
+
+from AccessControl import getSecurityManager
+from collective.zasync import health
+from collective.zasync import metrics
+from collective.zasync.queue import get_queue_root
+from Products.Five.browser import BrowserView
+
+import hmac
+import json
+import os
+
+
+TOKEN_VARIABLE = "ZASYNC_METRICS_TOKEN"
+
+
+def bearer_token_matches(request):
+    """True if the request carries ``Authorization: Bearer <ZASYNC_METRICS_TOKEN>``."""
+    token = os.environ.get(TOKEN_VARIABLE, "")
+    # ZPublisher moves the Authorization header out of the environment into ``_auth``.
+    header = getattr(request, "_auth", None) or request.getHeader("Authorization", "") or ""
+    scheme, _, value = header.partition(" ")
+    if not token or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def queue_root_of(context):
+    """The queue database's root behind ``context``, or None if nothing was ever queued."""
+    return get_queue_root(context._p_jar, create=False)
+
+
+class MetricsView(BrowserView):
+    """The Prometheus text format (public view: access is checked here, token or permission)."""
+
+    def __call__(self):
+        response = self.request.response
+        response.setHeader("Cache-Control", "no-store")
+        if not (bearer_token_matches(self.request)
+                or getSecurityManager().checkPermission("Manage portal", self.context)):
+            response.setStatus(401)
+            response.setHeader("WWW-Authenticate", 'Bearer realm="zasync-metrics"')
+            response.setHeader("Content-Type", "text/plain; charset=utf-8")
+            return ("Log in with the permission Manage portal, or send the token of %s as "
+                    "'Authorization: Bearer TOKEN'.\n" % TOKEN_VARIABLE)
+        response.setHeader("Content-Type", metrics.CONTENT_TYPE)
+        return metrics.render(queue_root_of(self.context))
+
+
+class HealthView(BrowserView):
+    """200 with {"status": "ok", ...} or 503 with the problems; no authentication."""
+
+    def __call__(self):
+        healthy, report = health.check(queue_root_of(self.context), health.max_wait_of(self.context))
+        response = self.request.response
+        response.setStatus(200 if healthy else 503)
+        response.setHeader("Content-Type", "application/json")
+        response.setHeader("Cache-Control", "no-store")
+        return json.dumps(report)
