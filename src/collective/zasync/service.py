@@ -11,6 +11,7 @@ from collective.zasync.queue import check_quotas
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import Queue
 from collective.zasync.recurring import Recurrence
+from collective.zasync.retrying import take_policy
 from collective.zasync.environment import find_site
 from collective.zasync.environment import path_of
 from collective.zasync.security import capture_user
@@ -33,8 +34,11 @@ def build_job(func, context, args, kwargs):
     """A NEW job for ``func(context, *args, **kwargs)``, checked and captured."""
     site = find_site(context)
     func_name, func_obj, func_attr = describe_callable(func)
+    policy = take_policy(kwargs)  # retry_on & co. are for the service, not the function
     args, kwargs = prepare_arguments(args, kwargs)
     job = Job(func_name, func_obj, func_attr, args, kwargs)
+    for name, value in policy.items():
+        setattr(job, name, value)
     job.context_path = path_of(context)
     job.context_oid = getattr(context, "_p_oid", None)
     job.site_path = path_of(site)
