@@ -134,6 +134,7 @@ class IJob(Interface):
         "Conflict retries: how many times its last attempt was run again after a ConflictError."
     )
     attempts = Attribute("Attempts: how many times a worker started the job's function.")
+    earlier_attempts = Attribute("Attempts before the administrator's last Retry (run again).")
     retry_on = Attribute(
         "Dotted names ('module:Class') of the exception classes after which a failed "
         "attempt is followed by another (queueJob(..., retry_on=...)); () for none."

@@ -70,6 +70,7 @@ class Job(Persistent):
     retry_backoff = 10.0  # seconds: the pause after the first failed attempt ...
     retry_backoff_max = 3600.0  # ... doubling up to this, with jitter
     failed_attempts = 0  # attempts that raised a retry_on error and were tried again
+    earlier_attempts = 0  # attempts before the administrator's last Retry (run again)
     last_error = None  # "Type: message" of the last such error
     next_try = None  # when the next attempt is due (aware datetime)
 
@@ -207,6 +208,10 @@ class Job(Persistent):
         self.last_error = str(error)
         self.begin_after = self.next_try = when
 
+    def unfinished_starts(self):
+        """Starts of this run that ended in no outcome (its worker died or stopped)."""
+        return self.attempts - self.earlier_attempts - self.failed_attempts
+
     def complete(self):
         """Nothing is left to do for the job."""
         if self.ended is None:
@@ -220,7 +225,8 @@ class Job(Persistent):
         self.retries = 0
         self.events_fired = False
         self.begin_after = self.next_try = self.last_error = None
-        self.attempts = self.failed_attempts = 0  # run again: a full set of attempts
+        self.earlier_attempts = self.attempts  # run again: a full set of attempts
+        self.failed_attempts = 0
         for callback in self.callbacks:
             callback.status, callback._result = interfaces.NEW, None
         self.status = interfaces.NEW

@@ -115,7 +115,7 @@ def wants_another_attempt(job, exc):
     """True if ``exc`` is an error of the job's retry_on and it has attempts left."""
     if not job.retry_on or not isinstance(exc, Exception):
         return False
-    if job.attempts >= (job.max_attempts or DEFAULT_MAX_ATTEMPTS):
+    if job.attempts - job.earlier_attempts >= (job.max_attempts or DEFAULT_MAX_ATTEMPTS):
         return False
     return isinstance(exc, exception_classes(job.retry_on))
 

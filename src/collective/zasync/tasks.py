@@ -61,7 +61,7 @@ class Task:
             raise TypeError("queue is the name of a queue (a str), not %r." % (queue,))
         if unique not in (None, True, False) and not callable(unique):
             raise TypeError("unique is True or a callable returning the key, not %r." % (unique,))
-        self.func = func
+        self.func = self.__zasync_function__ = func  # what IAsyncService queues
         # So that the job stores "module:name" and the worker, importing that
         # name, finds this Task (callables.imports_back compares __func__).
         self.__func__ = func
