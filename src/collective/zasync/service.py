@@ -48,7 +48,7 @@ def build_job(func, context, args, kwargs):
 
 
 def site_max_retries(site):
-    """The site's 'Retries on ConflictError' setting, or None without one."""
+    """The site's 'Conflict retries' setting, or None without one."""
     from plone.registry.interfaces import IRegistry
     from zope.component import queryUtility
 
