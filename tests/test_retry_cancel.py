@@ -1,6 +1,7 @@
 """Retry policies (retry_on), cancelling a running job, IJobStarted and IJobRetrying."""
 
 from collective.zasync import actions
+from collective.zasync import reading
 from collective.zasync.api import JobCancelled
 from collective.zasync.failure import Failure
 from collective.zasync.interfaces import IJobRetrying
@@ -36,6 +37,10 @@ class TestRetryPolicy(WorkerTestCase):
         self.assertEqual(job.last_error, "URLError: <urlopen error attempt 2: the remote service is down>")
         self.assertEqual(marks(self.portal), {"a-3": 1}, "the failed attempts left nothing")
         self.assertIn("attempt 2 of 3 failed", "\n".join(logs.output))
+        detail = reading.job_detail(job)  # the job page and GET @zasync-jobs/<id>
+        self.assertEqual((detail["retry_on"], detail["max_attempts"], detail["failed_attempts"]),
+                         (["urllib.error:URLError", "builtins:TimeoutError"], 3, 2))
+        self.assertEqual((detail["last_error"], detail["next_try"]), (job.last_error, job.next_try))
 
     def test_after_the_last_attempt_it_fails_with_the_last_error(self):
         job = self.service.queueJob(runner_jobs.flaky, self.portal, "b", 5,
@@ -163,7 +168,9 @@ class TestCancelRunning(WorkerTestCase):
         self.assertTrue(runner_jobs.started.wait(10), "the job did not start")
         transaction.begin()
         self.assertEqual(actions.state_of(job), "active")
+        self.assertEqual(reading.available_actions(job), ["cancel"])  # panel button, REST action
         self.assertIs(actions.cancel(job), job)
+        self.assertEqual(reading.job_detail(job)["cancel_requested_by"], TEST_USER_ID)
         transaction.commit()
         with self.assertLogs("collective.zasync", level="ERROR"):
             result = wait_for_result(job)
