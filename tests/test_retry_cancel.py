@@ -17,6 +17,7 @@ from tests import runner_jobs
 from tests.base import WorkerTestCase
 from urllib.error import URLError
 from zope.component import getGlobalSiteManager
+from zope.component import getMultiAdapter
 
 import transaction
 
@@ -168,8 +169,13 @@ class TestCancelRunning(WorkerTestCase):
         self.assertTrue(runner_jobs.started.wait(10), "the job did not start")
         transaction.begin()
         self.assertEqual(actions.state_of(job), "active")
-        self.assertEqual(reading.available_actions(job), ["cancel"])  # panel button, REST action
-        self.assertIs(actions.cancel(job), job)
+        self.assertEqual(reading.available_actions(job), ["cancel"])  # job page button, REST action
+        if explicit:  # from the control panel's list of active jobs
+            panel = self.panel(queue="", state="active")
+            self.assertIn('value="cancel"', panel().split('id="job-%s"' % job.id)[1].split("</tr>")[0])
+            panel.do_action({"zasync.action": "cancel", "job_id": job.id, "queue": "", "state": "active"})
+        else:
+            self.assertIs(actions.cancel(job), job)
         self.assertEqual(reading.job_detail(job)["cancel_requested_by"], TEST_USER_ID)
         transaction.commit()
         with self.assertLogs("collective.zasync", level="ERROR"):
@@ -180,6 +186,11 @@ class TestCancelRunning(WorkerTestCase):
         self.assertEqual(marks(self.portal), {}, "none of the job's work remains")
         self.assertEqual(dict(get_queue_root(job._p_jar).cancel_requests), {})
         return job
+
+    def panel(self, **form):
+        request = self.layer["request"]
+        request.form.update(form)
+        return getMultiAdapter((self.portal, request), name="zasync-controlpanel")
 
     def test_set_progress_raises_job_cancelled(self):
         self.run_and_cancel(explicit=False)
