@@ -9,6 +9,7 @@ from collective.zasync.interfaces import IJobStarted
 from collective.zasync.job import utcnow
 from collective.zasync.queue import get_queue_root
 from collective.zasync.retrying import pause
+from collective.zasync.service import makeJob
 from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
 from datetime import timedelta
@@ -81,6 +82,17 @@ class TestRetryPolicy(WorkerTestCase):
         other = self.service.queueJob(runner_jobs.add_title, self.portal, "!")
         self.assertTrue(wait_for_result(other).endswith("!"))
         self.assertEqual(marks(self.portal), {})
+
+    def test_a_job_of_a_serial_batch_tries_again_and_the_batch_goes_on_after_it(self):
+        batch = self.service.queueSerialJobs(
+            makeJob(runner_jobs.flaky, self.portal, "first", 1, retry_on=URLError, retry_backoff=0.01),
+            makeJob(runner_jobs.flaky, self.portal, "second", 0),
+        )
+        with self.assertLogs("collective.zasync", level="WARNING"):
+            subjobs = wait_for_result(batch, seconds=20)
+        self.assertEqual([job.result for job in subjobs], ["ok on attempt 2", "ok on attempt 1"])
+        self.assertEqual(subjobs[1].retry_on, ())
+        self.assertEqual(marks(self.portal), {"first-2": 1, "second-1": 1})
 
     def test_backoff_formula_doubles_up_to_the_cap(self):
         class Policy:
