@@ -161,10 +161,12 @@ class TestEvents(WorkerTestCase):
 
     def test_job_retrying_tells_the_error_and_the_next_try(self):
         seen = []
-        self.subscribe(lambda event: seen.append((str(event.error), event.next_try, event.job.failed_attempts)),
-                       IJobRetrying)
+        self.subscribe(
+            lambda event: seen.append((str(event.error), event.next_try, event.job.failed_attempts)),
+            IJobRetrying)
         self.subscribe(lambda event: 1 / 0, IJobRetrying)  # a failing one changes nothing
-        job = self.service.queueJob(runner_jobs.flaky, self.portal, "d", 1, retry_on=URLError, retry_backoff=0.01)
+        job = self.service.queueJob(runner_jobs.flaky, self.portal, "d", 1,
+                                    retry_on=URLError, retry_backoff=0.01)
         with self.assertLogs("collective.zasync", level="WARNING"):
             self.assertEqual(wait_for_result(job), "ok on attempt 2")
         self.assertEqual(len(seen), 1)

@@ -242,7 +242,7 @@ class SettingsEditForm(RegistryEditForm):
     schema = ISettings
     schema_prefix = "collective.zasync"
     label = _("Background jobs settings")
-    description = _("How long finished jobs are kept, and how often a job is retried after a conflict.")
+    description = _("How long finished jobs are kept, and the conflict retries of a job.")
 
 
 class SettingsView(ControlPanelFormWrapper):
