@@ -82,6 +82,10 @@ class TestRetryPolicy(WorkerTestCase):
         other = self.service.queueJob(runner_jobs.add_title, self.portal, "!")
         self.assertTrue(wait_for_result(other).endswith("!"))
         self.assertEqual(marks(self.portal), {})
+        actions.cancel(job)  # waiting for its next try: cancelled at once
+        transaction.commit()
+        self.assertEqual(actions.state_of(job), "failed")
+        self.assertEqual(len(self.service.getQueues()[""]), 0)
 
     def test_a_job_of_a_serial_batch_tries_again_and_the_batch_goes_on_after_it(self):
         batch = self.service.queueSerialJobs(
