@@ -297,7 +297,8 @@ class JobRunner:
             next_try = utcnow() + timedelta(seconds=pause(job, job.failed_attempts + 1))
             if attempt == 0:
                 log.warning("Job %s (%s): attempt %d of %d failed: %s; next try at %s.", job.id,
-                            job.describe(), job.attempts, job.max_attempts, failure, next_try)
+                            job.describe(), job.attempts - job.earlier_attempts, job.max_attempts,
+                            failure, next_try)
             try:
                 job.try_again_at(next_try, failure)
                 requeue(get_queue_root(conn, create=False), job)
