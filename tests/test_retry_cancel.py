@@ -78,6 +78,12 @@ class TestRetryPolicy(WorkerTestCase):
         self.assertEqual(actions.state_of(job), "delayed")
         self.assertIsNone(job.worker_uuid)
         self.assertIn(job, list(self.service.getQueues()[""].pending()))
+        request = self.layer["request"]
+        request.form["id"] = job.id
+        page = getMultiAdapter((self.portal, request), name="zasync-job")()  # the job page
+        for shown in ('id="zasync-job-next-try"', "1 failed of 3 attempts", "RemoteDown: failing on purpose",
+                      "tests.runner_jobs:RemoteDown"):
+            self.assertIn(shown, page)
         # The worker thread did not wait for it: another job runs meanwhile.
         other = self.service.queueJob(runner_jobs.add_title, self.portal, "!")
         self.assertTrue(wait_for_result(other).endswith("!"))
