@@ -30,6 +30,18 @@ def fail_with(context, kind):
     raise {"RemoteDown": RemoteDown, "ValueError": ValueError}[kind]("failing on purpose")
 
 
+def queue_flaky(context, prefix, count, failures="2"):
+    """Queue ``count`` flaky jobs with a retry policy (from a job: test_zeo's client queues it)."""
+    from collective.zasync.api import get_service
+
+    service = get_service()
+    return [
+        service.queueJob(flaky, context, "%s%d" % (prefix, n), int(failures),
+                         retry_on=URLError, max_attempts=int(failures) + 1, retry_backoff=0.05).id
+        for n in range(int(count))
+    ]
+
+
 # Set by the looping jobs once they run; the test then cancels them.
 started = threading.Event()
 
