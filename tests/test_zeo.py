@@ -203,8 +203,8 @@ class WorkerTests:
         jobs = self.wait_completed(spawner.result)
         self.assertEqual({job.result for job in jobs}, {"ok on attempt 3"})
         self.assertEqual({job.attempts for job in jobs}, {3})
-        # Mostly (3, 2); once on RelStorage a start ended with no outcome (given back), which
-        # counts as an attempt, as a start its worker died in does.
+        # Mostly (3, 2); if filing a job again keeps conflicting with the dispatchers, the
+        # job is handed back instead: that start counts as an attempt with no error stored.
         self.assertTrue(all(1 <= job.failed_attempts <= 2 for job in jobs),
                         [(job.id, job.attempts, job.failed_attempts, job.last_error) for job in jobs])
         # Each job's two failed attempts were aborted: only the third one's mark is there.

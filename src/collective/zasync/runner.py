@@ -47,6 +47,7 @@ import transaction
 log = logging.getLogger("collective.zasync")
 
 OUTAGE_LIMIT = 600  # seconds a job waits for an unreachable database
+REFILE_TRIES = 20  # commits tried to file a job again for its next attempt (retry_on)
 
 # The job running in this thread, for set_progress() and friends.
 current = threading.local()
@@ -292,7 +293,10 @@ class JobRunner:
     def _try_again(self, conn, job_oid, token, exc):
         """A retry_on error: file the job again, due at its next try, in a new transaction."""
         failure = Failure(exc)
-        for attempt in range(self.max_retries + 1):
+        # This commit writes the queue's waiting tree and the worker's claims,
+        # which dispatchers write all the time: conflicts are likely and short.
+        # (Given up on, the job is handed back: that start still counts.)
+        for attempt in range(REFILE_TRIES):
             job = self._load(conn, job_oid, token)
             next_try = utcnow() + timedelta(seconds=pause(job, job.failed_attempts + 1))
             if attempt == 0:
@@ -308,7 +312,7 @@ class JobRunner:
                 return job
             except TransientError:
                 transaction.abort()
-                time.sleep(backoff(attempt, cap=10.0))
+                time.sleep(backoff(attempt, base=0.01, cap=1.0))
         raise RuntimeError("Could not file job %r for its next attempt" % job_oid)
 
     def _notify_retrying(self, job, failure, next_try):
