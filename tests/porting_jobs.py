@@ -7,6 +7,7 @@ is refused by queueJob). tests/test_porting.py checks that every function the
 guide shows under ``<!-- module: tests/porting_jobs.py -->`` is this module's.
 """
 
+from collective.zasync import task
 from plone import api
 from Products.CMFCore.utils import getToolByName
 
@@ -86,3 +87,10 @@ def publish(context):
     with api.env.adopt_roles(["Manager"]):  # what @task.as_admin() did, said where it happens
         api.content.transition(obj=context, transition="publish")
     return api.content.get_state(context)
+
+
+@task
+def archive(context, subject):
+    context.setSubject(context.Subject() + (subject,))
+    context.reindexObject(idxs=["Subject"])
+    return context.Subject()

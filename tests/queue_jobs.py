@@ -2,12 +2,13 @@
 
 Usage: zconsole run etc/zope.conf queue_jobs.py SITE_ID USER FUNCTION COUNT [ARG ...]
 
-FUNCTION is a name in tests.sample_jobs; each job gets ``prefix-N``
+FUNCTION is a name in tests.sample_jobs (or a "module:name"); each job gets ``prefix-N``
 (for log_id) or the ARGs. Prints the job ids, one per line.
 """
 
 from AccessControl.SecurityManagement import newSecurityManager
 from tests import sample_jobs
+from collective.zasync.callables import resolve_dotted
 from collective.zasync.interfaces import IAsyncService
 from Testing.makerequest import makerequest
 from zope.component import getUtility
@@ -29,7 +30,7 @@ def open_site_as(app, site_id, user_id):
 
 def queue_jobs(app, site_id, user_id, function, count, *args, per_transaction=1):
     site, service = open_site_as(app, site_id, user_id)
-    func = getattr(sample_jobs, function)
+    func = resolve_dotted(function) if ":" in function else getattr(sample_jobs, function)
     if getattr(site, "_zasync_test_marks", None) is None:
         from BTrees.OOBTree import OOBTree
 

@@ -88,7 +88,7 @@ class TestControlPanel(PanelTestCase):
             for _ in range(200):
                 page = self.get_page("@@zasync-controlpanel", queue="", state="active")
                 bars = page.xpath('//tr[@id="job-%s"]//div[@role="progressbar"]' % job.id)
-                if bars:
+                if bars and bars[0].get("aria-valuenow") != "0":  # 0: running, set_progress not yet seen
                     break
             self.assertEqual(bars[0].get("aria-valuenow"), "50")
             self.assertIn("width: 50%", bars[0].get("style"))

@@ -109,3 +109,27 @@ class TestReadmeExamples(WorkerTestCase):
         self.assertEqual(wait_for_result(namespace["publish"]), "report is now published")
         self.assertIsInstance(namespace["report"].result, dict)
         self.assertLess(namespace["report"].ended, namespace["publish"].started)
+    # -- retry policies, cancelling a running job, @task (tests/test_retry_cancel.py, test_tasks.py) --
+
+    def test_retry_policy(self):
+        job = self.run_example("retry_policy")["job"]
+        self.assertEqual(job.retry_on, ("urllib.error:URLError", "builtins:TimeoutError"))
+        self.assertEqual((job.max_attempts, job.retry_backoff, job.retry_backoff_max), (5, 30.0, 1800.0))
+        self.assertIsInstance(wait_for_result(job), dict)
+        self.assertEqual((job.attempts, job.failed_attempts), (1, 0))
+
+    def test_cancel_running(self):
+        from collective.zasync.examples import count_content
+        from collective.zasync.api import get_service
+
+        job = get_service().queueJob(count_content, self.portal, seconds=10)
+        transaction.commit()
+        wait_until(lambda: (get_progress(job) or (-1,))[0] >= 0, "the job to start")
+        self.run_example("cancel_running", job=job)
+        transaction.commit()
+        with self.assertLogs("collective.zasync", level="ERROR"):
+            self.assertIn("Cancelled by", str(wait_for_result(job)))
+
+    def test_task(self):
+        namespace = self.run_example("task")
+        self.assertEqual(namespace["report"], wait_for_result(namespace["job"]))

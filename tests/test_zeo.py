@@ -197,6 +197,21 @@ class WorkerTests:
         self.cluster.start_instance(names[leaving])
 
 
+    def test_5_retry_policy_attempts_leave_no_effects_on_any_worker(self):
+        [spawner] = self.queue("tests.runner_jobs:queue_flaky", 1, "retried-", 12, 2)
+        [spawner] = self.wait_completed([spawner])
+        jobs = self.wait_completed(spawner.result)
+        self.assertEqual({job.result for job in jobs}, {"ok on attempt 3"})
+        self.assertEqual({job.attempts for job in jobs}, {3})
+        # Mostly (3, 2); if filing a job again keeps conflicting with the dispatchers, the
+        # job is handed back instead: that start counts as an attempt with no error stored.
+        self.assertTrue(all(1 <= job.failed_attempts <= 2 for job in jobs),
+                        [(job.id, job.attempts, job.failed_attempts, job.last_error) for job in jobs])
+        # Each job's two failed attempts were aborted: only the third one's mark is there.
+        self.assertEqual(self.marks("retried-"), {"retried-%d-3" % n: 1 for n in range(12)})
+        self.assertEqual(sum(len(queue) for queue in self.root().queues.values()), 0)
+
+
 class TestWorkers(WorkerTests, ClusterTestCase):
     layer = SINGLE_DB_CLUSTER
 

@@ -1,11 +1,16 @@
-"""What a site administrator can do to jobs: retry, cancel, remove.
+"""What a site administrator can do to jobs: retry (run again), cancel, remove.
 
 Used by the control panel and the REST API. Each function works in the
 current transaction; a retried job runs again as the user who queued it,
-never as the administrator who clicked.
+never as the administrator who clicked. ("Retry" is the administrator's
+action on a failed job; a job's own ``retry_on`` attempts and its conflict
+retries happen in the worker, see README's "Words".)
 """
 
+from AccessControl import getSecurityManager
 from collective.zasync import interfaces
+from collective.zasync.cancelling import forget_request
+from collective.zasync.cancelling import request_cancel
 from collective.zasync.failure import Failure
 from collective.zasync.indexes import index_job
 from collective.zasync.indexes import unindex_job
@@ -63,6 +68,7 @@ def retry(job):
             )
         job = batch
     queue = queue_of(job)
+    forget_request(get_queue_root(job._p_jar, create=False), job.id)  # one it never saw
     for part in [*failed_parts(job), job] if job.batch_kind else [job]:
         # Before the reset (where it is filed depends on its result). One that its
         # worker has not filed yet stays among that worker's claimed jobs: the
@@ -81,9 +87,20 @@ def failed_parts(job):
 
 
 def cancel(job):
-    """Cancel a pending or delayed job: it ends failed with Cancelled."""
+    """Cancel a pending or delayed job: it ends failed with Cancelled.
+
+    A running job is asked to stop: its next set_progress() or
+    check_cancelled() raises JobCancelled, and it ends failed, none of its
+    work kept. One that never checks runs on until its time limit.
+    """
+    if job.status == interfaces.ACTIVE and job.batch_kind:
+        raise ActionError("Job %s is a batch: cancel its running jobs one by one." % job.id)
+    if job.status == interfaces.ACTIVE:
+        request_cancel(job, getSecurityManager().getUser().getId())
+        return job
     if not is_pending(job):
-        raise ActionError("Only a pending job can be cancelled; job %s is %s." % (job.id, state_of(job)))
+        raise ActionError("Only a pending or running job can be cancelled; job %s is %s."
+                          % (job.id, state_of(job)))
     if job.parent is not None and job.parent.batch_kind:
         raise ActionError("Job %s is part of a batch: cancel the batch's jobs from the batch." % job.id)
     queue = queue_of(job)
@@ -105,6 +122,7 @@ def remove(job):
     unfile_finished(queue, job)
     queue.jobs.pop(job.id, None)
     unindex_job(queue, job)
+    forget_request(get_queue_root(job._p_jar, create=False), job.id)
 
 
 def remove_finished(queue, failed=False):

@@ -49,6 +49,7 @@ def describe_callable(func):
     persistent object by that object (by path when it has one) and the
     method's name.
     """
+    func = getattr(func, "__zasync_function__", func)  # a @collective.zasync.task: its function
     if inspect.ismethod(func) and not isinstance(func.__self__, type):
         owner = func.__self__
         if not isinstance(aq_base(owner), Persistent):

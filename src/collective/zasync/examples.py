@@ -4,8 +4,10 @@ Each is an ordinary module-level function: queue it with
 ``getUtility(IAsyncService).queueJob(publish_later, document)``.
 """
 
+from collective.zasync import task
 from collective.zasync.api import set_progress
 from plone import api
+from urllib.error import URLError
 
 import time
 
@@ -62,3 +64,15 @@ def tag_all(context, subject, every=100):
         if done % every == 0:
             checkpoint(path)
     return done
+@task(retry_on=(URLError, TimeoutError), max_attempts=5, retry_backoff=30, unique=True)
+def summarize(context):
+    """Count the content below ``context`` by type (a task: ``summarize.enqueue(context)``).
+
+    A job that called a remote service would fail with URLError or
+    TimeoutError when it is down: each such attempt is aborted and the job
+    tries again later, 5 attempts at most.
+    """
+    by_type = {}
+    for brain in api.content.find(context=context):
+        by_type[brain.portal_type] = by_type.get(brain.portal_type, 0) + 1
+    return by_type

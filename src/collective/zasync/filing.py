@@ -326,7 +326,7 @@ def _take(job, now, record):
         fail_at_claim(job, TimeoutError(
             "Job %s could not start before %s." % (job.id, (job.begin_after or job.queued) + job.begin_by)
         ))
-    elif job.status == interfaces.PENDING and job.attempts >= MAX_STARTS:
+    elif job.status == interfaces.PENDING and job.unfinished_starts() >= MAX_STARTS:
         fail_at_claim(job, RuntimeError(
             "Job %s was started %d times and never finished: its worker died or was "
             "stopped while running it each time. Retry it once the cause is fixed."

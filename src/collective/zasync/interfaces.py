@@ -52,6 +52,13 @@ class IAsyncService(Interface):
         have all finished; if one failed or was cancelled it fails at once,
         naming that job, unless ``run_on_failure=True`` (dependencies.py).
         ``makeJob`` and ``queueRecurringJob`` take ``priority`` too.
+        A retry policy, also taken by the service (on every queue... call):
+        ``retry_on`` (an exception class or a tuple of them, importable),
+        ``max_attempts`` (default 3), ``retry_backoff`` (seconds or a
+        timedelta, default 10) and ``retry_backoff_max`` (default 3600).
+        An attempt that raises one of ``retry_on`` is aborted and the job
+        waits in its queue until its next try (see retrying.py for the
+        formula); after ``max_attempts`` it fails with the last error.
         """
 
     def queueJobWithDelay(begin_by, begin_after, func, context, *args, **kwargs):
@@ -145,7 +152,21 @@ class IJob(Interface):
     )
     checkpoints = Attribute("How many checkpoints the job committed.")
     worker_uuid = Attribute("UUID of the worker that ran (or runs) the job.")
-    retries = Attribute("How many times the job was retried after a ConflictError.")
+    retries = Attribute(
+        "Conflict retries: how many times its last attempt was run again after a ConflictError."
+    )
+    attempts = Attribute("Attempts: how many times a worker started the job's function.")
+    earlier_attempts = Attribute("Attempts before the administrator's last Retry (run again).")
+    retry_on = Attribute(
+        "Dotted names ('module:Class') of the exception classes after which a failed "
+        "attempt is followed by another (queueJob(..., retry_on=...)); () for none."
+    )
+    max_attempts = Attribute("With retry_on: how many attempts at most (starts of the function).")
+    retry_backoff = Attribute("With retry_on: seconds before the second attempt (doubling, capped).")
+    retry_backoff_max = Attribute("With retry_on: the cap of that pause, in seconds.")
+    failed_attempts = Attribute("Attempts that raised a retry_on error and were followed by another.")
+    last_error = Attribute("'Type: message' of the last such error, or None.")
+    next_try = Attribute("When the next attempt after such an error is due (aware datetime), or None.")
     queued = Attribute("When the job was queued (aware datetime).")
     started = Attribute("When the job last started, or None.")
     ended = Attribute("When the job finished, or None.")
@@ -229,6 +250,28 @@ class IJobSuccess(IJobEvent):
 
 class IJobFailure(IJobEvent):
     """A job failed; ``object`` is the Failure, ``job`` the job."""
+
+
+class IJobStarted(IJobEvent):
+    """A worker is about to call the job's function; ``object`` and ``job`` are the job.
+
+    Notified in the job's transaction, with the job's site and user set. A
+    subscriber that raises vetoes the run: the job fails with that error
+    (as if the function had raised it; a retry_on policy applies to it too).
+    """
+
+
+class IJobRetrying(IJobEvent):
+    """An attempt raised an error of the job's ``retry_on``; the job will run again.
+
+    ``object`` and ``error`` are the Failure of that attempt, ``next_try``
+    when the next attempt is due. Notified in the transaction that files the
+    job again (the attempt's own was aborted); a failing subscriber is logged
+    and does not stop the next attempt.
+    """
+
+    error = Attribute("The Failure of the attempt.")
+    next_try = Attribute("When the next attempt is due (aware datetime).")
 
 
 class IQueueDatabase(Interface):

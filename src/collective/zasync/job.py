@@ -29,7 +29,8 @@ def new_job_id():
 # callback, a batch) keeps: what it calls, and as whom, where, with which settings.
 CALL = ("func_name", "func_obj", "func_attr", "args", "kwargs")
 RUN_AS = ("context_path", "context_oid", "site_path", "userfolder_path", "user_id",
-          "queue_name", "quota_names", "max_retries", "context_uid", "priority")
+          "queue_name", "quota_names", "max_retries", "context_uid", "priority",
+          "retry_on", "max_attempts", "retry_backoff", "retry_backoff_max")
 
 # CALLBACKS as the first development versions stored it (zc.async's value has no "s").
 OLD_CALLBACKS = "callbacks-status"
@@ -74,6 +75,15 @@ class Job(Persistent):
     about_path = None
     about_oid = None
     about_uid = None
+    # Retry policy (retrying.py): attempts after an error of these classes.
+    retry_on = ()  # dotted names of exception classes ("module:qualname")
+    max_attempts = None  # starts of its function at most, when retry_on is set
+    retry_backoff = 10.0  # seconds: the pause after the first failed attempt ...
+    retry_backoff_max = 3600.0  # ... doubling up to this, with jitter
+    failed_attempts = 0  # attempts that raised a retry_on error and were tried again
+    earlier_attempts = 0  # attempts before the administrator's last Retry (run again)
+    last_error = None  # "Type: message" of the last such error
+    next_try = None  # when the next attempt is due (aware datetime)
 
     def __init__(self, func_name=None, func_obj=None, func_attr=None, args=(), kwargs=None):
         self.id = new_job_id()
@@ -203,6 +213,16 @@ class Job(Persistent):
         self.ended = utcnow()
         self.status = interfaces.CALLBACKS
 
+    def try_again_at(self, when, error):
+        """An attempt raised ``error`` (a retry_on error): wait until ``when``, then run again."""
+        self.failed_attempts += 1
+        self.last_error = str(error)
+        self.begin_after = self.next_try = when
+
+    def unfinished_starts(self):
+        """Starts of this run that ended in no outcome (its worker died or stopped)."""
+        return self.attempts - self.earlier_attempts - self.failed_attempts
+
     def complete(self):
         """Nothing is left to do for the job."""
         if self.ended is None:
@@ -215,7 +235,9 @@ class Job(Persistent):
         self.ended = self.started = self.worker_uuid = None
         self.retries = 0
         self.events_fired = False
-        self.begin_after = None
+        self.begin_after = self.next_try = self.last_error = None
+        self.earlier_attempts = self.attempts  # run again: a full set of attempts
+        self.failed_attempts = 0
         for callback in self.callbacks:
             callback.status, callback._result = interfaces.NEW, None
         self.status = interfaces.NEW

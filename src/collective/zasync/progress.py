@@ -2,10 +2,14 @@
 
 ``set_progress`` writes to the Progress slot of the worker thread, in its own
 connection and transaction: other connections see it at once, and the job's
-own transaction (its work, committed at the end) is not touched.
+own transaction (its work, committed at the end) is not touched. That
+connection also sees a request to cancel the job (cancelling.py):
+``set_progress`` and ``check_cancelled`` raise JobCancelled then.
 """
 
 from collective.zasync import interfaces
+from collective.zasync.cancelling import check_in_own_connection
+from collective.zasync.cancelling import raise_if_requested
 from collective.zasync.callables import check_picklable
 from collective.zasync.job import utcnow
 from collective.zasync.queue import get_queue_root
@@ -15,12 +19,27 @@ from collective.zasync.service import get_service
 import transaction
 
 
-def set_progress(value, data=None):
-    """Report ``value`` (0 to 100) and optional ``data`` for the running job."""
+def running_job(what):
+    """(job, runner) of the job running in this thread; RuntimeError outside a job."""
     job = getattr(current, "job", None)
     runner = getattr(current, "runner", None)
     if job is None or runner is None:
-        raise RuntimeError("set_progress() is called from inside a running job only.")
+        raise RuntimeError("%s is called from inside a running job only." % what)
+    return job, runner
+
+
+def check_cancelled():
+    """Raise JobCancelled if an administrator asked the running job to stop."""
+    job, runner = running_job("check_cancelled()")
+    check_in_own_connection(runner.db, job.id)
+
+
+def set_progress(value, data=None):
+    """Report ``value`` (0 to 100) and optional ``data`` for the running job.
+
+    Raises JobCancelled if the job was asked to stop (see check_cancelled).
+    """
+    job, runner = running_job("set_progress()")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
         raise ValueError("Progress is a number from 0 to 100, not %r." % (value,))
     check_picklable(data, "progress data")
@@ -28,7 +47,9 @@ def set_progress(value, data=None):
     conn = runner.db.open(transaction_manager=manager)
     try:
         manager.begin()
-        record = get_queue_root(conn, create=False).workers.get(runner.worker_uuid)
+        root = get_queue_root(conn, create=False)
+        raise_if_requested(root, job.id)
+        record = root.workers.get(runner.worker_uuid)
         if record is None or runner.slot >= len(record.slots):
             return  # declared dead meanwhile: nobody will show it
         slot = record.slots[runner.slot]

@@ -8,6 +8,7 @@ as an empty one. The actions themselves are in ``collective.zasync.actions``.
 """
 
 from collective.zasync import actions
+from collective.zasync.cancelling import cancel_request
 from collective.zasync.failure import Failure
 from collective.zasync.job import utcnow
 from collective.zasync.progress import get_progress
@@ -192,6 +193,13 @@ def job_detail(job):
         "depends_on": [dep.id for dep in job.depends_on],
         "run_on_failure": job.run_on_failure,
         "waiting_for": waiting_for(job),
+        # A retry policy's attempts (retrying.py) and a request to stop (cancelling.py).
+        "retry_on": list(job.retry_on),
+        "max_attempts": job.max_attempts,
+        "failed_attempts": job.failed_attempts,
+        "last_error": job.last_error,
+        "next_try": job.next_try,
+        "cancel_requested_by": cancel_requested_by(job),
     })
     return info
 
@@ -210,7 +218,17 @@ def available_actions(job):
         return ["remove"]
     if state in ("pending", "delayed") and not (job.parent is not None and job.parent.batch_kind):
         return ["cancel"]
+    if state == "active" and not job.batch_kind:
+        return ["cancel"]  # asks it to stop
     return []
+
+
+def cancel_requested_by(job):
+    """Who asked the running job to stop (a user id, "" for Anonymous), or None."""
+    if job.status != interfaces.ACTIVE:
+        return None
+    request = cancel_request(get_queue_root(job._p_jar, create=False), job.id)
+    return None if request is None else (request[0] or "")
 
 
 def recurrence_info(recurrence):

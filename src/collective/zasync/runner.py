@@ -3,16 +3,22 @@
 The function's ZODB writes, the job's result and its new state are committed
 in ONE transaction: if the worker dies before that commit, nothing of the job
 happened and it runs again elsewhere; after it, the job is done and is never
-run again. A ConflictError aborts everything and the job is tried again after
-a random, growing pause, a bounded number of times.
+run again. A ConflictError aborts everything and the attempt is run again
+after a random, growing pause, a bounded number of times (conflict retries).
+An error named in the job's retry_on aborts everything too, and files the
+job again for a later attempt (retrying.py): the thread does not wait.
 """
 
 from collective.zasync import interfaces
+from collective.zasync.cancelling import forget_request
+from collective.zasync.cancelling import JobCancelled
 from collective.zasync.callables import check_picklable
 from collective.zasync.callables import load_arguments
 from collective.zasync.callables import load_callable
 from collective.zasync.callables import load_object
 from collective.zasync.events import JobFailure
+from collective.zasync.events import JobRetrying
+from collective.zasync.events import JobStarted
 from collective.zasync.events import JobSuccess
 from collective.zasync.failure import Failure
 from collective.zasync.callables import ObjectRef
@@ -22,6 +28,9 @@ from collective.zasync.job import utcnow
 from collective.zasync.queue import requeue
 from collective.zasync.queue import get_queue_root
 from collective.zasync.environment import job_environment
+from collective.zasync.retrying import pause
+from collective.zasync.retrying import wants_another_attempt
+from datetime import timedelta
 from transaction.interfaces import TransientError
 from ZODB.POSException import ConflictError
 from zope.component import getSiteManager
@@ -39,6 +48,7 @@ import transaction
 log = logging.getLogger("collective.zasync")
 
 OUTAGE_LIMIT = 600  # seconds a job waits for an unreachable database
+REFILE_TRIES = 20  # commits tried to file a job again for its next attempt (retry_on)
 
 # The job running in this thread, for set_progress() and friends.
 current = threading.local()
@@ -103,6 +113,9 @@ class JobRunner:
         """Call the job's function; commit its effects with its result."""
 
         def call(app, job):
+            started = JobStarted(job)
+            if has_subscribers(started):  # (raising vetoes the run: the job fails)
+                notify(started)
             func = load_callable(app, job)
             context = load_object(app, ObjectRef(job.context_path, job.context_oid, job.context_uid))
             args, kwargs = load_arguments(app, job)
@@ -200,6 +213,8 @@ class JobRunner:
                     raise
                 except BaseException as exc:  # SystemExit, KeyboardInterrupt too
                     transaction.abort()
+                    if run_as is None and wants_another_attempt(job, exc):
+                        return self._try_again(conn, job_oid, token, exc)
                     return self._store_failure(conn, job_oid, token, exc, retries, run_as)
                 finally:
                     current.job = None
@@ -264,6 +279,8 @@ class JobRunner:
                 if run_as is not None:
                     self._store_callback(run_as, failure)
                 else:
+                    if isinstance(exc, JobCancelled):  # it stopped for the request: done with it
+                        forget_request(get_queue_root(conn, create=False), job.id)
                     with job_environment(conn.root()["Application"], job, strict=False):
                         self._store_result(job, failure, retries)
                         transaction.commit()
@@ -274,6 +291,43 @@ class JobRunner:
                 transaction.abort()
                 time.sleep(backoff(attempt, cap=10.0))
         raise RuntimeError("Could not store the failure of job %r" % job_oid)
+
+    def _try_again(self, conn, job_oid, token, exc):
+        """A retry_on error: file the job again, due at its next try, in a new transaction."""
+        failure = Failure(exc)
+        # This commit writes the queue's waiting tree and the worker's claims,
+        # which dispatchers write all the time: conflicts are likely and short.
+        # (Given up on, the job is handed back: that start still counts.)
+        for attempt in range(REFILE_TRIES):
+            job = self._load(conn, job_oid, token)
+            next_try = utcnow() + timedelta(seconds=pause(job, job.failed_attempts + 1))
+            if attempt == 0:
+                log.warning("Job %s (%s): attempt %d of %d failed: %s; next try at %s.", job.id,
+                            job.describe(), job.attempts - job.earlier_attempts, job.max_attempts,
+                            failure, next_try)
+            try:
+                job.try_again_at(next_try, failure)
+                requeue(get_queue_root(conn, create=False), job)
+                with job_environment(conn.root()["Application"], job, strict=False):
+                    self._notify_retrying(job, failure, next_try)
+                transaction.commit()
+                return job
+            except TransientError:
+                transaction.abort()
+                time.sleep(backoff(attempt, base=0.01, cap=1.0))
+        raise RuntimeError("Could not file job %r for its next attempt" % job_oid)
+
+    def _notify_retrying(self, job, failure, next_try):
+        """IJobRetrying; a failing subscriber does not stop the next attempt."""
+        event = JobRetrying(failure, job, next_try)
+        if not has_subscribers(event):
+            return
+        savepoint = transaction.savepoint()
+        try:
+            notify(event)
+        except Exception:
+            savepoint.rollback()
+            log.exception("A subscriber of job %s's IJobRetrying event failed.", job.id)
 
     def _wait_for_storage(self, outage, exc):
         """Pause while the database is unreachable; give up after OUTAGE_LIMIT."""

@@ -15,6 +15,7 @@ from collective.zasync.dependencies import check_database
 from collective.zasync.dependencies import check_dependencies
 from collective.zasync.priority import check_priority
 from collective.zasync.recurring import Recurrence
+from collective.zasync.retrying import take_policy
 from collective.zasync.environment import find_site
 from collective.zasync.environment import path_of
 from collective.zasync.indexes import belongs_to
@@ -39,8 +40,11 @@ def build_job(func, context, args, kwargs):
     site = find_site(context)
     about = kwargs.pop("about", None)  # the item the job is listed on, if not its context
     func_name, func_obj, func_attr = describe_callable(func)
+    policy = take_policy(kwargs)  # retry_on & co. are for the service, not the function
     args, kwargs = prepare_arguments(args, kwargs)
     job = Job(func_name, func_obj, func_attr, args, kwargs)
+    for name, value in policy.items():
+        setattr(job, name, value)
     job.context_path = path_of(context)
     job.context_oid = getattr(context, "_p_oid", None)
     job.context_uid = uid_of(context)
@@ -53,7 +57,7 @@ def build_job(func, context, args, kwargs):
 
 
 def site_max_retries(site):
-    """The site's 'Retries on ConflictError' setting, or None without one."""
+    """The site's 'Conflict retries' setting, or None without one."""
     from plone.registry.interfaces import IRegistry
     from zope.component import queryUtility
 

@@ -41,10 +41,11 @@ class ISettings(Interface):
     )
 
     max_retries = schema.Int(
-        title=_("Retries on ConflictError"),
+        title=_("Conflict retries"),
         description=_(
-            "How many times a job that hits a database conflict is run again "
-            "(after a random, growing pause) before it fails."
+            "How many times an attempt of a job that hits a database conflict "
+            "(ConflictError) is run again (after a random, growing pause) before "
+            "the job fails. Retry policies (retry_on) count attempts apart from these."
         ),
         default=5,
         min=0,

@@ -128,6 +128,10 @@ class ControlPanelView(BaseView):
             if action == "retry":
                 actions.retry(job)
                 message = _("Job ${id} was queued again.", mapping={"id": job.id})
+            elif action == "cancel" and actions.state_of(job) == "active":
+                actions.cancel(job)
+                message = _("Job ${id} was asked to stop: it ends at its next progress report "
+                            "or check for cancelling.", mapping={"id": job.id})
             elif action == "cancel":
                 actions.cancel(job)
                 message = _("Job ${id} was cancelled.", mapping={"id": job.id})
@@ -240,7 +244,7 @@ class SettingsEditForm(RegistryEditForm):
     schema = ISettings
     schema_prefix = "collective.zasync"
     label = _("Background jobs settings")
-    description = _("How long finished jobs are kept, and how often a job is retried after a conflict.")
+    description = _("How long finished jobs are kept, and the conflict retries of a job.")
 
 
 class SettingsView(ControlPanelFormWrapper):

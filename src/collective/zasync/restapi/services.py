@@ -3,8 +3,9 @@
     GET    @zasync-queues                             queues with counts, recurring jobs, workers
     GET    @zasync-jobs?queue=&state=&b_start=&b_size=  one page of a queue's jobs in a state
     GET    @zasync-jobs/<id>                          one job: arguments, result, traceback, progress
-    POST   @zasync-jobs/<id>/retry                    queue a failed job again
-    POST   @zasync-jobs/<id>/cancel                   cancel a pending or delayed job
+    POST   @zasync-jobs/<id>/retry                    queue a failed job again (run again)
+    POST   @zasync-jobs/<id>/cancel                   cancel a pending or delayed job;
+                                                      ask a running one to stop
     DELETE @zasync-jobs/<id>                          remove a finished job
     DELETE @zasync-jobs?queue=&state=failed|completed remove all of them
 

@@ -1,0 +1,69 @@
+"""Cancel requests for running jobs.
+
+A running job's own connection sees the database as it was when its
+transaction began, and its final commit writes the job: so a request to stop
+it is neither written on the job (that would make the job's commit conflict)
+nor read in the job's transaction. It is a small entry in a tree of its own
+(``QueueRoot.cancel_requests``: job id -> (user id, when)), written by the
+request that cancels, read by the job thread in a connection of its own
+(``check_cancelled()``, ``set_progress()``) and removed once the job has
+stopped for it, or is run again or removed.
+"""
+
+from BTrees.OOBTree import OOBTree
+from collective.zasync.job import utcnow
+from collective.zasync.queue import get_queue_root
+
+import transaction
+
+
+class JobCancelled(BaseException):
+    """Raised inside a running job that was asked to stop.
+
+    A BaseException, like asyncio's CancelledError, so that a job's own
+    ``except Exception:`` does not swallow it. The job's transaction is
+    aborted and the job ends failed with this error.
+    """
+
+
+def request_cancel(job, user_id):
+    """Ask the running ``job`` to stop, on behalf of ``user_id`` (current transaction)."""
+    root = get_queue_root(job._p_jar, create=False)
+    requests = getattr(root, "cancel_requests", None)
+    if requests is None:  # first use in this database
+        requests = root.cancel_requests = OOBTree()
+    requests[job.id] = (user_id, utcnow())
+
+
+def cancel_request(root, job_id):
+    """(user id, when) if someone asked job ``job_id`` to stop, else None."""
+    requests = getattr(root, "cancel_requests", None)
+    return None if requests is None else requests.get(job_id)
+
+
+def forget_request(root, job_id):
+    """Drop the cancel request of job ``job_id``, if there is one."""
+    requests = getattr(root, "cancel_requests", None)
+    if requests is not None and job_id in requests:
+        del requests[job_id]
+
+
+def raise_if_requested(root, job_id):
+    """Raise JobCancelled if job ``job_id`` was asked to stop."""
+    request = cancel_request(root, job_id)
+    if request is not None:
+        raise JobCancelled("Cancelled by %s while it ran." % (request[0] or "Anonymous"))
+
+
+def check_in_own_connection(db, job_id):
+    """raise_if_requested, reading what is committed now (not the job's snapshot)."""
+    manager = transaction.TransactionManager()
+    conn = db.open(transaction_manager=manager)
+    try:
+        manager.begin()
+        root = get_queue_root(conn, create=False)
+        if root is not None:
+            raise_if_requested(root, job_id)
+    finally:
+        manager.abort()
+        conn.close()
