@@ -205,7 +205,7 @@ def claim(root, record, free, now, first_queue=0):
     index = live.index(record.uuid) if record.uuid in live else 0
     claimed_now = [job for worker in root.workers.values() for job in worker.claimed.values()
                    if job.status != interfaces.COMPLETED]
-    alone = gate.claim_alone(root, claimed_now, now)
+    alone = gate.claim_alone(root, claimed_now)
     if alone is True:
         return []
     if alone is not None:

@@ -67,50 +67,38 @@ gate = ConflictGate()  # shared by the runner threads of this process
 # The gate above keeps a job from conflicting with the jobs of its own process. A job
 # that still runs out of conflict retries (it conflicts with jobs of other workers)
 # is not failed at once: it waits in ``root.alone`` for the whole cluster to be idle,
-# and no worker claims anything while it runs (each wait bounded: ALONE_DRAIN, ALONE_HOLD). Only if it conflicts again then (with
+# and no worker claims anything while it runs. Only if it conflicts again then (with
 # requests, say) does it fail.
-
-
-ALONE_DRAIN = 15.0  # seconds a job waits for the cluster to be idle before it is claimed anyway
-ALONE_HOLD = 15.0  # seconds, at most, that nothing else is claimed while it runs
 
 
 def wait_alone(root, job):
     """Take ``job`` from its worker: it runs again, alone in the cluster (claim_alone)."""
     from BTrees.OOBTree import OOBTree
-    from collective.zasync.job import utcnow
 
     record = root.workers.get(job.worker_uuid)
     if record is not None:
         record.claimed.pop(job.id, None)
     job.release()
     job.alone = True
-    job.alone_since = utcnow()
     if root.alone is None:
         root.alone = OOBTree()  # job id -> job
     root.alone[job.id] = job
 
 
-def claim_alone(root, claimed_now, now):
+def claim_alone(root, claimed_now):
     """The job to claim now, if one waits to run alone (or None); True: claim nothing.
 
-    ``claimed_now``: the unfinished jobs claimed by every worker. Both waits
-    are bounded (ALONE_DRAIN, ALONE_HOLD): a long or stuck job elsewhere, or
-    the job itself, never stops the cluster for longer.
+    ``claimed_now``: the unfinished jobs claimed by every worker.
     """
-    if any(job.alone and _seconds(now, job.started) < ALONE_HOLD for job in claimed_now):
+    if any(job.alone for job in claimed_now):
         return True  # one runs alone: nothing else starts meanwhile
     waiting = root.alone
     for job_id, job in list(waiting.items()) if waiting else ():
         if job.status != interfaces.PENDING:  # cancelled or its content deleted meanwhile
             del waiting[job_id]
             continue
-        if claimed_now and _seconds(now, getattr(job, "alone_since", None)) < ALONE_DRAIN:
+        if claimed_now:
             return True  # the cluster is not idle yet: claim nothing, let it drain
         del waiting[job_id]
         return job
     return None
-
-
-def _seconds(now, since):
-    return (now - since).total_seconds() if since is not None else float("inf")

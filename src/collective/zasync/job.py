@@ -66,7 +66,6 @@ class Job(Persistent):
     max_retries = None  # ConflictError retries, from the site's settings; None: the worker's
     recurrence = None  # a recurring.Recurrence for runs of a recurring job
     alone = False  # True: out of conflict retries once, it runs (ran) alone in the cluster (gate.py)
-    alone_since = None  # when it began to wait for that
     checkpoint_state = None  # the state of the last api.checkpoint(state), committed with its work
     checkpoints = 0  # how many checkpoints the job committed
     checkpointed = None  # when the last one was committed
