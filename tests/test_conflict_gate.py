@@ -1,21 +1,8 @@
 """ConflictGate: a job attempt that keeps conflicting runs alone among its process's jobs."""
 
-from collective.zasync import filing
-from collective.zasync import gate
 from collective.zasync.gate import ConflictGate
-from collective.zasync.interfaces import COMPLETED
-from collective.zasync.interfaces import PENDING
-from collective.zasync.job import utcnow
-from collective.zasync.queue import get_queue_root
-from collective.zasync.queue import unfile_waiting
-from collective.zasync.records import WorkerRecord
-from collective.zasync.testing import wait_for_result
-from collective.zasync.testing import wait_until
-from tests import sample_jobs
-from tests.base import OwnWorkerTestCase
 
 import threading
-import transaction
 import unittest
 
 
@@ -78,48 +65,3 @@ class TestConflictGate(unittest.TestCase):
         self.assertFalse(gate.should_run_alone(conflicts=1, last_seconds=0.01))
         self.assertTrue(gate.should_run_alone(conflicts=2, last_seconds=0.01))
         self.assertFalse(gate.should_run_alone(conflicts=4, last_seconds=gate.max_seconds + 1))
-
-
-class TestAloneInTheCluster(OwnWorkerTestCase):
-    """A job out of conflict retries runs once more, alone in the cluster, before it fails."""
-
-    def queue(self, key, times):
-        job = self.service.queueJob(sample_jobs.conflicts_first, self.portal, key, times)
-        transaction.commit()
-        return job
-
-    def test_a_job_out_of_conflict_retries_succeeds_alone(self):
-        self.start_worker(threads=2)
-        allowed = self.queue("probe", 0).max_retries or 3  # the site's "Conflict retries"
-        job = self.queue("once-too-often", allowed + 1)  # every attempt of its first start conflicts
-        self.assertEqual(wait_for_result(job), allowed + 2)
-        self.assertTrue(job.alone)
-        self.assertEqual(job.attempts, 2)  # its first start, then the one alone
-
-    def test_a_job_that_conflicts_alone_too_fails(self):
-        self.start_worker()
-        job = self.queue("always", 1000)
-        wait_until(lambda: transaction.begin() is not None and job.status == COMPLETED, "the job fails")
-        self.assertTrue(job.failed)
-        self.assertIn("ConflictError", str(job.result))
-        self.assertEqual(job.attempts, 2)
-
-    def test_nothing_is_claimed_while_it_waits_for_the_cluster_or_runs(self):
-        root = get_queue_root(self.portal._p_jar)
-        queue = root.queues[""]
-        queue.concurrency = None  # jobs in parallel: only the gate holds them back
-        jobs = [self.service.queueJob(sample_jobs.noop, self.portal) for _ in range(3)]
-        filing.file_inboxes(queue)
-        other, mine = WorkerRecord("other", 1), WorkerRecord("mine", 4)
-        root.workers["other"], root.workers["mine"] = other, mine
-        now = utcnow()
-        [running] = filing.claim(root, other, 1, now)
-        alone = [job for job in jobs if job is not running][0]
-        unfile_waiting(queue, alone)
-        gate.wait_alone(root, alone)
-        self.assertEqual(filing.claim(root, mine, 4, now), [])  # another job runs: the cluster drains
-        running.status = COMPLETED
-        self.assertEqual(filing.claim(root, mine, 4, now), [alone])  # alone, though 4 threads are free
-        self.assertEqual(filing.claim(root, other, 1, now), [])  # and nothing else while it runs
-        self.assertEqual(queue.waiting_count(), 1)
-        transaction.abort()

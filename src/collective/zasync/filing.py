@@ -8,7 +8,6 @@ them, commits, and retries on ConflictError.
 """
 
 from collective.zasync import batches
-from collective.zasync import gate
 from collective.zasync import interfaces
 from collective.zasync.failure import Failure
 from collective.zasync import ratelimits
@@ -205,12 +204,6 @@ def claim(root, record, free, now, first_queue=0):
     index = live.index(record.uuid) if record.uuid in live else 0
     claimed_now = [job for worker in root.workers.values() for job in worker.claimed.values()
                    if job.status != interfaces.COMPLETED]
-    alone = gate.claim_alone(root, claimed_now)
-    if alone is True:
-        return []
-    if alone is not None:
-        _take(alone, now, record)
-        return [alone]
     running = Counter(name for job in claimed_now for name in job.quota_names)
     running.update(QUEUE_PREFIX + job.queue_name for job in claimed_now)
     start = first_queue % len(queues)
@@ -241,8 +234,6 @@ def next_due(root, now):
     keys = (first_delayed_key(queue, due) for queue in root.queues.values())
     times = [due_time(key) for key in keys if key is not None]
     times.append(ratelimits.next_reopening(root.queues.values(), now.timestamp()))
-    if root.alone:  # a job waits for the cluster to be idle: look again soon
-        times.append(now.timestamp() + 0.5)
     return min((when for when in times if when is not None), default=None)
 
 

@@ -1,7 +1,5 @@
 """The conflict gate: a job that keeps conflicting runs alone among its process's jobs."""
 
-from collective.zasync import interfaces
-
 import contextlib
 import threading
 import time
@@ -60,45 +58,3 @@ class ConflictGate:
 
 
 gate = ConflictGate()  # shared by the runner threads of this process
-
-
-# -- across the cluster ------------------------------------------------------------------
-#
-# The gate above keeps a job from conflicting with the jobs of its own process. A job
-# that still runs out of conflict retries (it conflicts with jobs of other workers)
-# is not failed at once: it waits in ``root.alone`` for the whole cluster to be idle,
-# and no worker claims anything while it runs. Only if it conflicts again then (with
-# requests, say) does it fail.
-
-
-def wait_alone(root, job):
-    """Take ``job`` from its worker: it runs again, alone in the cluster (claim_alone)."""
-    from BTrees.OOBTree import OOBTree
-
-    record = root.workers.get(job.worker_uuid)
-    if record is not None:
-        record.claimed.pop(job.id, None)
-    job.release()
-    job.alone = True
-    if root.alone is None:
-        root.alone = OOBTree()  # job id -> job
-    root.alone[job.id] = job
-
-
-def claim_alone(root, claimed_now):
-    """The job to claim now, if one waits to run alone (or None); True: claim nothing.
-
-    ``claimed_now``: the unfinished jobs claimed by every worker.
-    """
-    if any(job.alone for job in claimed_now):
-        return True  # one runs alone: nothing else starts meanwhile
-    waiting = root.alone
-    for job_id, job in list(waiting.items()) if waiting else ():
-        if job.status != interfaces.PENDING:  # cancelled or its content deleted meanwhile
-            del waiting[job_id]
-            continue
-        if claimed_now:
-            return True  # the cluster is not idle yet: claim nothing, let it drain
-        del waiting[job_id]
-        return job
-    return None

@@ -243,7 +243,6 @@ class QueueRoot(Persistent):
 
     layout = 1  # databases from before the layout was recorded
     blocked = None  # "<dependency id> <job id>" -> job waiting for it (dependencies.py)
-    alone = None  # job id -> job waiting to run alone in the cluster (gate.py)
     retention_days = None  # a site's setting (control panel); None: the workers' own
 
     def __init__(self):

@@ -23,7 +23,6 @@ from collective.zasync.events import JobSuccess
 from collective.zasync.failure import Failure
 from collective.zasync.callables import ObjectRef
 from collective.zasync.gate import gate
-from collective.zasync.gate import wait_alone
 from collective.zasync.history import note_job
 from collective.zasync.job import utcnow
 from collective.zasync.queue import requeue
@@ -205,9 +204,6 @@ class JobRunner:
                     last_seconds = time.monotonic() - began
                     if retries > self.retries_allowed(job):
                         log.warning("Job %s: ConflictError after %d retries.", job.id, retries - 1)
-                        if run_as is None and not job.alone:
-                            log.warning("Job %s: it runs again once no other job runs in the cluster.", job.id)
-                            return self._refile(conn, job_oid, token, wait_alone)[0]
                         return self._store_failure(conn, job_oid, token, exc, retries - 1, run_as)
                     pause = backoff(retries)
                 except TransientError as exc:  # ZEO disconnected: not the job's fault
@@ -299,37 +295,27 @@ class JobRunner:
     def _try_again(self, conn, job_oid, token, exc):
         """A retry_on error: file the job again, due at its next try, in a new transaction."""
         failure = Failure(exc)
-
-        def refile(root, job):
-            next_try = utcnow() + timedelta(seconds=pause(job, job.failed_attempts + 1))
-            job.try_again_at(next_try, failure)
-            requeue(root, job)
-            with job_environment(conn.root()["Application"], job, strict=False):
-                self._notify_retrying(job, failure, next_try)
-            return next_try
-
-        job, next_try = self._refile(conn, job_oid, token, refile)
-        log.warning("Job %s (%s): attempt %d of %d failed: %s; next try at %s.", job.id, job.describe(),
-                    job.attempts - job.earlier_attempts, job.max_attempts, failure, next_try)
-        return job
-
-    def _refile(self, conn, job_oid, token, refile):
-        """Run ``refile(root, job)`` in a transaction of its own; return (job, its result).
-
-        It writes the queue's waiting trees and the worker's claims, which
-        dispatchers write all the time: conflicts are likely and short. (Given
-        up on, the job is handed back: that start still counts.)
-        """
+        # This commit writes the queue's waiting tree and the worker's claims,
+        # which dispatchers write all the time: conflicts are likely and short.
+        # (Given up on, the job is handed back: that start still counts.)
         for attempt in range(REFILE_TRIES):
             job = self._load(conn, job_oid, token)
+            next_try = utcnow() + timedelta(seconds=pause(job, job.failed_attempts + 1))
+            if attempt == 0:
+                log.warning("Job %s (%s): attempt %d of %d failed: %s; next try at %s.", job.id,
+                            job.describe(), job.attempts - job.earlier_attempts, job.max_attempts,
+                            failure, next_try)
             try:
-                result = refile(get_queue_root(conn, create=False), job)
+                job.try_again_at(next_try, failure)
+                requeue(get_queue_root(conn, create=False), job)
+                with job_environment(conn.root()["Application"], job, strict=False):
+                    self._notify_retrying(job, failure, next_try)
                 transaction.commit()
-                return job, result
+                return job
             except TransientError:
                 transaction.abort()
                 time.sleep(backoff(attempt, base=0.01, cap=1.0))
-        raise RuntimeError("Could not file job %r again" % job_oid)
+        raise RuntimeError("Could not file job %r for its next attempt" % job_oid)
 
     def _notify_retrying(self, job, failure, next_try):
         """IJobRetrying; a failing subscriber does not stop the next attempt."""
