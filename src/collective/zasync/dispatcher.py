@@ -16,6 +16,7 @@ A ConflictError in its own transactions only means another worker got there
 first: abort, wait a random moment, try again.
 """
 
+from collective.zasync import interfaces
 from collective.zasync import filing
 from collective.zasync.invalidations import unwatch_invalidations
 from collective.zasync.invalidations import watch_invalidations
@@ -62,6 +63,7 @@ class Dispatcher:
         self._work = stdqueue.Queue()
         self._busy = 0  # claimed and not finished: running or waiting in _work
         self._held = {}  # job oid -> claim token, for every job counted in _busy
+        self._dropped = set()  # (oid, token) of jobs claimed ahead that stop() kept from starting
         self._running_since = {}  # job oid -> time.time() its thread began it
         self._lock = threading.Lock()
         self._watched = frozenset()
@@ -130,6 +132,7 @@ class Dispatcher:
                 item = self._work.get_nowait()
             except stdqueue.Empty:
                 return
+            self._dropped.add(item)
             self._release(*item)
 
     def _release(self, oid, token):
@@ -317,6 +320,9 @@ class Dispatcher:
     def _unregister(self, root):
         record = root.workers.get(self.uuid)
         if record is not None:
+            for job in record.claimed.values():
+                if (job._p_oid, job.claim_token) in self._dropped and job.status == interfaces.ACTIVE:
+                    job.attempts -= 1  # claimed ahead, it never started here: no attempt
             filing.take_back(root, record)
             del root.workers[self.uuid]
 
