@@ -36,6 +36,17 @@ def format_time(when):
     return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+# The title of each state (reading.state_of) in the panel and on "My jobs".
+STATE_TITLES = {
+    "pending": _("Pending"),
+    "delayed": _("Delayed"),
+    "active": _("Active"),
+    "failed": _("Failed"),
+    "completed": _("Completed"),
+    "new": _("New"),
+}
+
+
 class BaseView(BrowserView):
     """Helpers shared by the panel and the job page."""
 
@@ -60,14 +71,7 @@ class BaseView(BrowserView):
         return name if name else _("(default queue)")
 
     def state_title(self, state):
-        return {
-            "pending": _("Pending"),
-            "delayed": _("Delayed"),
-            "active": _("Active"),
-            "failed": _("Failed"),
-            "completed": _("Completed"),
-            "new": _("New"),
-        }.get(state, state)
+        return STATE_TITLES.get(state, state)
 
     def state_class(self, state):
         return {

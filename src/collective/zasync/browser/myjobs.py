@@ -12,6 +12,7 @@ indexes of indexes.py, never by a scan of the queues.
 from AccessControl import Unauthorized
 from collective.zasync import actions
 from collective.zasync import reading
+from collective.zasync.browser.controlpanel import STATE_TITLES
 from collective.zasync.browser.controlpanel import format_time
 from collective.zasync.i18n import _
 from collective.zasync.indexes import jobs_of_content
@@ -112,14 +113,7 @@ class JobListView(BrowserView):
         return api.portal.get().absolute_url() + "/++resource++collective.zasync-myjobs.js"
 
     def state_title(self, state):
-        return {
-            "pending": _("Pending"),
-            "delayed": _("Delayed"),
-            "active": _("Active"),
-            "failed": _("Failed"),
-            "completed": _("Completed"),
-            "new": _("New"),
-        }.get(state, state)
+        return STATE_TITLES.get(state, state)
 
     def state_titles_json(self):
         """The translated state titles, for the script that refreshes the rows."""

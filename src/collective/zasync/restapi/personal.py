@@ -17,13 +17,12 @@ from collective.zasync.browser.myjobs import own_job
 from collective.zasync.indexes import jobs_of_content
 from collective.zasync.indexes import jobs_of_user
 from collective.zasync.job import utcnow
+from collective.zasync.restapi.services import JobsService
 from collective.zasync.security import capture_user
 from plone.protect.interfaces import IDisableCSRFProtection
 from plone.restapi.services import Service
 from urllib.parse import urlencode
 from zope.interface import alsoProvides
-from zope.interface import implementer
-from zope.publisher.interfaces import IPublishTraverse
 
 
 class JobListGet(Service):
@@ -75,30 +74,19 @@ class MyJobsGet(JobListGet):
         return jobs_of_user(reading.queue_root(self.context), *current_user_key())
 
 
-@implementer(IPublishTraverse)
-class MyJobsPost(Service):
+class MyJobsPost(JobsService):
     """POST @zasync-my-jobs/<id>/cancel"""
-
-    def __init__(self, context, request):
-        super().__init__(context, request)
-        self.params = []
-
-    def publishTraverse(self, request, name):
-        self.params.append(name)
-        return self
 
     def reply(self):
         # A JSON API request (Accept: application/json, which a cross-site form cannot send).
         alsoProvides(self.request, IDisableCSRFProtection)
         if len(self.params) != 2 or self.params[1] != "cancel":
-            self.request.response.setStatus(404)
-            return {"error": {"type": "NotFound", "message": "POST @zasync-my-jobs/<id>/cancel."}}
+            return self.error(404, "NotFound", "POST @zasync-my-jobs/<id>/cancel.")
         root = reading.queue_root(self.context)
         try:
             job = cancel_own(root, self.params[0], current_user_key())
         except actions.ActionError as exc:
-            self.request.response.setStatus(400)
-            return {"error": {"type": "BadRequest", "message": str(exc)}}
+            return self.error(400, "BadRequest", str(exc))
         return reading.jsonable(reading.personal_summary(job, full=may_manage(self.context)))
 
 
