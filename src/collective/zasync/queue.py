@@ -333,7 +333,8 @@ def file_finished(queue, job):
     tree, length = _finished_tree(queue, job)
     tree[finished_key(job)] = job
     length.change(1)
-    queue.jobs[job.id] = job
+    if queue.jobs.get(job.id) is not job:  # setting it again would write its bucket all the same
+        queue.jobs[job.id] = job
     unindex_finished(queue, job)
     if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
         del queue.unique[job.unique_key]

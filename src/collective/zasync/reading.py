@@ -73,10 +73,15 @@ def _active(root, queue):
 def _unfiled_finished(root, queue, failed):
     """Finished jobs of ``queue`` that their worker has not filed yet (a few at most)."""
     state = "failed" if failed else "completed"
+    unfiled = itertools.chain(
+        (job for worker in root.workers.values() for job in worker.claimed.values()),
+        # moved to its worker's done log, not filed by the finisher yet (filing.py)
+        (job for worker in root.workers.values() if worker.done is not None
+         for _key, job in worker.done.unread()),
+    )
     return [
         job
-        for worker in root.workers.values()
-        for job in worker.claimed.values()
+        for job in unfiled
         if job.queue_name == queue.name and job.status == interfaces.COMPLETED
         and actions.state_of(job) == state
     ]
