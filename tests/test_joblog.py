@@ -202,3 +202,23 @@ class TestDoneLogs(OwnWorkerTestCase):
         self.assertEqual((queue.completed_count(), root.workers["b"].done.unread_count()), (3, 0))
         filing.file_done(root, self.jobs[0])  # once more (retried, finished again meanwhile)
         self.assertEqual((queue.completed_count(), len(queue.completed)), (3, 3))
+
+    def test_claims_leave_waiting_to_the_finisher(self):
+        root = get_queue_root(self.portal._p_jar)
+        queue = root.queues[""]
+        filing.take_back(root, root.workers["b"])  # b stops: the job it was running waits again
+        filing.tidy(root, "a")  # the finisher deletes the entries that b claimed
+        self.assertEqual((list(queue.waiting.values()), queue.waiting_count()), ([self.late], 1))
+        second = self.service.queueJob(sample_jobs.add, self.portal, 1)
+        transaction.commit()
+        filing.file_inboxes(queue)
+        queue.concurrency = None  # jobs in parallel (this test's database only)
+        self.assertEqual(filing.claim(root, root.workers["b"], 1, utcnow()), [self.late])
+        # b leaves its entry in waiting; it is passed over, and not listed as pending
+        self.assertEqual((len(queue.waiting), queue.waiting_count()), (2, 2))
+        self.assertEqual(list(queue.pending()), [second])
+        self.assertEqual(filing.claim(root, root.workers["a"], 2, utcnow()), [second])
+        self.assertEqual((len(queue.waiting), queue.waiting_count()), (1, 1))  # a deletes its own
+        filing.tidy(root, "a")
+        self.assertEqual((len(queue.waiting), queue.waiting_count()), (0, 0))
+        transaction.commit()

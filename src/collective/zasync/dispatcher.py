@@ -295,7 +295,7 @@ class Dispatcher:
         if self.settings.time_limit:
             filing.fail_overdue(root, me, dict(self._running_since), self.settings.time_limit, time.time())
         filing.file_completed(root, me)
-        backlog = filing.file_done_logs(root, filing.finisher(root, self.uuid))
+        backlog = filing.tidy(root, self.uuid)
         watched = set(filing.done_log_oids(root))
         mine = filing.inbox_owner(root, self.uuid)
         for queue in root.queues.values():

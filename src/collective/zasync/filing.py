@@ -15,6 +15,7 @@ from collective.zasync.dependencies import file_or_block
 from collective.zasync.priority import due_items
 from collective.zasync.priority import first_delayed_key
 from collective.zasync.priority import tree_for
+from collective.zasync.priority import waiting_trees
 from collective.zasync.indexes import index_job
 from collective.zasync.job import new_job_id
 from collective.zasync.joblog import JobLog
@@ -25,6 +26,7 @@ from collective.zasync.queue import file_waiting
 from collective.zasync.queue import is_filed_finished
 from collective.zasync.queue import requeue
 from collective.zasync.queue import timed_out
+from collective.zasync.queue import waits
 from collections import Counter
 
 import itertools
@@ -176,6 +178,40 @@ def finisher(root, uuid):
     return uuid not in live or live[0] == uuid
 
 
+def tidy(root, uuid):
+    """The finisher's part of a pass (see finisher); True if some done jobs are left for the next.
+
+    The finisher files every worker's done log and deletes the entries of
+    ``waiting`` that other workers claimed (see claim); the other workers
+    file only the done logs the finisher neglects.
+    """
+    mine = finisher(root, uuid)
+    if mine:
+        for queue in root.queues.values():
+            drop_taken(queue)
+    return file_done_logs(root, mine)
+
+
+def drop_taken(queue, limit=CLAIM_SCAN_LIMIT, enough=50):
+    """Delete the claimed entries among the first ``limit`` of each waiting tree of ``queue``.
+
+    Claims take the first due entries: after ``enough`` waiting jobs in a row, none is left.
+    """
+    for _priority, tree in waiting_trees(queue):
+        pairs = list(itertools.islice(tree.items(), limit))
+        prefetch([job for _key, job in pairs])
+        in_a_row = 0
+        for key, job in pairs:
+            if waits(key, job):
+                in_a_row += 1
+                if in_a_row >= enough:
+                    break
+                continue
+            in_a_row = 0
+            del tree[key]
+            queue.waiting_count.change(-1)
+
+
 def file_done_logs(root, everything, limit=FILE_BATCH):
     """File the jobs of the workers' done logs (``everything``: all, else only neglected ones).
 
@@ -279,8 +315,11 @@ def claim(root, record, free, now, first_queue=0):
     running = Counter(name for job in claimed_now for name in job.quota_names)
     running.update(QUEUE_PREFIX + job.queue_name for job in claimed_now)
     start = first_queue % len(queues)
+    # The finisher deletes what it claims from ``waiting``; the others leave it to the
+    # finisher, so that two dispatchers never empty or change one bucket at once.
+    remove = finisher(root, record.uuid)
     offers = [
-        _claimable(queue, due, free, len(live), running, index)
+        _claimable(queue, due, free, len(live), running, index, remove)
         for queue in queues[start:] + queues[:start]
     ]
     claimed = []
@@ -309,7 +348,7 @@ def next_due(root, now):
     return min((when for when in times if when is not None), default=None)
 
 
-def _claimable(queue, due, wanted, workers, running, index=0):
+def _claimable(queue, due, wanted, workers, running, index=0, remove=True):
     """Due jobs of ``queue`` that may start now, taken out of ``waiting``.
 
     A queue with a concurrency runs its jobs in order: when the first due
@@ -329,10 +368,9 @@ def _claimable(queue, due, wanted, workers, running, index=0):
             continue
         if ordered or job.quota_names:
             queue.limit_mark.claims += 1  # two dispatchers claiming under a limit conflict
-        del tree[key]
-        queue.waiting_count.change(-1)
-        if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
-            continue  # cancelled while it waited: actions.cancel filed it as finished
+        if remove:
+            del tree[key]
+            queue.waiting_count.change(-1)
         for window in windows:
             window.record(stamp)  # two dispatchers starting jobs under one rate limit conflict
         if unknown:
@@ -376,10 +414,12 @@ def _candidates(queue, due, wanted, workers, held=None, index=0):
     """
     size = wanted * workers * 2
     items = due_items(queue, due)
-    first = list(itertools.islice(items, size))
+    first = list(itertools.islice(items, 2 * size))
     prefetch([job for _priority, _key, job in first])  # one request for the jobs looked at
     window = []
-    for looked_at, (priority, key, job) in enumerate(itertools.chain(first, items), 1):
+    # Entries claimed by other workers and not deleted yet (see drop_taken) are passed over.
+    waiting = (item for item in itertools.chain(first, items) if waits(item[1], item[2]))
+    for looked_at, (priority, key, job) in enumerate(waiting, 1):
         if held is None or not held(job):
             window.append((priority, key, job))
         if looked_at >= CLAIM_SCAN_LIMIT or len(window) >= size:

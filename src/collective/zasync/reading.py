@@ -96,7 +96,8 @@ def jobs_in_state(root, queue, state, now=None):
     now = now or utcnow()
     due = due_key(now.timestamp())
     if state == "pending":
-        return itertools.chain(priorities.due_jobs(queue, due), _unfiled(queue, state, now))
+        due_jobs = (job for job in priorities.due_jobs(queue, due) if job.worker_uuid is None)  # see queue.waits
+        return itertools.chain(due_jobs, _unfiled(queue, state, now))
     if state == "delayed":
         return itertools.chain(priorities.delayed_jobs(queue, due), _unfiled(queue, state, now))
     if state == "active":
