@@ -1,10 +1,12 @@
 """One client of the commit-ceiling measurement: plain ZODB + ZEO, no Zope.
 
-Usage: python ceiling_client.py ZEO_PORT KEY START_AT END_AT
+Usage: python ceiling_client.py ZEO_PORT KEY SECONDS
 
-Commits tiny transactions (one small persistent object of its own, ``root[KEY]``,
-made beforehand by the parent) as fast as it can between the wall-clock times
-START_AT and END_AT; prints the number of commits as JSON.
+Connects, prints "ready", reads the wall-clock time to start at from stdin (the
+parent sends it once every client is ready, so that slow start-ups on a busy
+machine do not shorten the window), then commits tiny transactions (one small
+persistent object of its own, ``root[KEY]``, made beforehand by the parent) as
+fast as it can for SECONDS; prints the number of commits as JSON.
 """
 
 from ZEO.ClientStorage import ClientStorage
@@ -16,18 +18,21 @@ import time
 import transaction
 
 
-def main(port, key, start_at, end_at):
+def main(port, key, seconds):
     storage = ClientStorage(("127.0.0.1", int(port)), storage="1", wait=True)
     db = DB(storage, pool_size=1)
     conn = db.open()
     obj = conn.root()[key]
     obj["n"]  # load it before the clock starts
     transaction.abort()
-    while time.time() < float(start_at):
+    print("ready", flush=True)
+    start_at = float(sys.stdin.readline())
+    end_at = start_at + float(seconds)
+    while time.time() < start_at:
         time.sleep(0.001)
     commits = 0
     start = time.perf_counter()
-    while time.time() < float(end_at):
+    while time.time() < end_at:
         obj["n"] = obj["n"] + 1
         transaction.commit()
         commits += 1
@@ -38,4 +43,4 @@ def main(port, key, start_at, end_at):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:4])

@@ -46,13 +46,15 @@ SCRIPTS = Path(list(collective.zasync.scripts.__path__)[0])
 WORKER_SETTINGS = {"poll-interval": "0", "ping-interval": "10", "death-interval": "60"}
 
 QUICK = dict(
-    noop_jobs=1000, noop_configs="1x2,2x2", doc_jobs=300, docs=60, doc_configs="1x2",
+    noop_jobs=1000, noop_configs="1x2,2x2,4x2", relstorage_configs="1x2,2x2,4x2",
+    doc_jobs=300, docs=60, doc_configs="1x2",
     celery_concurrency="2", latency_samples=30, enqueue_samples=100, claim_samples=30,
     depths="100,10000", inbox_depths="100,2000", ceiling_seconds=3.0, ceiling_clients="1,2,4",
     drain_check=0,
 )
 FULL = dict(
-    noop_jobs=5000, noop_configs="1x2,1x4,2x2,2x4", doc_jobs=2000, docs=200, doc_configs="1x2,2x2",
+    noop_jobs=5000, noop_configs="1x2,1x4,2x2,2x4,4x2", relstorage_configs="1x2,2x2,4x2",
+    doc_jobs=2000, docs=200, doc_configs="1x2,2x2",
     celery_concurrency="2,4", latency_samples=60, enqueue_samples=200, claim_samples=50,
     depths="100,10000,100000", inbox_depths="100,10000,100000", ceiling_seconds=5.0,
     ceiling_clients="1,2,4", drain_check=1,
@@ -103,10 +105,35 @@ def relstorage_run(root, args):
     try:
         bench.start()
         bench.zasync_latency()
-        bench.zasync_noop()
+        bench.zasync_noop(args.relstorage_configs)
     finally:
         bench.stop()
     return {"latency_ms": bench.results["zasync_latency_ms"], "noop": bench.results["zasync_noop"]}
+
+
+def process_cpu(pid, children=False):
+    """CPU seconds (user + system) process ``pid`` used so far; with its reaped children's."""
+    try:
+        fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime + cstime: children that exited
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu(pid):
+    """CPU seconds of a PostgreSQL server: the postmaster, its live backends, those that exited."""
+    total = process_cpu(pid, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            total += process_cpu(int(stat.parent.name))
+    return total
 
 
 def ints(text):
@@ -192,18 +219,13 @@ class Bench:
 
     def cpu_seconds(self, names):
         """CPU seconds used so far by the worker processes ``names`` (together) and the database server."""
-        def used(process):
-            if process is None:
-                return 0.0
-            try:
-                fields = Path("/proc/%d/stat" % process.pid).read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                return 0.0
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
         processes = self.cluster.processes
-        return {"workers": sum(used(processes.get(name)) for name in names),
-                "zeo": used(processes.get("zeo"))}
+        used = {"workers": sum(process_cpu(processes[name].pid) for name in names if name in processes)}
+        if "zeo" in processes:
+            used["zeo"] = process_cpu(processes["zeo"].pid)
+        if self.cluster.postgres is not None and self.cluster.postgres.pid():
+            used["postgres"] = postgres_cpu(self.cluster.postgres.pid())
+        return used
 
     def stop_workers(self, names):
         """SIGTERM the workers; return the stats each dispatcher logged on stop."""
@@ -215,6 +237,38 @@ class Bench:
             found = re.findall(r"Worker \S+ stopped \((\{.*?\})\)", text)
             stats.append(ast.literal_eval(found[-1]) if found else None)
         return stats
+
+    def conflicts_by_structure(self, names, start, end):
+        """Conflicts of the workers ``names``, by queue structure (conflict_map.py)."""
+        from persistent.TimeStamp import TimeStamp
+
+        sys.path.insert(0, str(HERE))
+        import conflict_map
+
+        counts = {}
+        for name in names:
+            text = (self.cluster.root / name / "var" / "instance.log").read_text()
+            for oid, count in conflict_map.conflicted_oids(text).items():
+                counts[oid] = counts.get(oid, 0) + count
+        if not counts:
+            return {}
+        transaction.begin()
+        known = conflict_map.structure_names(self.conn)
+        # Buckets emptied by claims are gone at the end: name them as the tree was during the run.
+        for step in range(1, 9):
+            moment = time.gmtime(start + (end - start) * step / 9)
+            tid = TimeStamp(*moment[:5], moment[5] + (start + (end - start) * step / 9) % 1).raw()
+            past = self.db.open(before=tid)
+            try:
+                conflict_map.structure_names(past, known)
+            except Exception as exc:  # not there yet at that moment
+                log("  (no structure names at step %d: %r)", step, exc)
+            finally:
+                past.close()
+        by_name = collections.Counter()
+        for oid, count in counts.items():
+            by_name[conflict_map.name_of(self.conn, oid, known)] += count
+        return dict(by_name.most_common())
 
     def wait_until(self, condition, seconds, what):
         deadline = time.monotonic() + seconds
@@ -252,16 +306,20 @@ class Bench:
         transaction.commit()
         results = {}
         for count in clients:
-            start_at = time.time() + 2.0
-            end_at = start_at + self.args.ceiling_seconds
             processes = [
                 subprocess.Popen(
                     [PY, str(HERE / "ceiling_client.py"), str(self.cluster.zeo_port),
-                     "bench-ceiling-%d" % number, repr(start_at), repr(end_at)],
-                    stdout=subprocess.PIPE, text=True,
+                     "bench-ceiling-%d" % number, repr(self.args.ceiling_seconds)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                 )
                 for number in range(count)
             ]
+            for process in processes:  # every client connected: all start at the same moment
+                process.stdout.readline()
+            start_at = repr(time.time() + 0.2)
+            for process in processes:
+                process.stdin.write(start_at + "\n")
+                process.stdin.flush()
             outs = [json.loads(p.communicate(timeout=120)[0]) for p in processes]
             rate = sum(o["commits"] for o in outs) / self.args.ceiling_seconds
             results[str(count)] = {"commits_per_s": rate, "clients": outs}
@@ -280,9 +338,12 @@ class Bench:
         names = self.start_workers(workers, threads)
         # CPU from here (the workers have started: Zope's start-up is not counted) to the end.
         done_before, cpu_before = self.finished_count(), self.cpu_seconds(names)
+        window_start = time.monotonic()
         self.wait_until(lambda: self.finished_count() >= base + count, 1800, "%d jobs" % count)
         cpu_after = self.cpu_seconds(names)
-        cpu = {who: cpu_after[who] - cpu_before[who] for who in cpu_after}
+        window = time.monotonic() - window_start
+        cpu = {who: cpu_after[who] - cpu_before.get(who, 0.0) for who in cpu_after}
+        server = cpu.get("zeo", cpu.get("postgres"))
         done = base + count - done_before
         stats = self.stop_workers(names)
         from persistent.TimeStamp import TimeStamp
@@ -296,6 +357,7 @@ class Bench:
         retries = sum(job.retries for job in jobs)
         commits = self.commits_between(start, end)
         conflicts = sum((s or {}).get("conflicts", 0) for s in stats)
+        structures = self.conflicts_by_structure(names, start, end)
         result = {
             "function": function, "jobs": count, "workers": workers, "threads": threads,
             "seconds": end - start, "jobs_per_s": count / (end - start),
@@ -304,20 +366,26 @@ class Bench:
             "failed": failed, "failures": dict(failures), "job_conflict_retries": retries,
             "dispatcher_stats": stats,
             "dispatcher_conflicts_per_1000_jobs": 1000 * conflicts / count,
-            "cpu_seconds": cpu, "cpu_jobs": done,
+            "dispatcher_conflicts_by_structure": structures,
+            "cpu_seconds": cpu, "cpu_jobs": done, "cpu_window_s": window,
             "jobs_per_worker_cpu_s": done / cpu["workers"] if cpu["workers"] else None,
             "jobs_per_zeo_cpu_s": done / cpu["zeo"] if cpu.get("zeo") else None,
+            # CPUs kept busy in that window (1.0 = one core all the time)
+            "worker_cpus_busy": cpu["workers"] / window if window else None,
+            "server_cpus_busy": server / window if window and server is not None else None,
         }
         log("zasync %s %dx%d: %.1f jobs/s, %s commits/job, %s jobs per worker CPU-second, "
             "%d failed, dispatcher conflicts %s", function, workers, threads, result["jobs_per_s"],
             fmt(result["commits_per_job"], "", 2), fmt(result["jobs_per_worker_cpu_s"], "", 0), failed, stats)
+        if structures:
+            log("  conflicts per 1,000 jobs: %.1f; by structure: %s", 1000 * conflicts / count, structures)
         for failure, number in failures.most_common(3):
             log("  %d failed with: %s", number, failure)
         return result
 
-    def zasync_noop(self):
+    def zasync_noop(self, configs=None):
         runs = {}
-        for workers, threads in parse_configs(self.args.noop_configs):
+        for workers, threads in parse_configs(configs or self.args.noop_configs):
             runs["%dx%d" % (workers, threads)] = self.zasync_run("noop", self.args.noop_jobs, workers, threads)
         self.results["zasync_noop"] = runs
 
@@ -659,16 +727,70 @@ def report(results):
         rows.append(("TARGET worker arriving at %d waiting jobs: first job < 1 s, all filed < 30 s" % drain["inbox"],
                      "%s, %s" % (fmt(drain["first_job_after_start_s"], " s", 2), fmt(drain["filed_after_start_s"], " s")),
                      "", "", verdict(ok)))
-    noop_2w = [run for run in results.get("zasync_noop", {}).values() if run["workers"] == 2]
-    for run in noop_2w:
-        rows.append(("dispatcher conflicts per 1,000 jobs, 2 workers x %d threads" % run["threads"],
-                     fmt(run["dispatcher_conflicts_per_1000_jobs"]), "", "", ""))
-    return rows, targets
+    for run in results.get("zasync_noop", {}).values():
+        if run["workers"] > 1:
+            rows.append(("dispatcher conflicts per 1,000 jobs, %d workers x %d threads" % (run["workers"], run["threads"]),
+                         fmt(run["dispatcher_conflicts_per_1000_jobs"]), "", "", ""))
+    return rows, targets, scale_out(results)
 
 
-def print_table(rows):
-    header = ("measure", "collective.zasync", "reference", "ratio", "target")
-    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(5)]
+SCALE_CONFIGS = ("1x2", "2x2", "4x2")
+SCALE_HEADER = ("processes x threads", "ZEO ceiling, as many clients", "ZEO no-op jobs/s", "x ceiling",
+                "jobs/worker CPU-s", "CPUs busy: workers + ZEO", "RelStorage jobs/s", "jobs/worker CPU-s",
+                "CPUs busy: workers + PostgreSQL")
+
+
+def scale_out(results):
+    """No-op throughput with 1, 2 and 4 worker processes (2 threads each), ZEO and RelStorage.
+
+    Beside each, the ZEO commit ceiling with as many client processes, the jobs per worker
+    CPU-second and the CPUs the workers and the database server kept busy: where it flattens,
+    and why.
+    """
+    ceiling = results.get("ceiling", {})
+    zeo = results.get("zasync_noop", {})
+    rel = results.get("relstorage", {}).get("noop", {})
+    table = []
+    for config in SCALE_CONFIGS:
+        if config not in zeo and config not in rel:
+            continue
+        processes = int(config.split("x")[0])
+        row = {"config": config, "processes": processes,
+               "zeo_ceiling_commits_per_s": ceiling.get(str(processes), {}).get("commits_per_s")}
+        for name, run, server in (("zeo", zeo.get(config), "zeo"), ("relstorage", rel.get(config), "postgres")):
+            if run is None:
+                continue
+            row[name] = {
+                "jobs_per_s": run["jobs_per_s"],
+                "jobs_per_worker_cpu_s": run.get("jobs_per_worker_cpu_s"),
+                "worker_cpus_busy": run.get("worker_cpus_busy"),
+                "server_cpus_busy": run.get("server_cpus_busy"),
+                "server_cpu_s_per_1000_jobs": (1000 * run["cpu_seconds"][server] / run["cpu_jobs"]
+                                               if run.get("cpu_seconds", {}).get(server) is not None
+                                               and run.get("cpu_jobs") else None),
+            }
+        table.append(row)
+    return table
+
+
+def scale_out_rows(table):
+    """The scale-out table as printed rows."""
+    rows = []
+    for row in table:
+        zeo, rel, ceiling = row.get("zeo", {}), row.get("relstorage", {}), row["zeo_ceiling_commits_per_s"]
+        rows.append((
+            row["config"], fmt(ceiling, " commits/s", 0), fmt(zeo.get("jobs_per_s")),
+            fmt(zeo["jobs_per_s"] / ceiling if zeo and ceiling else None, "", 2),
+            fmt(zeo.get("jobs_per_worker_cpu_s"), "", 0),
+            "%s + %s" % (fmt(zeo.get("worker_cpus_busy"), "", 2), fmt(zeo.get("server_cpus_busy"), "", 2)),
+            fmt(rel.get("jobs_per_s")), fmt(rel.get("jobs_per_worker_cpu_s"), "", 0),
+            "%s + %s" % (fmt(rel.get("worker_cpus_busy"), "", 2), fmt(rel.get("server_cpus_busy"), "", 2)),
+        ))
+    return rows
+
+
+def print_table(rows, header=("measure", "collective.zasync", "reference", "ratio", "target")):
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
     print(line)
     print("| " + " | ".join(str(h).ljust(w) for h, w in zip(header, widths)) + " |")
@@ -757,6 +879,7 @@ def main(argv=None):
     parser.add_argument("--only", default=",".join(PHASES), help="phases to run (%s)" % ",".join(PHASES))
     parser.add_argument("--noop-jobs", type=int)
     parser.add_argument("--noop-configs", help="worker processes x threads, e.g. 1x2,2x2")
+    parser.add_argument("--relstorage-configs", help="worker processes x threads on RelStorage")
     parser.add_argument("--doc-jobs", type=int)
     parser.add_argument("--docs", type=int, help="documents the set_title jobs go round")
     parser.add_argument("--doc-configs")
@@ -828,13 +951,17 @@ def main(argv=None):
     results["meta"]["source_digest_at_end"] = source_digest()
     if results["meta"]["source_digest_at_end"] != results["meta"]["source_digest_at_start"]:
         log("WARNING: the collective.zasync code changed during the run; figures mix versions.")
-    rows, targets = report(results)
+    rows, targets, scale = report(results)
     results["targets"] = targets
+    results["scale_out"] = scale
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     (output / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     plot(results, output / "benchmarks.png")
     print_table(rows)
+    if scale:
+        print("Scale-out: no-op jobs with 1, 2 and 4 worker processes (%s CPUs)" % os.cpu_count())
+        print_table(scale_out_rows(scale), SCALE_HEADER)
     print("Took %.0f s. Wrote %s and %s." % (results["meta"]["seconds"], output / "benchmarks.json", output / "benchmarks.png"))
 
 

@@ -6,6 +6,10 @@ could not resolve (JobLog and ReadMark have no conflict resolution).
 """
 
 from tests import sample_jobs
+from collective.zasync import filing
+from collective.zasync.job import utcnow
+from collective.zasync.reading import jobs_in_state
+from collective.zasync.records import WorkerRecord
 from collective.zasync.interfaces import PENDING
 from collective.zasync.joblog import JobLog
 from collective.zasync.joblog import PRUNE_PER_APPEND
@@ -17,6 +21,7 @@ from datetime import timedelta
 from tests.base import OwnWorkerTestCase
 from ZODB.POSException import ConflictError
 
+import time
 import transaction
 import unittest
 
@@ -46,6 +51,17 @@ class TestJobLog(unittest.TestCase):
         log.mark_read(log.unread())
         log.append("k100", 100)
         self.assertEqual(len(log.entries), 100 - PRUNE_PER_APPEND + 1)
+
+    def test_only_a_log_nobody_reads_counts_as_neglected(self):
+        log = JobLog("writer")
+        old = time.time() - 10 * filing.NEGLECTED
+        for n in range(3):  # a backlog queued long ago (a job id starts with hex microseconds)
+            log.append("%014x%d" % (int(old * 1_000_000), n), "job %d" % n)
+        self.assertTrue(filing._neglected(log))  # never read: any dispatcher files it
+        log.mark_read(log.unread(1))  # its owner files it, a batch per pass ...
+        self.assertFalse(filing._neglected(log))  # ... so the others leave it to the owner
+        log.mark.read_at = old  # until the owner stops reading it
+        self.assertTrue(filing._neglected(log))
 
 
 class TestInboxesNeverConflict(OwnWorkerTestCase):
@@ -109,3 +125,100 @@ class TestInboxesNeverConflict(OwnWorkerTestCase):
         self.assertEqual(list(queue.inboxes), [writer_id(queue._p_jar)])
         self.start_worker()
         self.assertEqual(wait_for_result(late), 42)
+
+
+class TestDoneLogs(OwnWorkerTestCase):
+    """Finished jobs: each worker moves its own to its done log, one dispatcher files them all.
+
+    No worker runs: the test plays two workers' dispatchers, "a" (the
+    finisher: first by uuid) and "b", with two connections.
+    """
+
+    def setUp(self):
+        super().setUp()
+        root = get_queue_root(self.portal._p_jar)
+        for uuid in ("a", "b"):
+            root.workers[uuid] = WorkerRecord(uuid, threads=2)
+        self.jobs = [self.service.queueJob(sample_jobs.add, self.portal, n) for n in range(3)]
+        self.late = self.service.queueJob(sample_jobs.add, self.portal, 41)
+        transaction.commit()
+        root = get_queue_root(self.portal._p_jar)
+        filing.file_inboxes(root.queues[""])
+        for job in self.jobs + [self.late]:  # b runs them (one at a time: the default queue's concurrency)
+            self.assertEqual(filing.claim(root, root.workers["b"], 1, utcnow()), [job])
+            if job is not self.late:
+                job.finish(job.args[0] + 1)  # ... and its threads complete them
+                job.complete()
+        transaction.commit()
+
+    def tearDown(self):
+        transaction.abort()
+        root = get_queue_root(self.portal._p_jar)
+        for uuid in ("a", "b"):
+            filing.take_back(root, root.workers[uuid])
+            del root.workers[uuid]
+        transaction.commit()
+        super().tearDown()
+
+    def connection(self):
+        tm = transaction.TransactionManager()
+        conn = self.layer["zodbDB"].open(transaction_manager=tm)
+        self.addCleanup(conn.close)
+        self.addCleanup(tm.abort)
+        return tm, get_queue_root(conn)
+
+    def test_one_finisher_files_what_every_worker_completed_without_conflicts(self):
+        root = get_queue_root(self.portal._p_jar)
+        self.assertEqual((filing.finisher(root, "a"), filing.finisher(root, "b")), (True, False))
+        filing.file_completed(root, root.workers["b"])  # b's pass: out of its claimed jobs ...
+        self.assertFalse(filing.file_done_logs(root, filing.finisher(root, "b")))  # ... not filed by b
+        transaction.commit()
+        queue = root.queues[""]
+        self.assertEqual((list(root.workers["b"].claimed), queue.completed_count()), ([self.late.id], 0))
+        # the control panel lists them as completed all the same
+        self.assertEqual({job.id for job in jobs_in_state(root, queue, "completed")},
+                         {job.id for job in self.jobs})
+        tm, other = self.connection()  # a's pass files them ...
+        filing.file_done_logs(other, filing.finisher(other, "a"))
+        # ... while b moves a job it completed meanwhile to its done log
+        late = self.late
+        late.finish(42)
+        late.complete()
+        filing.file_completed(root, root.workers["b"])
+        tm.commit()
+        transaction.commit()  # no ConflictError: a wrote the read mark, b the log
+        transaction.begin()
+        self.assertEqual([job.id for job in queue.finished()], [job.id for job in reversed(self.jobs)])
+        self.assertEqual([job.id for _key, job in root.workers["b"].done.unread()], [late.id])
+        filing.file_done_logs(root, True)
+        self.assertEqual(queue.completed_count(), 4)
+        self.assertEqual(next(queue.finished()), late)
+
+    def test_a_worker_taken_back_has_its_done_log_filed(self):
+        root = get_queue_root(self.portal._p_jar)
+        filing.file_completed(root, root.workers["b"])
+        filing.take_back(root, root.workers["b"])  # stopped, or declared dead
+        queue = root.queues[""]
+        self.assertEqual((queue.completed_count(), root.workers["b"].done.unread_count()), (3, 0))
+        filing.file_done(root, self.jobs[0])  # once more (retried, finished again meanwhile)
+        self.assertEqual((queue.completed_count(), len(queue.completed)), (3, 3))
+
+    def test_claims_leave_waiting_to_the_finisher(self):
+        root = get_queue_root(self.portal._p_jar)
+        queue = root.queues[""]
+        filing.take_back(root, root.workers["b"])  # b stops: the job it was running waits again
+        filing.tidy(root, "a")  # the finisher deletes the entries that b claimed
+        self.assertEqual((list(queue.waiting.values()), queue.waiting_count()), ([self.late], 1))
+        second = self.service.queueJob(sample_jobs.add, self.portal, 1)
+        transaction.commit()
+        filing.file_inboxes(queue)
+        queue.concurrency = None  # jobs in parallel (this test's database only)
+        self.assertEqual(filing.claim(root, root.workers["b"], 1, utcnow()), [self.late])
+        # b leaves its entry in waiting; it is passed over, and not listed as pending
+        self.assertEqual((len(queue.waiting), queue.waiting_count()), (2, 2))
+        self.assertEqual(list(queue.pending()), [second])
+        self.assertEqual(filing.claim(root, root.workers["a"], 2, utcnow()), [second])
+        self.assertEqual((len(queue.waiting), queue.waiting_count()), (1, 1))  # a deletes its own
+        filing.tidy(root, "a")
+        self.assertEqual((len(queue.waiting), queue.waiting_count()), (0, 0))
+        transaction.commit()

@@ -60,6 +60,7 @@ class Dispatcher:
         self.wakeup = threading.Event()
         self.stopping = threading.Event()
         self.stats = Counter()  # claimed, conflicts, reaped_jobs
+        self.conflict_oids = Counter()  # oid (hex) -> conflicts on that object
         self.poll_interval = self.settings.poll_interval
         self._work = stdqueue.Queue()
         self._busy = 0  # claimed and not finished: running or waiting in _work
@@ -124,6 +125,8 @@ class Dispatcher:
         self._forget_recorded()
         self.conn.close()
         log.info("Worker %s stopped (%s).", self.uuid, dict(self.stats))
+        if self.conflict_oids:
+            log.info("Worker %s conflicted on objects %s.", self.uuid, dict(self.conflict_oids.most_common(50)))
 
     @property
     def busy(self):
@@ -259,6 +262,8 @@ class Dispatcher:
                 self._abort()
                 self.stats["conflicts"] += 1
                 self.stats["conflicts on %s" % (exc.class_name or "unknown")] += 1
+                if exc.oid is not None:  # which object: see benchmarks/run.py, conflicts by structure
+                    self.conflict_oids["0x%x" % int.from_bytes(exc.oid, "big")] += 1
                 # Another worker got there first; its commit is already
                 # visible, so try again almost at once (a long pause here
                 # would let one worker take all the jobs).
@@ -318,8 +323,8 @@ class Dispatcher:
         if self.settings.time_limit:
             filing.fail_overdue(root, me, dict(self._running_since), self.settings.time_limit, time.time())
         filing.file_completed(root, me)
-        watched = set()
-        backlog = False
+        backlog = filing.tidy(root, self.uuid)
+        watched = set(filing.done_log_oids(root))
         mine = filing.inbox_owner(root, self.uuid)
         for queue in root.queues.values():
             watched.update(inbox._p_oid for inbox in queue.inboxes.values())

@@ -15,13 +15,18 @@ from collective.zasync.dependencies import file_or_block
 from collective.zasync.priority import due_items
 from collective.zasync.priority import first_delayed_key
 from collective.zasync.priority import tree_for
+from collective.zasync.priority import waiting_trees
 from collective.zasync.indexes import index_job
+from collective.zasync.job import new_job_id
+from collective.zasync.joblog import JobLog
 from collective.zasync.queue import due_key
 from collective.zasync.queue import due_time
 from collective.zasync.queue import file_finished
 from collective.zasync.queue import file_waiting
+from collective.zasync.queue import is_filed_finished
 from collective.zasync.queue import requeue
 from collective.zasync.queue import timed_out
+from collective.zasync.queue import waits
 from collections import Counter
 
 import itertools
@@ -85,7 +90,15 @@ def inbox_owner(root, uuid):
 
 
 def _neglected(inbox):
-    """True if the oldest job of ``inbox`` not filed yet was queued over NEGLECTED seconds ago."""
+    """True if the oldest job of ``inbox`` not filed yet was queued over NEGLECTED seconds ago,
+    and no dispatcher has read the inbox for as long.
+
+    A backlog that its owner is filing (500 jobs a pass) is not neglected: two
+    dispatchers filing one inbox at once write the same read mark and buckets.
+    """
+    read_at = inbox.mark.read_at
+    if read_at is not None and time.time() - read_at <= NEGLECTED:
+        return False
     first = inbox.unread(1)
     if not first:
         return False
@@ -113,11 +126,14 @@ def file_new(queue, job):
 
 
 def file_completed(root, record):
-    """File the jobs that the threads of worker ``record`` completed.
+    """Move the jobs that the threads of worker ``record`` completed to its done log.
 
     A job thread writes nothing but its job (and the job's own effects): the
     dispatcher finds the completed ones among the jobs its worker claimed,
-    which are few (threads x prefetch) and in its cache until they change.
+    which are few (threads x prefetch) and in its cache until they change,
+    and appends them to the worker's done log (``record.done``, a JobLog that
+    only this dispatcher writes). One dispatcher files every worker's done
+    log into the shared trees (see finisher and file_done_logs).
     """
     for finished, pairs in record.unread_finished():  # records written by earlier versions
         for _key, job in pairs:
@@ -129,11 +145,100 @@ def file_completed(root, record):
     for job_id, job in claimed:
         if job.status == interfaces.COMPLETED:
             del record.claimed[job_id]
-            file_done(root, job)
+            done_log(record).append(_log_key(record.done), job)
         elif job.status not in RUNNABLE or job.worker_uuid != record.uuid:
             # Retried from the control panel once completed, before we filed
             # it (then queued again): it is not this worker's any more.
             del record.claimed[job_id]
+
+
+def done_log(record):
+    """The JobLog of the jobs worker ``record`` completed, not filed yet (created on first use)."""
+    if record.done is None:  # records of earlier versions have none
+        record.done = JobLog(record.uuid)
+    return record.done
+
+
+def _log_key(log):
+    """The next key of ``log``: a new job id (time first, see _neglected), increasing."""
+    key = new_job_id()
+    return key if key > log.last_key else log.last_key + "0"
+
+
+def finisher(root, uuid):
+    """True if worker ``uuid`` files the done logs of every worker.
+
+    Filing a finished job writes trees that every dispatcher would write at
+    the same end (``completed``, newest first; ``by_uid``): two dispatchers
+    doing it at once split or empty the same bucket, which a BTree cannot
+    resolve. So one live worker files them all, the first by uuid; a done
+    log it neglects is filed by anyone (see _neglected).
+    """
+    live = sorted(key for key, record in root.workers.items() if record.is_alive())
+    return uuid not in live or live[0] == uuid
+
+
+def tidy(root, uuid):
+    """The finisher's part of a pass (see finisher); True if some done jobs are left for the next.
+
+    The finisher files every worker's done log and deletes the entries of
+    ``waiting`` that other workers claimed (see claim); the other workers
+    file only the done logs the finisher neglects.
+    """
+    mine = finisher(root, uuid)
+    if mine:
+        for queue in root.queues.values():
+            drop_taken(queue)
+    return file_done_logs(root, mine)
+
+
+def drop_taken(queue, limit=CLAIM_SCAN_LIMIT, enough=50):
+    """Delete the claimed entries among the first ``limit`` of each waiting tree of ``queue``.
+
+    Claims take the first due entries: after ``enough`` waiting jobs in a row, none is left.
+    """
+    for _priority, tree in waiting_trees(queue):
+        pairs = list(itertools.islice(tree.items(), limit))
+        prefetch([job for _key, job in pairs])
+        in_a_row = 0
+        for key, job in pairs:
+            if waits(key, job):
+                in_a_row += 1
+                if in_a_row >= enough:
+                    break
+                continue
+            in_a_row = 0
+            del tree[key]
+            queue.waiting_count.change(-1)
+
+
+def file_done_logs(root, everything, limit=FILE_BATCH):
+    """File the jobs of the workers' done logs (``everything``: all, else only neglected ones).
+
+    True if some are left for the next pass.
+    """
+    left = False
+    for record in list(root.workers.values()):
+        if record.done is not None and (everything or _neglected(record.done)):
+            left = file_done_log(root, record, limit) or left
+    return left
+
+
+def file_done_log(root, record, limit=None):
+    """File up to ``limit`` jobs of the done log of ``record``; True if some are left."""
+    pairs = record.done.unread(limit) if record.done is not None else []
+    prefetch([job for _key, job in pairs])
+    for _key, job in pairs:
+        file_done(root, job)
+    if pairs:
+        record.done.mark_read(pairs)
+    return record.done is not None and record.done.unread_count() > 0
+
+
+def done_log_oids(root):
+    """The oids of the workers' done logs: a dispatcher that files them is woken by their change."""
+    return [record.done._p_oid for record in root.workers.values()
+            if record.done is not None and record.done._p_oid is not None]
 
 
 def file_done(root, job):
@@ -141,6 +246,8 @@ def file_done(root, job):
     if job.status != interfaces.COMPLETED:
         return  # retried from the control panel meanwhile
     queue = root.queues[job.queue_name]
+    if is_filed_finished(queue, job):
+        return  # retried and finished again before its first end was filed: filed once
     file_finished(queue, job)
     if job.parent is not None and job.parent.batch_kind:
         batches.advance_batch(queue, job)
@@ -151,6 +258,7 @@ def file_done(root, job):
 def take_back(root, record):
     """Worker ``record`` stopped or died: its claimed jobs wait again, its finished ones are filed."""
     file_completed(root, record)
+    file_done_log(root, record)
     jobs = list(record.claimed.values())
     for job in jobs:
         requeue(root, job)
@@ -207,8 +315,11 @@ def claim(root, record, free, now, first_queue=0):
     running = Counter(name for job in claimed_now for name in job.quota_names)
     running.update(QUEUE_PREFIX + job.queue_name for job in claimed_now)
     start = first_queue % len(queues)
+    # The finisher deletes what it claims from ``waiting``; the others leave it to the
+    # finisher, so that two dispatchers never empty or change one bucket at once.
+    remove = finisher(root, record.uuid)
     offers = [
-        _claimable(queue, due, free, len(live), running, index)
+        _claimable(queue, due, free, len(live), running, index, remove)
         for queue in queues[start:] + queues[:start]
     ]
     claimed = []
@@ -237,7 +348,7 @@ def next_due(root, now):
     return min((when for when in times if when is not None), default=None)
 
 
-def _claimable(queue, due, wanted, workers, running, index=0):
+def _claimable(queue, due, wanted, workers, running, index=0, remove=True):
     """Due jobs of ``queue`` that may start now, taken out of ``waiting``.
 
     A queue with a concurrency runs its jobs in order: when the first due
@@ -257,10 +368,9 @@ def _claimable(queue, due, wanted, workers, running, index=0):
             continue
         if ordered or job.quota_names:
             queue.limit_mark.claims += 1  # two dispatchers claiming under a limit conflict
-        del tree[key]
-        queue.waiting_count.change(-1)
-        if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
-            continue  # cancelled while it waited: actions.cancel filed it as finished
+        if remove:
+            del tree[key]
+            queue.waiting_count.change(-1)
         for window in windows:
             window.record(stamp)  # two dispatchers starting jobs under one rate limit conflict
         if unknown:
@@ -304,10 +414,12 @@ def _candidates(queue, due, wanted, workers, held=None, index=0):
     """
     size = wanted * workers * 2
     items = due_items(queue, due)
-    first = list(itertools.islice(items, size))
+    first = list(itertools.islice(items, 2 * size))
     prefetch([job for _priority, _key, job in first])  # one request for the jobs looked at
     window = []
-    for looked_at, (priority, key, job) in enumerate(itertools.chain(first, items), 1):
+    # Entries claimed by other workers and not deleted yet (see drop_taken) are passed over.
+    waiting = (item for item in itertools.chain(first, items) if waits(item[1], item[2]))
+    for looked_at, (priority, key, job) in enumerate(waiting, 1):
         if held is None or not held(job):
             window.append((priority, key, job))
         if looked_at >= CLAIM_SCAN_LIMIT or len(window) >= size:

@@ -21,6 +21,7 @@ from datetime import timezone
 from persistent import Persistent
 
 import itertools
+import time
 
 
 PRUNE_PER_APPEND = 20  # read entries the writer drops per append, at most
@@ -31,6 +32,7 @@ class ReadMark(Persistent):
 
     key = ""  # the last key read
     count = 0  # how many entries were read
+    read_at = None  # when a dispatcher last read entries (time.time()); None: never
 
 
 class JobLog(Persistent):
@@ -82,6 +84,7 @@ class JobLog(Persistent):
         if pairs:
             self.mark.key = pairs[-1][0]
             self.mark.count += len(pairs)
+            self.mark.read_at = time.time()
 
     def unread_count(self):
         return self.count - self.mark.count

@@ -211,7 +211,7 @@ class Queue(Persistent):
     def pending(self):
         """Jobs queued and not claimed yet, in the order they will be claimed (due ones by priority)."""
         for _priority, tree in waiting_trees(self):
-            yield from tree.values()
+            yield from (job for key, job in tree.items() if waits(key, job))
         for log in self.inboxes.values():
             for _key, job in log.unread():
                 yield job
@@ -305,9 +305,22 @@ def file_waiting(queue, job):
     """Put ``job`` among the waiting jobs of ``queue``."""
     if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
         job.status = interfaces.PENDING
-    tree_for(queue, priority_of(job), create=True)[waiting_key(job)] = job
-    queue.waiting_count.change(1)
+    tree = tree_for(queue, priority_of(job), create=True)
+    key = waiting_key(job)
+    if tree.get(key) is not job:  # else its entry is still there, claimed and given back since
+        tree[key] = job
+        queue.waiting_count.change(1)
     index_filed(queue, job)
+
+
+def waits(key, job):
+    """True if the ``waiting`` entry ``key`` -> ``job`` is a job to claim.
+
+    Only one dispatcher deletes claimed entries (filing.drop_taken): the
+    others' claims leave theirs for it, which they pass over meanwhile.
+    """
+    return (job.worker_uuid is None and job.status in (interfaces.PENDING, interfaces.CALLBACKS)
+            and key == waiting_key(job))
 
 
 def unfile_waiting(queue, job):
@@ -333,7 +346,8 @@ def file_finished(queue, job):
     tree, length = _finished_tree(queue, job)
     tree[finished_key(job)] = job
     length.change(1)
-    queue.jobs[job.id] = job
+    if queue.jobs.get(job.id) is not job:  # setting it again would write its bucket all the same
+        queue.jobs[job.id] = job
     unindex_finished(queue, job)
     if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
         del queue.unique[job.unique_key]

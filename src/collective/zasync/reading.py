@@ -73,10 +73,15 @@ def _active(root, queue):
 def _unfiled_finished(root, queue, failed):
     """Finished jobs of ``queue`` that their worker has not filed yet (a few at most)."""
     state = "failed" if failed else "completed"
+    unfiled = itertools.chain(
+        (job for worker in root.workers.values() for job in worker.claimed.values()),
+        # moved to its worker's done log, not filed by the finisher yet (filing.py)
+        (job for worker in root.workers.values() if worker.done is not None
+         for _key, job in worker.done.unread()),
+    )
     return [
         job
-        for worker in root.workers.values()
-        for job in worker.claimed.values()
+        for job in unfiled
         if job.queue_name == queue.name and job.status == interfaces.COMPLETED
         and actions.state_of(job) == state
     ]
@@ -91,7 +96,8 @@ def jobs_in_state(root, queue, state, now=None):
     now = now or utcnow()
     due = due_key(now.timestamp())
     if state == "pending":
-        return itertools.chain(priorities.due_jobs(queue, due), _unfiled(queue, state, now))
+        due_jobs = (job for job in priorities.due_jobs(queue, due) if job.worker_uuid is None)  # see queue.waits
+        return itertools.chain(due_jobs, _unfiled(queue, state, now))
     if state == "delayed":
         return itertools.chain(priorities.delayed_jobs(queue, due), _unfiled(queue, state, now))
     if state == "active":

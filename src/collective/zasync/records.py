@@ -42,6 +42,7 @@ class WorkerRecord(Persistent):
 
     death_interval = 60.0  # seconds of silence after which it counts as dead
     finished = ()  # records of earlier versions: one JobLog of finished jobs per thread
+    done = None  # JobLog of the jobs it completed, until a dispatcher files them (filing.py)
 
     def __init__(self, uuid, threads, death_interval=60.0):
         self.uuid = uuid
