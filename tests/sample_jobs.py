@@ -11,6 +11,7 @@ from plone import api
 from ZODB.POSException import ConflictError
 from zope.globalrequest import getRequest
 
+import collections
 import threading
 import time
 
@@ -248,3 +249,16 @@ def job_success_callback(result):
 
 def job_failure_callback(result):
     results.append(result)
+
+
+calls = collections.Counter()  # key -> calls of conflicts_first (this process)
+
+
+def conflicts_first(context, key, times):
+    """Raise ConflictError on the first ``times`` calls for ``key``; then return the number of calls."""
+    from ZODB.POSException import ConflictError
+
+    calls[key] += 1
+    if calls[key] <= times:
+        raise ConflictError("conflict %d of %s" % (calls[key], key))
+    return calls[key]

@@ -23,6 +23,7 @@ from collective.zasync.events import JobSuccess
 from collective.zasync.failure import Failure
 from collective.zasync.callables import ObjectRef
 from collective.zasync.gate import gate
+from collective.zasync.gate import wait_alone
 from collective.zasync.history import note_job
 from collective.zasync.job import utcnow
 from collective.zasync.queue import requeue
@@ -204,6 +205,8 @@ class JobRunner:
                     last_seconds = time.monotonic() - began
                     if retries > self.retries_allowed(job):
                         log.warning("Job %s: ConflictError after %d retries.", job.id, retries - 1)
+                        if run_as is None and not job.alone:  # it conflicts with other workers' jobs
+                            return self._wait_alone(conn, job_oid, token)
                         return self._store_failure(conn, job_oid, token, exc, retries - 1, run_as)
                     pause = backoff(retries)
                 except TransientError as exc:  # ZEO disconnected: not the job's fault
@@ -316,6 +319,20 @@ class JobRunner:
                 transaction.abort()
                 time.sleep(backoff(attempt, base=0.01, cap=1.0))
         raise RuntimeError("Could not file job %r for its next attempt" % job_oid)
+
+    def _wait_alone(self, conn, job_oid, token):
+        """Out of conflict retries: the job runs once more, alone in the cluster (gate.py)."""
+        for attempt in range(REFILE_TRIES):  # it writes the worker's claims, as dispatchers do
+            job = self._load(conn, job_oid, token)
+            try:
+                wait_alone(get_queue_root(conn, create=False), job, utcnow())
+                transaction.commit()
+                log.warning("Job %s runs again once the jobs running in the cluster have finished.", job.id)
+                return job
+            except TransientError:
+                transaction.abort()
+                time.sleep(backoff(attempt, base=0.01, cap=1.0))
+        raise RuntimeError("Could not file job %r to run alone" % job_oid)
 
     def _notify_retrying(self, job, failure, next_try):
         """IJobRetrying; a failing subscriber does not stop the next attempt."""
