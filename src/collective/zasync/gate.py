@@ -142,7 +142,7 @@ def claim_alone(root, claimed_now, now, may_start):
         return None  # a job of its queue runs on: it waits for that, claims go on
     del state.waiting[job.id]
     state.last, state.last_claimed, state.last_wait = job, now.timestamp(), waited
-    log.info("Job %s runs alone in the cluster now (claims stopped %.1f s; %d claimed jobs left running).",
+    log.info("Job %s runs alone in the cluster now (claims stopped %.2f s; %d claimed jobs left running).",
              job.id, waited, len(live))
     return job
 
