@@ -157,24 +157,27 @@ class TestAloneInTheCluster(OwnWorkerTestCase):
         self.assertEqual(len(filing.claim(root, mine, 4, now)), 2)
 
     def test_both_waits_are_bounded_and_claims_go_on_after_a_wait(self):
-        root, queue, jobs, other, mine = self.cluster(jobs=5)
+        root, queue, jobs, other, mine = self.cluster(jobs=6)
         now = utcnow()
         [long_running] = filing.claim(root, other, 1, now)  # a long job: the cluster never drains
-        first, second = [job for job in jobs if job is not long_running][:2]
+        first, second, third = [job for job in jobs if job is not long_running][:3]
         self.go_alone(root, queue, first, now)
         self.go_alone(root, queue, second, now)
         self.assertEqual(filing.claim(root, mine, 4, now), [])
         drained = now + timedelta(seconds=gate.ALONE_DRAIN)
-        self.assertEqual(filing.claim(root, mine, 4, drained), [first])  # claimed anyway
-        self.assertEqual(filing.claim(root, mine, 4, drained), [])  # held while it runs
+        # Claimed anyway; both to one worker (one drain for both), whose process gate
+        # runs them one at a time.
+        self.assertEqual(filing.claim(root, mine, 4, drained), [first, second])
+        self.assertEqual(filing.claim(root, other, 4, drained), [])  # held while they run
         held = drained + timedelta(seconds=gate.ALONE_HOLD)
-        # Held no longer; the second one has waited as long, but claims go on first
-        # for as long as the last wait stopped them.
+        self.go_alone(root, queue, third, held)
+        # Held no longer; the third one waits, but claims go on first for as long as the
+        # last ones stopped them (the drain, then at most ALONE_HOLD while they ran).
         self.assertEqual(len(filing.claim(root, mine, 1, held)), 1)
         reopened = drained + timedelta(seconds=gate.ALONE_DRAIN + 2 * gate.ALONE_HOLD)
         self.assertEqual(len(filing.claim(root, mine, 1, reopened - timedelta(seconds=1))), 1)
-        self.assertEqual(filing.claim(root, mine, 4, reopened), [])  # the second one's wait
-        self.assertEqual(filing.claim(root, mine, 4, reopened + timedelta(seconds=gate.ALONE_DRAIN)), [second])
+        self.assertEqual(filing.claim(root, mine, 4, reopened), [])  # the third one's wait
+        self.assertEqual(filing.claim(root, mine, 4, reopened + timedelta(seconds=gate.ALONE_DRAIN)), [third])
 
     def test_a_job_alone_keeps_its_queue_concurrency(self):
         root, queue, jobs, other, mine = self.cluster(concurrency=1)

@@ -207,12 +207,13 @@ def claim(root, record, free, now, first_queue=0):
                    if job.status != interfaces.COMPLETED]
     running = Counter(name for job in claimed_now for name in job.quota_names)
     running.update(QUEUE_PREFIX + job.queue_name for job in claimed_now)
-    alone = gate.claim_alone(root, claimed_now, now, lambda job: _may_start_alone(root, job, running))
+    alone = gate.claim_alone(root, claimed_now, now, free, lambda job: _reserve_alone(root, job, running))
     if alone is gate.STOP:
         return []
-    if alone is not None:
-        _take(alone, now, record)
-        return [alone]
+    if alone:
+        for job in alone:
+            _take(job, now, record)
+        return alone
     start = first_queue % len(queues)
     offers = [
         _claimable(queue, due, free, len(live), running, index)
@@ -245,13 +246,17 @@ def next_due(root, now):
     return min((when for when in times if when is not None), default=None)
 
 
-def _may_start_alone(root, job, running):
-    """True if its queue's concurrency and quotas let ``job`` start (it starts again: no rate window)."""
+def _reserve_alone(root, job, running):
+    """Count ``job`` as running and return True if its queue's concurrency and quotas let it
+    start (it starts again: no rate window)."""
     queue = root.queues[job.queue_name]
     if queue.concurrency is not None and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
         return False
-    return not any(running[name] >= queue.quotas[name] for name in job.quota_names
-                   if _is_size(queue.quotas.get(name)))
+    if any(running[name] >= queue.quotas[name] for name in job.quota_names if _is_size(queue.quotas.get(name))):
+        return False
+    running.update(job.quota_names)
+    running[QUEUE_PREFIX + queue.name] += 1
+    return True
 
 
 def _claimable(queue, due, wanted, workers, running, index=0):

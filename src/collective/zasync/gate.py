@@ -114,13 +114,15 @@ def wait_alone(root, job, now):
     root.alone_gate.waiting[job.id] = job
 
 
-def claim_alone(root, claimed_now, now, may_start):
-    """The job to claim now, if one waits to run alone (or None); STOP: claim nothing.
+def claim_alone(root, claimed_now, now, free, may_start):
+    """The jobs to claim now, if some wait to run alone (or None); STOP: claim nothing.
 
     ``claimed_now``: the unfinished jobs claimed by every worker;
     ``may_start(job)``: whether its queue's concurrency and quotas let it
-    start. Costs one attribute lookup in a database where no job ever ran
-    out of conflict retries.
+    start (it is then counted as running). The jobs waiting then all go to one worker (up to ``free``), whose
+    process gate runs those that conflict with each other one at a time: one
+    drain serves them all. Costs one attribute lookup in a database where no
+    job ever ran out of conflict retries.
     """
     state = getattr(root, "alone_gate", None)
     if state is None or not (state.waiting or any(job.alone for job in claimed_now)):
@@ -128,23 +130,29 @@ def claim_alone(root, claimed_now, now, may_start):
     live = live_claims(root)
     if any(job.alone and job.status == interfaces.ACTIVE and _seconds(now, job.started) < ALONE_HOLD
            for job in live):
-        return STOP  # one runs alone: nothing else starts meanwhile
-    job = _first_waiting(state)
-    if job is None:
+        return STOP  # they run alone: nothing else starts meanwhile
+    waiting = _waiting(state)
+    if not waiting:
         return None
-    stop_from = max(job.alone_since or now, datetime.fromtimestamp(_reopens(state, now), timezone.utc))
+    first = waiting[0]
+    stop_from = max(first.alone_since or now, datetime.fromtimestamp(_reopens(state, now), timezone.utc))
     if now < stop_from:
-        return None  # claims go on for as long as the last job alone stopped them
+        return None  # claims go on for as long as the last jobs alone stopped them
     waited = _seconds(now, stop_from)
     if live and waited < ALONE_DRAIN:
         return STOP  # let the running jobs finish first
-    if not may_start(job):
-        return None  # a job of its queue runs on: it waits for that, claims go on
-    del state.waiting[job.id]
-    state.last, state.last_claimed, state.last_wait = job, now.timestamp(), waited
-    log.info("Job %s runs alone in the cluster now (claims stopped %.2f s; %d claimed jobs left running).",
-             job.id, waited, len(live))
-    return job
+    jobs = []
+    for job in waiting:
+        if len(jobs) < free and may_start(job):
+            jobs.append(job)
+    if not jobs:
+        return None  # a job of their queue runs on: they wait for that, claims go on
+    for job in jobs:
+        del state.waiting[job.id]
+    state.last, state.last_claimed, state.last_wait = jobs[-1], now.timestamp(), waited
+    log.info("%d job(s) run alone in the cluster now: %s (claims stopped %.2f s; %d claimed jobs left running).",
+             len(jobs), " ".join(job.id for job in jobs), waited, len(live))
+    return jobs
 
 
 def next_look(root, now):
@@ -161,13 +169,15 @@ def live_claims(root):
             for job in record.claimed.values() if job.status != interfaces.COMPLETED]
 
 
-def _first_waiting(state):
-    """The oldest job still waiting to run alone; forget those cancelled meanwhile."""
+def _waiting(state):
+    """The jobs still waiting to run alone, oldest first; forget those cancelled meanwhile."""
+    jobs = []
     for job_id, job in list(state.waiting.items()):
         if job.status == interfaces.PENDING and job.worker_uuid is None:
-            return job
-        del state.waiting[job_id]  # cancelled, or its content deleted meanwhile
-    return None
+            jobs.append(job)
+        else:
+            del state.waiting[job_id]  # cancelled, or its content deleted meanwhile
+    return sorted(jobs, key=lambda job: job.alone_since)
 
 
 def _reopens(state, now):

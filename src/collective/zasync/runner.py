@@ -176,10 +176,13 @@ class JobRunner:
         outage = None
         last_seconds = 0.0
         job = None
+        # Out of conflict retries once, it was claimed to run alone in the cluster, maybe
+        # with others like it: each attempt runs alone in this process too (gate.py).
+        in_cluster_gate = run_as is None and conn.get(job_oid).alone
         while True:
             pause = disconnected = None
-            alone = gate.should_run_alone(retries, last_seconds)
-            if alone:  # (only after conflicts: job is the one loaded before)
+            alone = in_cluster_gate or gate.should_run_alone(retries, last_seconds)
+            if alone and not in_cluster_gate:  # (only after conflicts: job is the one loaded before)
                 log.info("Job %s: %d conflicts; its next attempt runs alone in this worker.",
                          job.id, retries)
             # Begin (in _load) inside the gate, so that an attempt alone sees
