@@ -18,6 +18,7 @@ first: abort, wait a random moment, try again.
 
 from collective.zasync import interfaces
 from collective.zasync import filing
+from collective.zasync.completions import record_outcomes
 from collective.zasync.invalidations import unwatch_invalidations
 from collective.zasync.invalidations import watch_invalidations
 from collective.zasync.job import utcnow
@@ -65,6 +66,8 @@ class Dispatcher:
         self._held = {}  # job oid -> claim token, for every job counted in _busy
         self._dropped = set()  # (oid, token) of jobs claimed ahead that stop() kept from starting
         self._running_since = {}  # job oid -> time.time() its thread began it
+        self._outcomes = []  # (oid, token, attributes) handed over by job threads (completions.py)
+        self._recorded = 0  # how many of them the current pass writes
         self._lock = threading.Lock()
         self._watched = frozenset()
         self._threads = []
@@ -118,6 +121,7 @@ class Dispatcher:
         # bumped claim token makes their late commit fail, so their ZODB
         # effects happen once, where they run again.
         self._in_transaction(self._unregister)
+        self._forget_recorded()
         self.conn.close()
         log.info("Worker %s stopped (%s).", self.uuid, dict(self.stats))
 
@@ -199,7 +203,8 @@ class Dispatcher:
             self.wakeup.set()
 
     def _run_jobs(self, slot):
-        runner = JobRunner(self.db, self.uuid, self.settings.max_retries, slot)
+        hand_over = self._hand_over if self.settings.group_commit else None
+        runner = JobRunner(self.db, self.uuid, self.settings.max_retries, slot, hand_over)
         while True:
             item = self._work.get()
             if item is None:
@@ -222,6 +227,25 @@ class Dispatcher:
                     self._average_run = took if average is None else 0.8 * average + 0.2 * took
                 # File what finished, claim more once the jobs claimed ahead are (almost) used up.
                 self.wakeup.set()
+
+    def _hand_over(self, oid, token, outcome):
+        """A job thread's job wrote nothing: its outcome is committed by the next pass."""
+        with self._lock:  # (with _release: a pass sees the job held, or its outcome)
+            self._outcomes.append((oid, token, outcome))
+
+    def _record_outcomes(self, root, record):
+        """Write the outcomes handed over so far; they are forgotten once committed."""
+        with self._lock:
+            outcomes = list(self._outcomes)
+        record_outcomes(root, record, outcomes)
+        self._recorded = len(outcomes)
+
+    def _forget_recorded(self):
+        """The pass committed: the outcomes it wrote are done with."""
+        with self._lock:
+            del self._outcomes[:self._recorded]
+        self.stats["group-committed"] += self._recorded
+        self._recorded = 0
 
     def _in_transaction(self, func, *args):
         """Run ``func(root, *args)`` in a transaction; retry on ConflictError."""
@@ -269,6 +293,7 @@ class Dispatcher:
         """File new and finished jobs, claim due ones for idle threads; return how many."""
         free = 0 if self.stopping.is_set() else self.capacity() - self.busy
         claimed = self._in_transaction(self._file_and_claim, free)
+        self._forget_recorded()
         with self._lock:
             self._busy += len(claimed)
             self._held.update(claimed)
@@ -284,8 +309,11 @@ class Dispatcher:
         if me is None:  # declared dead by another worker while we were cut off
             log.warning("Worker %s was declared dead while alive; registering again.", self.uuid)
             me = self._register(root)
-        with self._lock:
+        with self._lock:  # (one lock: a finished job is held, or its outcome was handed over)
             held = dict(self._held)
+            outcomes = list(self._outcomes)
+        record_outcomes(root, me, outcomes)
+        self._recorded = len(outcomes)
         filing.release_orphans(root, me, held)
         if self.settings.time_limit:
             filing.fail_overdue(root, me, dict(self._running_since), self.settings.time_limit, time.time())
@@ -320,6 +348,7 @@ class Dispatcher:
     def _unregister(self, root):
         record = root.workers.get(self.uuid)
         if record is not None:
+            self._record_outcomes(root, record)
             for job in record.claimed.values():
                 if (job._p_oid, job.claim_token) in self._dropped and job.status == interfaces.ACTIVE:
                     job.attempts -= 1  # claimed ahead, it never started here: no attempt

@@ -22,6 +22,8 @@ from collective.zasync.events import JobStarted
 from collective.zasync.events import JobSuccess
 from collective.zasync.failure import Failure
 from collective.zasync.callables import ObjectRef
+from collective.zasync.completions import outcome_of
+from collective.zasync.completions import state_of
 from collective.zasync.gate import gate
 from collective.zasync.gate import wait_alone
 from collective.zasync.history import note_job
@@ -67,11 +69,14 @@ class StaleClaim(Exception):
 class JobRunner:
     """Runs claimed jobs for one worker; one instance per worker thread."""
 
-    def __init__(self, db, worker_uuid, max_retries=5, slot=0):
+    def __init__(self, db, worker_uuid, max_retries=5, slot=0, hand_over=None):
         self.db = db
         self.worker_uuid = worker_uuid
         self.max_retries = max_retries
         self.slot = slot  # this thread's Progress slot in the worker record
+        # hand_over(oid, token, outcome): the dispatcher commits the outcome
+        # of a job that wrote nothing (group commit, completions.py); None: off.
+        self.hand_over = hand_over
 
     def run(self, job_oid, token):
         """Run the claimed job ``job_oid`` (claim number ``token``) to its end."""
@@ -190,6 +195,7 @@ class JobRunner:
             with gate.alone() if alone else gate.shared():
                 began = time.monotonic()
                 job = self._load(conn, job_oid, token)
+                before = state_of(job) if self.hand_over is not None and run_as is None else None
                 subject = run_as if run_as is not None else job
                 current.job = job
                 current.runner = self
@@ -200,7 +206,8 @@ class JobRunner:
                         result = call(app, job)
                         check_picklable(result, "the result of %s" % subject.describe())
                         store(job, result, retries)
-                        transaction.commit()
+                        if not self._handed_over(job_oid, token, job, before):
+                            transaction.commit()
                     return job
                 except ConflictError as exc:
                     transaction.abort()
@@ -229,6 +236,15 @@ class JobRunner:
                 time.sleep(pause)
             if disconnected is not None:
                 outage = self._wait_for_storage(outage, disconnected)
+
+    def _handed_over(self, job_oid, token, job, before):
+        """Group commit: hand the outcome of a job that wrote nothing to the dispatcher."""
+        outcome = outcome_of(job, before) if before is not None else None
+        if outcome is None:
+            return False
+        transaction.abort()
+        self.hand_over(job_oid, token, outcome)
+        return True
 
     def retries_allowed(self, job):
         """The site's setting stored on the job, else the worker's."""

@@ -17,6 +17,7 @@ class WorkerSettings:
     max_retries: int = 5  # ConflictError retries of a job
     stop_timeout: float = 30.0  # seconds running jobs get to finish on shutdown
     time_limit: float = 0.0  # seconds a job may run before it is failed (0: no limit)
+    group_commit: bool = True  # the dispatcher commits the completions of jobs that wrote nothing
 
     @classmethod
     def from_product_config(cls, config=None, environ=None):
@@ -37,6 +38,9 @@ class WorkerSettings:
                     "%s and uuid-file." % (name, ", ".join(known))
                 )
             kind = type(getattr(settings, key))
+            if kind is bool:
+                setattr(settings, key, on_or_off(name, value))
+                continue
             try:
                 setattr(settings, key, kind(value))
             except ValueError:
@@ -45,6 +49,16 @@ class WorkerSettings:
                     % (name, "a whole number" if kind is int else "a number", value)
                 ) from None
         return settings
+
+
+def on_or_off(name, value):
+    """True for on/true/yes/1, False for off/false/no/0; else a ValueError naming the setting."""
+    text = str(value).strip().lower()
+    if text in ("on", "true", "yes", "1"):
+        return True
+    if text in ("off", "false", "no", "0"):
+        return False
+    raise ValueError("product-config collective.zasync: %s must be on or off, not %r." % (name, value))
 
 
 def from_environment(environ):
