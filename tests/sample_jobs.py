@@ -11,6 +11,8 @@ from plone import api
 from ZODB.POSException import ConflictError
 from zope.globalrequest import getRequest
 
+import collections
+import os
 import threading
 import time
 
@@ -248,3 +250,31 @@ def job_success_callback(result):
 
 def job_failure_callback(result):
     results.append(result)
+
+
+calls = collections.Counter()  # key -> calls of conflicts_first (this process)
+
+
+def conflicts_first(context, key, times):
+    """Raise ConflictError on the first ``times`` calls for ``key``; then return the number of calls."""
+    from ZODB.POSException import ConflictError
+
+    calls[key] += 1
+    if calls[key] <= times:
+        raise ConflictError("conflict %d of %s" % (calls[key], key))
+    return calls[key]
+
+
+def hot_write(context, entry, seconds="0.3"):
+    """Read the site's one hot counter, wait, write it: jobs running at once conflict every time.
+
+    A PersistentMapping has no conflict resolution, so two such jobs of two
+    worker processes cannot both commit; ``entry`` is recorded in the same
+    transaction (a job whose effects were committed twice would show twice).
+    """
+    hot = api.portal.get()._zasync_test_hot
+    count = hot.get("count", 0)
+    time.sleep(float(seconds))
+    hot["count"] = count + 1
+    hot[entry] = hot.get(entry, 0) + 1
+    return os.getpid()

@@ -74,7 +74,10 @@ class TestPoisonJobs(PoisonTestCase):
         max_retries = job.max_retries  # the site's setting, stored at queue time
         self.assertEqual(max_retries, 5)
         self.assertEqual(job.retries, max_retries)
-        self.assertEqual(job.attempts, 1, "retried in the same claim, not handed out again")
+        # Conflict retries happen in the same claim; then the job runs once more, alone in
+        # the cluster (gate.py), and fails only when it conflicts that often again.
+        self.assertEqual(job.attempts, 2)
+        self.assertTrue(job.alone)
         transaction.begin()
         self.assertEqual(job.status, interfaces.COMPLETED, "not retried forever")
 

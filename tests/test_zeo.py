@@ -243,6 +243,36 @@ class TestWorkers(WorkerTests, ClusterTestCase):
         self.assertEqual([str(job.result) for job in jobs if job.failed], [])
         self.assertEqual(self.marks("after-restart-"), {"after-restart-%d" % n: 1 for n in range(10)})
 
+    def test_6_jobs_that_conflict_with_jobs_of_the_other_worker_all_complete(self):
+        # Each job reads one counter, waits and writes it: two running at once in the two
+        # worker processes conflict every time. With no conflict retries (the site's
+        # setting, 0), a job that conflicts once is out of them: it runs once more alone
+        # in the cluster (gate.py) instead of failing.
+        from persistent.mapping import PersistentMapping
+
+        transaction.begin()
+        site = self.conn.root()["Application"]["Plone"]
+        site._zasync_test_hot = PersistentMapping()
+        setting = site.portal_registry.records["collective.zasync.max_retries"]
+        setting.value, before = 0, setting.value
+        transaction.commit()
+        try:
+            ids = self.queue("hot_write", 12, "hot", "0.3")
+        finally:
+            transaction.begin()
+            setting.value = before
+            transaction.commit()
+        jobs = self.wait_completed(ids, seconds=180)
+        self.assertEqual({job.max_retries for job in jobs}, {0})
+        self.assertEqual([str(job.result) for job in jobs if job.failed], [])
+        self.assertTrue(any(job.alone for job in jobs), "no job conflicted: did both workers run jobs?")
+        transaction.begin()
+        hot = dict(self.conn.root()["Application"]["Plone"]._zasync_test_hot)
+        self.assertEqual(hot.pop("count"), 12)
+        self.assertEqual(hot, {"hot-%d" % n: 1 for n in range(12)})  # each job's effects once
+        print("\n  %d of 12 jobs ran alone in the cluster, in %d processes"
+              % (sum(job.alone for job in jobs), len({job.result for job in jobs})), flush=True)
+
 
 class TestWorkersRelStorage(WorkerTests, ClusterTestCase):
     layer = RELSTORAGE_CLUSTER

@@ -8,6 +8,7 @@ them, commits, and retries on ConflictError.
 """
 
 from collective.zasync import batches
+from collective.zasync import gate
 from collective.zasync import interfaces
 from collective.zasync.failure import Failure
 from collective.zasync import ratelimits
@@ -314,6 +315,13 @@ def claim(root, record, free, now, first_queue=0):
                    if job.status != interfaces.COMPLETED]
     running = Counter(name for job in claimed_now for name in job.quota_names)
     running.update(QUEUE_PREFIX + job.queue_name for job in claimed_now)
+    alone = gate.claim_alone(root, claimed_now, now, free, lambda job: _reserve_alone(root, job, running))
+    if alone is gate.STOP:
+        return []
+    if alone:
+        for job in alone:
+            _take(job, now, record)
+        return alone
     start = first_queue % len(queues)
     # The finisher deletes what it claims from ``waiting``; the others leave it to the
     # finisher, so that two dispatchers never empty or change one bucket at once.
@@ -345,7 +353,21 @@ def next_due(root, now):
     keys = (first_delayed_key(queue, due) for queue in root.queues.values())
     times = [due_time(key) for key in keys if key is not None]
     times.append(ratelimits.next_reopening(root.queues.values(), now.timestamp()))
+    times.append(gate.next_look(root, now))  # a job waits to run alone, or runs alone
     return min((when for when in times if when is not None), default=None)
+
+
+def _reserve_alone(root, job, running):
+    """Count ``job`` as running and return True if its queue's concurrency and quotas let it
+    start (it starts again: no rate window)."""
+    queue = root.queues[job.queue_name]
+    if queue.concurrency is not None and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
+        return False
+    if any(running[name] >= queue.quotas[name] for name in job.quota_names if _is_size(queue.quotas.get(name))):
+        return False
+    running.update(job.quota_names)
+    running[QUEUE_PREFIX + queue.name] += 1
+    return True
 
 
 def _claimable(queue, due, wanted, workers, running, index=0, remove=True):

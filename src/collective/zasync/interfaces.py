@@ -156,6 +156,10 @@ class IJob(Interface):
         "Conflict retries: how many times its last attempt was run again after a ConflictError."
     )
     attempts = Attribute("Attempts: how many times a worker started the job's function.")
+    alone = Attribute(
+        "True once the job ran out of conflict retries: it then runs once more alone in the "
+        "cluster (no worker claims anything else meanwhile) and fails if it conflicts that often again."
+    )
     earlier_attempts = Attribute("Attempts before the administrator's last Retry (run again).")
     retry_on = Attribute(
         "Dotted names ('module:Class') of the exception classes after which a failed "

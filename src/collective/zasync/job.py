@@ -65,6 +65,8 @@ class Job(Persistent):
     callback_claims = 0  # how many times a worker claimed it to fire its events and callbacks
     max_retries = None  # ConflictError retries, from the site's settings; None: the worker's
     recurrence = None  # a recurring.Recurrence for runs of a recurring job
+    alone = False  # True: out of conflict retries once, it runs (ran) alone in the cluster (gate.py)
+    alone_since = None  # when it began to wait for that
     checkpoint_state = None  # the state of the last api.checkpoint(state), committed with its work
     checkpoints = 0  # how many checkpoints the job committed
     checkpointed = None  # when the last one was committed
@@ -234,6 +236,7 @@ class Job(Persistent):
         self._result = None
         self.ended = self.started = self.worker_uuid = None
         self.retries = 0
+        self.alone = False
         self.events_fired = False
         self.begin_after = self.next_try = self.last_error = None
         self.earlier_attempts = self.attempts  # run again: a full set of attempts

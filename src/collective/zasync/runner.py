@@ -25,6 +25,7 @@ from collective.zasync.callables import ObjectRef
 from collective.zasync.completions import outcome_of
 from collective.zasync.completions import state_of
 from collective.zasync.gate import gate
+from collective.zasync.gate import wait_alone
 from collective.zasync.history import note_job
 from collective.zasync.job import utcnow
 from collective.zasync.queue import requeue
@@ -180,10 +181,13 @@ class JobRunner:
         outage = None
         last_seconds = 0.0
         job = None
+        # Out of conflict retries once, it was claimed to run alone in the cluster, maybe
+        # with others like it: each attempt runs alone in this process too (gate.py).
+        in_cluster_gate = run_as is None and conn.get(job_oid).alone
         while True:
             pause = disconnected = None
-            alone = gate.should_run_alone(retries, last_seconds)
-            if alone:  # (only after conflicts: job is the one loaded before)
+            alone = in_cluster_gate or gate.should_run_alone(retries, last_seconds)
+            if alone and not in_cluster_gate:  # (only after conflicts: job is the one loaded before)
                 log.info("Job %s: %d conflicts; its next attempt runs alone in this worker.",
                          job.id, retries)
             # Begin (in _load) inside the gate, so that an attempt alone sees
@@ -211,6 +215,8 @@ class JobRunner:
                     last_seconds = time.monotonic() - began
                     if retries > self.retries_allowed(job):
                         log.warning("Job %s: ConflictError after %d retries.", job.id, retries - 1)
+                        if run_as is None and not job.alone:  # it conflicts with other workers' jobs
+                            return self._wait_alone(conn, job_oid, token)
                         return self._store_failure(conn, job_oid, token, exc, retries - 1, run_as)
                     pause = backoff(retries)
                 except TransientError as exc:  # ZEO disconnected: not the job's fault
@@ -332,6 +338,20 @@ class JobRunner:
                 transaction.abort()
                 time.sleep(backoff(attempt, base=0.01, cap=1.0))
         raise RuntimeError("Could not file job %r for its next attempt" % job_oid)
+
+    def _wait_alone(self, conn, job_oid, token):
+        """Out of conflict retries: the job runs once more, alone in the cluster (gate.py)."""
+        for attempt in range(REFILE_TRIES):  # it writes the worker's claims, as dispatchers do
+            job = self._load(conn, job_oid, token)
+            try:
+                wait_alone(get_queue_root(conn, create=False), job, utcnow())
+                transaction.commit()
+                log.warning("Job %s runs again once the jobs running in the cluster have finished.", job.id)
+                return job
+            except TransientError:
+                transaction.abort()
+                time.sleep(backoff(attempt, base=0.01, cap=1.0))
+        raise RuntimeError("Could not file job %r to run alone" % job_oid)
 
     def _notify_retrying(self, job, failure, next_try):
         """IJobRetrying; a failing subscriber does not stop the next attempt."""
