@@ -183,7 +183,8 @@ class JobRunner:
         job = None
         # Out of conflict retries once, it was claimed to run alone in the cluster, maybe
         # with others like it: each attempt runs alone in this process too (gate.py).
-        in_cluster_gate = run_as is None and conn.get(job_oid).alone
+        # (The job's connection: with the queue in a database of its own, that is not ``conn``.)
+        in_cluster_gate = run_as is None and get_queue_root(conn, create=False)._p_jar.get(job_oid).alone
         while True:
             pause = disconnected = None
             alone = in_cluster_gate or gate.should_run_alone(retries, last_seconds)
