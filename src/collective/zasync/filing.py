@@ -229,7 +229,14 @@ def file_done_log(root, record, limit=None):
     """File up to ``limit`` jobs of the done log of ``record``; True if some are left."""
     pairs = record.done.unread(limit) if record.done is not None else []
     prefetch([job for _key, job in pairs])
-    for _key, job in pairs:
+    for number, (key, job) in enumerate(pairs):
+        if job.status in RUNNABLE and job.worker_uuid == record.uuid:
+            # Its worker put it here once completed: this view of the job is older than
+            # the log's. Read no further (it would be passed over, never filed); next pass.
+            log.warning("Job %s in the done log of worker %s is %s here; filing it later.",
+                        job.id, record.uuid, job.status)
+            pairs = pairs[:number]
+            break
         file_done(root, job)
     if pairs:
         record.done.mark_read(pairs)
