@@ -1,5 +1,6 @@
 """ConflictGate: a job attempt that keeps conflicting runs alone among its process's jobs."""
 
+from collective.zasync import claiming
 from collective.zasync import filing
 from collective.zasync import gate
 from collective.zasync.gate import ConflictGate
@@ -127,69 +128,69 @@ class TestAloneInTheCluster(OwnWorkerTestCase):
     def test_nothing_is_claimed_while_it_waits_for_the_cluster_or_runs(self):
         root, queue, jobs, other, mine = self.cluster()
         now = utcnow()
-        [running] = filing.claim(root, other, 1, now)
+        [running] = claiming.claim(root, other, 1, now)
         alone = [job for job in jobs if job is not running][0]
         self.go_alone(root, queue, alone, now)
-        self.assertEqual(filing.claim(root, mine, 4, now), [])  # another job runs: the cluster drains
+        self.assertEqual(claiming.claim(root, mine, 4, now), [])  # another job runs: the cluster drains
         running.status = COMPLETED
-        self.assertEqual(filing.claim(root, mine, 4, now), [alone])  # alone, though 4 threads are free
-        self.assertEqual(filing.claim(root, other, 1, now), [])  # and nothing else while it runs
+        self.assertEqual(claiming.claim(root, mine, 4, now), [alone])  # alone, though 4 threads are free
+        self.assertEqual(claiming.claim(root, other, 1, now), [])  # and nothing else while it runs
         self.assertEqual(len(list(queue.pending())), 1)
         alone.status = COMPLETED
-        self.assertEqual(len(filing.claim(root, other, 1, now)), 1)  # it has run: claims go on
+        self.assertEqual(len(claiming.claim(root, other, 1, now)), 1)  # it has run: claims go on
 
     def test_claims_of_a_dead_worker_do_not_hold_the_cluster(self):
         root, queue, jobs, other, mine = self.cluster()
         now = utcnow()
-        [running] = filing.claim(root, other, 1, now)
+        [running] = claiming.claim(root, other, 1, now)
         other.ping.time = now - timedelta(seconds=other.death_interval + 1)  # killed: not reaped yet
         alone = [job for job in jobs if job is not running][0]
         self.go_alone(root, queue, alone, now)
-        self.assertEqual(filing.claim(root, mine, 4, now), [alone])  # no wait for the dead worker's job
+        self.assertEqual(claiming.claim(root, mine, 4, now), [alone])  # no wait for the dead worker's job
 
     def test_a_job_running_alone_holds_nobody_once_its_worker_is_dead(self):
         root, queue, jobs, other, mine = self.cluster()
         now = utcnow()
         self.go_alone(root, queue, jobs[0], now)
-        self.assertEqual(filing.claim(root, other, 1, now), [jobs[0]])
-        self.assertEqual(filing.claim(root, mine, 4, now), [])
+        self.assertEqual(claiming.claim(root, other, 1, now), [jobs[0]])
+        self.assertEqual(claiming.claim(root, mine, 4, now), [])
         other.ping.time = now - timedelta(seconds=other.death_interval + 1)  # killed while it runs
-        self.assertEqual(len(filing.claim(root, mine, 4, now)), 2)
+        self.assertEqual(len(claiming.claim(root, mine, 4, now)), 2)
 
     def test_both_waits_are_bounded_and_claims_go_on_after_a_wait(self):
         root, queue, jobs, other, mine = self.cluster(jobs=6)
         now = utcnow()
-        [long_running] = filing.claim(root, other, 1, now)  # a long job: the cluster never drains
+        [long_running] = claiming.claim(root, other, 1, now)  # a long job: the cluster never drains
         first, second, third = [job for job in jobs if job is not long_running][:3]
         self.go_alone(root, queue, first, now)
         self.go_alone(root, queue, second, now)
-        self.assertEqual(filing.claim(root, mine, 4, now), [])
+        self.assertEqual(claiming.claim(root, mine, 4, now), [])
         drained = now + timedelta(seconds=gate.ALONE_DRAIN)
         # Claimed anyway; both to one worker (one drain for both), whose process gate
         # runs them one at a time.
-        self.assertEqual(filing.claim(root, mine, 4, drained), [first, second])
-        self.assertEqual(filing.claim(root, other, 4, drained), [])  # held while they run
+        self.assertEqual(claiming.claim(root, mine, 4, drained), [first, second])
+        self.assertEqual(claiming.claim(root, other, 4, drained), [])  # held while they run
         held = drained + timedelta(seconds=gate.ALONE_HOLD)
         self.go_alone(root, queue, third, held)
         # Held no longer; the third one waits, but claims go on first for as long as the
         # last ones stopped them (the drain, then at most ALONE_HOLD while they ran).
-        self.assertEqual(len(filing.claim(root, mine, 1, held)), 1)
+        self.assertEqual(len(claiming.claim(root, mine, 1, held)), 1)
         reopened = drained + timedelta(seconds=gate.ALONE_DRAIN + 2 * gate.ALONE_HOLD)
-        self.assertEqual(len(filing.claim(root, mine, 1, reopened - timedelta(seconds=1))), 1)
-        self.assertEqual(filing.claim(root, mine, 4, reopened), [])  # the third one's wait
-        self.assertEqual(filing.claim(root, mine, 4, reopened + timedelta(seconds=gate.ALONE_DRAIN)), [third])
+        self.assertEqual(len(claiming.claim(root, mine, 1, reopened - timedelta(seconds=1))), 1)
+        self.assertEqual(claiming.claim(root, mine, 4, reopened), [])  # the third one's wait
+        self.assertEqual(claiming.claim(root, mine, 4, reopened + timedelta(seconds=gate.ALONE_DRAIN)), [third])
 
     def test_a_job_alone_keeps_its_queue_concurrency(self):
         root, queue, jobs, other, mine = self.cluster(concurrency=1)
         now = utcnow()
-        [running] = filing.claim(root, other, 1, now)
+        [running] = claiming.claim(root, other, 1, now)
         self.go_alone(root, queue, jobs[1], now)
         later = now + timedelta(seconds=gate.ALONE_DRAIN)
-        self.assertEqual(filing.claim(root, mine, 4, later), [])  # its queue runs one job at a time
+        self.assertEqual(claiming.claim(root, mine, 4, later), [])  # its queue runs one job at a time
         running.status = COMPLETED
-        self.assertEqual(filing.claim(root, mine, 4, later), [jobs[1]])
+        self.assertEqual(claiming.claim(root, mine, 4, later), [jobs[1]])
 
     def test_no_gate_until_a_job_runs_out_of_conflict_retries(self):
         root, queue, jobs, other, mine = self.cluster()
-        self.assertEqual(len(filing.claim(root, mine, 4, utcnow())), 3)
+        self.assertEqual(len(claiming.claim(root, mine, 4, utcnow())), 3)
         self.assertIsNone(getattr(root, "alone_gate", None))  # claims cost one attribute lookup more

@@ -6,6 +6,7 @@ could not resolve (JobLog and ReadMark have no conflict resolution).
 """
 
 from tests import sample_jobs
+from collective.zasync import claiming
 from collective.zasync import filing
 from collective.zasync.job import utcnow
 from collective.zasync.reading import jobs_in_state
@@ -145,7 +146,7 @@ class TestDoneLogs(OwnWorkerTestCase):
         root = get_queue_root(self.portal._p_jar)
         filing.file_inboxes(root.queues[""])
         for job in self.jobs + [self.late]:  # b runs them (one at a time: the default queue's concurrency)
-            self.assertEqual(filing.claim(root, root.workers["b"], 1, utcnow()), [job])
+            self.assertEqual(claiming.claim(root, root.workers["b"], 1, utcnow()), [job])
             if job is not self.late:
                 job.finish(job.args[0] + 1)  # ... and its threads complete them
                 job.complete()
@@ -216,11 +217,11 @@ class TestDoneLogs(OwnWorkerTestCase):
         # (claimed before the second job was due: of two due jobs, b would take first
         # whichever hashes to it, and job ids are random)
         before_second = second.queued - timedelta(microseconds=1)
-        self.assertEqual(filing.claim(root, root.workers["b"], 1, before_second), [self.late])
+        self.assertEqual(claiming.claim(root, root.workers["b"], 1, before_second), [self.late])
         # b leaves its entry in waiting; it is passed over, and not listed as pending
         self.assertEqual((len(queue.waiting), queue.waiting_count()), (2, 2))
         self.assertEqual(list(queue.pending()), [second])
-        self.assertEqual(filing.claim(root, root.workers["a"], 2, utcnow()), [second])
+        self.assertEqual(claiming.claim(root, root.workers["a"], 2, utcnow()), [second])
         self.assertEqual((len(queue.waiting), queue.waiting_count()), (1, 1))  # a deletes its own
         filing.tidy(root, "a")
         self.assertEqual((len(queue.waiting), queue.waiting_count()), (0, 0))

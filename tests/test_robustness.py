@@ -7,7 +7,7 @@ due jobs and of queues, retention in bounded steps, the loop's error log.
 
 from tests import sample_jobs
 from collective.zasync.dispatcher import Dispatcher
-from collective.zasync.filing import MAX_STARTS
+from collective.zasync.claiming import MAX_STARTS
 from collective.zasync.events import JobSuccess
 from collective.zasync.failure import Failure
 from collective.zasync.interfaces import IJobFailure

@@ -17,6 +17,7 @@ first: abort, wait a random moment, try again.
 """
 
 from collective.zasync import interfaces
+from collective.zasync import claiming
 from collective.zasync import filing
 from collective.zasync.completions import record_outcomes
 from collective.zasync.invalidations import unwatch_invalidations
@@ -332,8 +333,8 @@ class Dispatcher:
             backlog = filing.file_inboxes(queue, mine) or backlog
         self._watched = frozenset(oid for oid in watched if oid is not None)
         self._backlog = backlog
-        claimed = filing.claim(root, me, free, now, self._passes) if free > 0 else []
-        self._next_due = filing.next_due(root, now)
+        claimed = claiming.claim(root, me, free, now, self._passes) if free > 0 else []
+        self._next_due = claiming.next_due(root, now)
         return [(job._p_oid, job.claim_token) for job in claimed]
 
     # -- pings, dead workers, retention -----------------------------------------

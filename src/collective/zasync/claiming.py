@@ -1,0 +1,220 @@
+"""Claiming due jobs for a worker's idle threads, inside its dispatcher's transaction.
+
+Each queue offers its due jobs by priority, then oldest first; queues take
+turns; a queue's concurrency, quotas and rate limits count the jobs claimed
+by every worker. With several workers, each takes first the due keys that
+hash to it, so that two dispatchers claiming at once rarely write the same
+objects. filing.py files what comes in and what finished.
+"""
+
+from collective.zasync import gate
+from collective.zasync import interfaces
+from collective.zasync import ratelimits
+from collective.zasync.failure import Failure
+from collective.zasync.filing import CLAIM_SCAN_LIMIT
+from collective.zasync.filing import fail_at_claim
+from collective.zasync.filing import finisher
+from collective.zasync.filing import prefetch
+from collective.zasync.priority import due_items
+from collective.zasync.priority import first_delayed_key
+from collective.zasync.priority import tree_for
+from collective.zasync.queue import due_key
+from collective.zasync.queue import due_time
+from collective.zasync.queue import timed_out
+from collective.zasync.queue import waits
+from collections import Counter
+
+import itertools
+import logging
+import zlib
+
+
+log = logging.getLogger("collective.zasync")
+
+MAX_STARTS = 10  # a job whose worker died this many times while running it fails
+QUEUE_PREFIX = "\0queue:"  # running-count key of a queue, apart from quota names
+
+
+def claim(root, record, free, now, first_queue=0):
+    """Claim up to ``free`` due jobs for worker ``record``; return them.
+
+    Each queue offers its due jobs oldest first; the queues take turns,
+    starting with number ``first_queue`` (the dispatcher changes it every
+    pass), so that a backlog in one queue does not keep the others waiting.
+    """
+    queues = list(root.queues.values())
+    due = due_key(now.timestamp())
+    live = sorted(uuid for uuid, worker in root.workers.items() if worker.is_alive()) or [record.uuid]
+    index = live.index(record.uuid) if record.uuid in live else 0
+    claimed_now = [job for worker in root.workers.values() for job in worker.claimed.values()
+                   if job.status != interfaces.COMPLETED]
+    running = Counter(name for job in claimed_now for name in job.quota_names)
+    running.update(QUEUE_PREFIX + job.queue_name for job in claimed_now)
+    alone = gate.claim_alone(root, claimed_now, now, free, lambda job: _reserve_alone(root, job, running))
+    if alone is gate.STOP:
+        return []
+    if alone:
+        for job in alone:
+            _take(job, now, record)
+        return alone
+    start = first_queue % len(queues)
+    # The finisher deletes what it claims from ``waiting``; the others leave it to the
+    # finisher, so that two dispatchers never empty or change one bucket at once.
+    remove = finisher(root, record.uuid)
+    offers = [
+        _claimable(queue, due, free, len(live), running, index, remove)
+        for queue in queues[start:] + queues[:start]
+    ]
+    claimed = []
+    while offers and len(claimed) < free:
+        for offer in list(offers):
+            job = next(offer, None)
+            if job is None:
+                offers.remove(offer)
+                continue
+            _take(job, now, record)
+            running.update(job.quota_names)
+            running[QUEUE_PREFIX + job.queue_name] += 1
+            claimed.append(job)
+            if len(claimed) >= free:
+                break
+    return claimed
+
+
+def next_due(root, now):
+    """When the first delayed job of any queue is due, or a full rate window reopens
+    (seconds since 1970), or None."""
+    due = due_key(now.timestamp())
+    keys = (first_delayed_key(queue, due) for queue in root.queues.values())
+    times = [due_time(key) for key in keys if key is not None]
+    times.append(ratelimits.next_reopening(root.queues.values(), now.timestamp()))
+    times.append(gate.next_look(root, now))  # a job waits to run alone, or runs alone
+    return min((when for when in times if when is not None), default=None)
+
+
+def _reserve_alone(root, job, running):
+    """Count ``job`` as running and return True if its queue's concurrency and quotas let it
+    start (it starts again: no rate window)."""
+    queue = root.queues[job.queue_name]
+    if queue.concurrency is not None and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
+        return False
+    if any(running[name] >= queue.quotas[name] for name in job.quota_names if _is_size(queue.quotas.get(name))):
+        return False
+    running.update(job.quota_names)
+    running[QUEUE_PREFIX + queue.name] += 1
+    return True
+
+
+def _claimable(queue, due, wanted, workers, running, index=0, remove=True):
+    """Due jobs of ``queue`` that may start now, taken out of ``waiting``.
+
+    A queue with a concurrency runs its jobs in order: when the first due
+    job may not start, none after it does. In other queues, jobs held back
+    by a quota or a rate limit are passed over.
+    """
+    ordered = queue.concurrency is not None
+    stamp = int(due[:16]) / 1_000_000  # now, as seconds since 1970
+    held = None if ordered else (lambda job: _limits(queue, job, running, stamp)[2])
+    for tree, key, job in _candidates(queue, due, wanted, 1 if ordered else workers, held, index):
+        if ordered and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
+            return
+        unknown, windows, held_back = _limits(queue, job, running, stamp)
+        if held_back:
+            if ordered:
+                return
+            continue
+        if ordered or job.quota_names:
+            queue.limit_mark.claims += 1  # two dispatchers claiming under a limit conflict
+        if remove:
+            del tree[key]
+            queue.waiting_count.change(-1)
+        for window in windows:
+            window.record(stamp)  # two dispatchers starting jobs under one rate limit conflict
+        if unknown:
+            # Deleted since the job was queued: this job fails, the queue goes on.
+            fail_at_claim(job, LookupError(
+                "Queue %r has no quota %s any more (or its size is not a whole number); set it "
+                "again (queue.quotas[%r] = size, or a rate limit) and retry the job."
+                % (queue.name, ", ".join(map(repr, unknown)), unknown[0])
+            ))
+        yield job
+
+
+def _limits(queue, job, running, stamp):
+    """(unknown quota names, rate windows to record, held back now) for ``job``."""
+    unknown = [name for name in job.quota_names
+               if not _is_size(queue.quotas.get(name)) and not ratelimits.is_known(queue, name)]
+    if unknown:
+        return unknown, [], False  # it fails when claimed
+    quotas = [name for name in job.quota_names if _is_size(queue.quotas.get(name))]
+    # Its events and callbacks (CALLBACKS) are no start: no rate limit applies.
+    windows = ratelimits.windows_of(queue, job.quota_names) if job.status == interfaces.PENDING else []
+    held_back = (any(running[name] >= queue.quotas[name] for name in quotas)
+                 or any(window.is_full(stamp) for window in windows))
+    return unknown, windows, held_back
+
+
+def _is_size(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _candidates(queue, due, wanted, workers, held=None, index=0):
+    """Due (tree, key, job) to claim from: highest priority first, then oldest first.
+
+    Jobs for which ``held(job)`` is true are passed over (at most
+    CLAIM_SCAN_LIMIT looked at), so that a backlog held back by a quota or
+    a rate limit does not hide the jobs behind it. With several workers,
+    worker number ``index`` of them first takes the oldest due jobs of the
+    highest priority whose key hashes to it, so that two dispatchers
+    claiming at once rarely delete the same keys (a conflict the BTree
+    cannot resolve).
+    """
+    size = wanted * workers * 2
+    items = due_items(queue, due)
+    first = list(itertools.islice(items, 2 * size))
+    prefetch([job for _priority, _key, job in first])  # one request for the jobs looked at
+    window = []
+    # Entries claimed by other workers and not deleted yet (see drop_taken) are passed over.
+    waiting = (item for item in itertools.chain(first, items) if waits(item[1], item[2]))
+    for looked_at, (priority, key, job) in enumerate(waiting, 1):
+        if held is None or not held(job):
+            window.append((priority, key, job))
+        if looked_at >= CLAIM_SCAN_LIMIT or len(window) >= size:
+            break
+    top = sum(1 for item in window if item[0] == window[0][0]) if window else 0
+    if workers > 1 and top > wanted:
+        mine = [i for i in range(top) if zlib.crc32(window[i][1].encode()) % workers == index]
+        others = [i for i in range(len(window)) if i not in set(mine)]
+        window = [window[i] for i in mine + others]
+    return [(tree_for(queue, priority), key, job) for priority, key, job in window]
+
+
+def _take(job, now, record):
+    """Make ``job`` the worker's: its function, or its events and callbacks, run there."""
+    if job.status == interfaces.PENDING and timed_out(job, now):
+        fail_at_claim(job, TimeoutError(
+            "Job %s could not start before %s." % (job.id, (job.begin_after or job.queued) + job.begin_by)
+        ))
+    elif job.status == interfaces.PENDING and job.unfinished_starts() >= MAX_STARTS:
+        fail_at_claim(job, RuntimeError(
+            "Job %s was started %d times and never finished: its worker died or was "
+            "stopped while running it each time. Retry it once the cause is fixed."
+            % (job.id, job.attempts)
+        ))
+    job.claim(record.uuid, now)
+    if job.status == interfaces.CALLBACKS and job.callback_claims > MAX_STARTS:
+        _give_up_callbacks(job)
+    record.claimed[job.id] = job
+
+
+def _give_up_callbacks(job):
+    """Its thread died in its events or callbacks each time: complete it without them."""
+    times = job.callback_claims - 1
+    log.error("Job %s: its events and callbacks were started %d times and never finished; "
+              "the job completes without them.", job.id, times)
+    job.events_fired = True
+    for callback in job.callbacks_to_run():
+        callback.finish(Failure(RuntimeError(
+            "Not run: the callbacks of job %s were started %d times and never finished." % (job.id, times)
+        )))
+        callback.complete()
