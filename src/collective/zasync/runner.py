@@ -318,41 +318,44 @@ class JobRunner:
     def _try_again(self, conn, job_oid, token, exc):
         """A retry_on error: file the job again, due at its next try, in a new transaction."""
         failure = Failure(exc)
-        # This commit writes the queue's waiting tree and the worker's claims,
-        # which dispatchers write all the time: conflicts are likely and short.
-        # (Given up on, the job is handed back: that start still counts.)
-        for attempt in range(REFILE_TRIES):
-            job = self._load(conn, job_oid, token)
+
+        def refile(root, job, attempt):
             next_try = utcnow() + timedelta(seconds=pause(job, job.failed_attempts + 1))
             if attempt == 0:
                 log.warning("Job %s (%s): attempt %d of %d failed: %s; next try at %s.", job.id,
                             job.describe(), job.attempts - job.earlier_attempts, job.max_attempts,
                             failure, next_try)
-            try:
-                job.try_again_at(next_try, failure)
-                requeue(get_queue_root(conn, create=False), job)
-                with job_environment(conn.root()["Application"], job, strict=False):
-                    self._notify_retrying(job, failure, next_try)
-                transaction.commit()
-                return job
-            except TransientError:
-                transaction.abort()
-                time.sleep(backoff(attempt, base=0.01, cap=1.0))
-        raise RuntimeError("Could not file job %r for its next attempt" % job_oid)
+            job.try_again_at(next_try, failure)
+            requeue(root, job)
+            with job_environment(conn.root()["Application"], job, strict=False):
+                self._notify_retrying(job, failure, next_try)
+
+        return self._refile(conn, job_oid, token, refile, "for its next attempt")
 
     def _wait_alone(self, conn, job_oid, token):
         """Out of conflict retries: the job runs once more, alone in the cluster (gate.py)."""
-        for attempt in range(REFILE_TRIES):  # it writes the worker's claims, as dispatchers do
+        job = self._refile(conn, job_oid, token,
+                           lambda root, job, attempt: wait_alone(root, job, utcnow()), "to run alone")
+        log.warning("Job %s runs again once the jobs running in the cluster have finished.", job.id)
+        return job
+
+    def _refile(self, conn, job_oid, token, refile, purpose):
+        """Run ``refile(root, job, attempt)`` and commit, in a transaction of its own.
+
+        It writes the queue's waiting tree and the worker's claims, which
+        dispatchers write all the time: conflicts are likely and short.
+        (Given up on, the job is handed back: that start still counts.)
+        """
+        for attempt in range(REFILE_TRIES):
             job = self._load(conn, job_oid, token)
             try:
-                wait_alone(get_queue_root(conn, create=False), job, utcnow())
+                refile(get_queue_root(conn, create=False), job, attempt)
                 transaction.commit()
-                log.warning("Job %s runs again once the jobs running in the cluster have finished.", job.id)
                 return job
             except TransientError:
                 transaction.abort()
                 time.sleep(backoff(attempt, base=0.01, cap=1.0))
-        raise RuntimeError("Could not file job %r to run alone" % job_oid)
+        raise RuntimeError("Could not file job %r %s" % (job_oid, purpose))
 
     def _notify_retrying(self, job, failure, next_try):
         """IJobRetrying; a failing subscriber does not stop the next attempt."""
