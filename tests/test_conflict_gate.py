@@ -16,6 +16,7 @@ from tests import sample_jobs
 from tests.base import OwnWorkerTestCase
 
 from datetime import timedelta
+from unittest import mock
 
 import threading
 import transaction
@@ -117,6 +118,8 @@ class TestAloneInTheCluster(OwnWorkerTestCase):
         other, mine = WorkerRecord("other", 1), WorkerRecord("mine", 4)
         root.workers["other"], root.workers["mine"] = other, mine
         self.addCleanup(transaction.abort)
+        # Any worker takes any due job at once (test_claiming.py tests which takes which first).
+        self.enterContext(mock.patch.object(claiming, "STEAL_AFTER", 0.0))
         return root, queue, queued, other, mine
 
     def go_alone(self, root, queue, job, now):

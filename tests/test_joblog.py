@@ -21,6 +21,7 @@ from collective.zasync.testing import wait_for_result
 from datetime import timedelta
 from tests.base import OwnWorkerTestCase
 from ZODB.POSException import ConflictError
+from unittest import mock
 
 import time
 import transaction
@@ -214,6 +215,7 @@ class TestDoneLogs(OwnWorkerTestCase):
         transaction.commit()
         filing.file_inboxes(queue)
         queue.concurrency = None  # jobs in parallel (this test's database only)
+        self.enterContext(mock.patch.object(claiming, "STEAL_AFTER", 0.0))  # any worker takes any job
         # (claimed before the second job was due: of two due jobs, b would take first
         # whichever hashes to it, and job ids are random)
         before_second = second.queued - timedelta(microseconds=1)

@@ -31,6 +31,7 @@ import zlib
 
 log = logging.getLogger("collective.zasync")
 
+STEAL_AFTER = 1.0  # seconds a due job waits for the worker it belongs to (see shares)
 MAX_STARTS = 10  # a job whose worker died this many times while running it fails
 QUEUE_PREFIX = "\0queue:"  # running-count key of a queue, apart from quota names
 
@@ -44,8 +45,6 @@ def claim(root, record, free, now, first_queue=0):
     """
     queues = list(root.queues.values())
     due = due_key(now.timestamp())
-    live = sorted(uuid for uuid, worker in root.workers.items() if worker.is_alive()) or [record.uuid]
-    index = live.index(record.uuid) if record.uuid in live else 0
     claimed_now = [job for worker in root.workers.values() for job in worker.claimed.values()
                    if job.status != interfaces.COMPLETED]
     running = Counter(name for job in claimed_now for name in job.quota_names)
@@ -61,8 +60,9 @@ def claim(root, record, free, now, first_queue=0):
     # The finisher deletes what it claims from ``waiting``; the others leave it to the
     # finisher, so that two dispatchers never empty or change one bucket at once.
     remove = finisher(root, record.uuid)
+    share = shares(root, record.uuid, now)
     offers = [
-        _claimable(queue, due, free, len(live), running, index, remove)
+        _claimable(queue, due, free, share, running, remove)
         for queue in queues[start:] + queues[:start]
     ]
     claimed = []
@@ -79,6 +79,33 @@ def claim(root, record, free, now, first_queue=0):
             if len(claimed) >= free:
                 break
     return claimed
+
+
+def shares(root, uuid, now):
+    """``(mine(key), may_take(key))`` for worker ``uuid``; None with one live worker.
+
+    Two dispatchers claiming the same job at once conflict: one of them
+    loses its whole pass. So each waiting key belongs to one live worker (a
+    hash of the key), which takes it first. Another worker takes it only
+    when its own run out, and only if its owner cannot take it now: all its
+    threads are busy, or it was due over STEAL_AFTER seconds ago (its worker
+    is stopping, hung, or not declared dead yet).
+    """
+    live = sorted(key for key, worker in root.workers.items() if worker.is_alive())
+    if uuid not in live or len(live) < 2:
+        return None
+    busy = {key for key in live if _holds(root.workers[key]) >= root.workers[key].threads}
+    late = due_key(now.timestamp() - STEAL_AFTER)
+
+    def owner(key):
+        return live[zlib.crc32(key.encode()) % len(live)]
+
+    return (lambda key: owner(key) == uuid), (lambda key: key <= late or owner(key) in busy)
+
+
+def _holds(worker):
+    """How many unfinished jobs ``worker`` holds (running, or claimed ahead of its threads)."""
+    return sum(1 for job in worker.claimed.values() if job.status != interfaces.COMPLETED)
 
 
 def next_due(root, now):
@@ -105,7 +132,7 @@ def _reserve_alone(root, job, running):
     return True
 
 
-def _claimable(queue, due, wanted, workers, running, index=0, remove=True):
+def _claimable(queue, due, wanted, share, running, remove=True):
     """Due jobs of ``queue`` that may start now, taken out of ``waiting``.
 
     A queue with a concurrency runs its jobs in order: when the first due
@@ -115,7 +142,7 @@ def _claimable(queue, due, wanted, workers, running, index=0, remove=True):
     ordered = queue.concurrency is not None
     stamp = int(due[:16]) / 1_000_000  # now, as seconds since 1970
     held = None if ordered else (lambda job: _limits(queue, job, running, stamp)[2])
-    for tree, key, job in _candidates(queue, due, wanted, 1 if ordered else workers, held, index):
+    for tree, key, job in _candidates(queue, due, wanted, None if ordered else share, held):
         if ordered and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
             return
         unknown, windows, held_back = _limits(queue, job, running, stamp)
@@ -158,35 +185,42 @@ def _is_size(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _candidates(queue, due, wanted, workers, held=None, index=0):
+def _candidates(queue, due, wanted, share=None, held=None):
     """Due (tree, key, job) to claim from: highest priority first, then oldest first.
 
     Jobs for which ``held(job)`` is true are passed over (at most
     CLAIM_SCAN_LIMIT looked at), so that a backlog held back by a quota or
-    a rate limit does not hide the jobs behind it. With several workers,
-    worker number ``index`` of them first takes the oldest due jobs of the
-    highest priority whose key hashes to it, so that two dispatchers
-    claiming at once rarely delete the same keys (a conflict the BTree
-    cannot resolve).
+    a rate limit does not hide the jobs behind it. With several workers
+    (``share``, see shares), within each priority a worker's own jobs come
+    first, oldest first, then the others' it may take, newest first: their
+    own worker takes them from the other end.
     """
-    size = wanted * workers * 2
+    mine, may_take = share if share is not None else (None, None)
+    own, others = [], []
     items = due_items(queue, due)
-    first = list(itertools.islice(items, 2 * size))
-    prefetch([job for _priority, _key, job in first])  # one request for the jobs looked at
-    window = []
-    # Entries claimed by other workers and not deleted yet (see drop_taken) are passed over.
-    waiting = (item for item in itertools.chain(first, items) if waits(item[1], item[2]))
-    for looked_at, (priority, key, job) in enumerate(waiting, 1):
-        if held is None or not held(job):
-            window.append((priority, key, job))
-        if looked_at >= CLAIM_SCAN_LIMIT or len(window) >= size:
+    looked_at = 0
+    while len(own) < 2 * wanted and looked_at < CLAIM_SCAN_LIMIT:
+        chunk = list(itertools.islice(items, 4 * wanted))
+        if not chunk:
             break
-    top = sum(1 for item in window if item[0] == window[0][0]) if window else 0
-    if workers > 1 and top > wanted:
-        mine = [i for i in range(top) if zlib.crc32(window[i][1].encode()) % workers == index]
-        others = [i for i in range(len(window)) if i not in set(mine)]
-        window = [window[i] for i in mine + others]
-    return [(tree_for(queue, priority), key, job) for priority, key, job in window]
+        prefetch([job for _priority, _key, job in chunk])  # one request for the jobs looked at
+        for priority, key, job in chunk:
+            # Entries claimed by other workers and not deleted yet (see drop_taken) are passed over.
+            if not waits(key, job):
+                continue
+            looked_at += 1
+            if held is not None and held(job):
+                continue
+            if mine is None or mine(key):
+                own.append((priority, key, job))
+            elif may_take(key):
+                others.append((priority, key, job))
+    # Within each priority, highest first: own jobs oldest first, then the others' newest first.
+    ordered = sorted(
+        [(-priority, 0, number, key, job) for number, (priority, key, job) in enumerate(own)]
+        + [(-priority, 1, -number, key, job) for number, (priority, key, job) in enumerate(others)],
+        key=lambda entry: entry[:3])
+    return [(tree_for(queue, -minus), key, job) for minus, _kind, _number, key, job in ordered]
 
 
 def _take(job, now, record):

@@ -254,7 +254,10 @@ class Dispatcher:
     def _in_transaction(self, func, *args):
         """Run ``func(root, *args)`` in a transaction; retry on ConflictError."""
         for attempt in range(20):
-            self.tm.begin()
+            txn = self.tm.begin()
+            # Named in the storage's history, as a job's commit is (history.py): what
+            # a dispatcher wrote can be told from what jobs and requests wrote.
+            txn.note("collective.zasync worker %s: %s" % (self.uuid, func.__name__.strip("_")))
             try:
                 result = func(get_queue_root(self.conn), *args)
                 self.tm.commit()
@@ -324,15 +327,12 @@ class Dispatcher:
         if self.settings.time_limit:
             filing.fail_overdue(root, me, dict(self._running_since), self.settings.time_limit, time.time())
         filing.file_completed(root, me)
-        backlog = filing.tidy(root, self.uuid)
+        self._backlog = filing.tidy(root, self.uuid)
         watched = set(filing.done_log_oids(root))
-        mine = filing.inbox_owner(root, self.uuid)
         for queue in root.queues.values():
             watched.update(inbox._p_oid for inbox in queue.inboxes.values())
             watched.update((queue.inbox_count._p_oid, queue.waiting_count._p_oid))
-            backlog = filing.file_inboxes(queue, mine) or backlog
         self._watched = frozenset(oid for oid in watched if oid is not None)
-        self._backlog = backlog
         claimed = claiming.claim(root, me, free, now, self._passes) if free > 0 else []
         self._next_due = claiming.next_due(root, now)
         return [(job._p_oid, job.claim_token) for job in claimed]
@@ -387,10 +387,12 @@ class Dispatcher:
         if count:
             log.info("Removed %d finished jobs past the retention.", count)
         if not self._retention_backlog:
-            self._in_transaction(
-                lambda root: [retire_idle_inboxes(queue, utcnow()) for queue in root.queues.values()]
-            )
+            self._in_transaction(self._retire_idle_inboxes)
         return count
+
+    def _retire_idle_inboxes(self, root):
+        for queue in root.queues.values():
+            retire_idle_inboxes(queue, utcnow())
 
     def remove_old_jobs(self):
         """Remove every finished job past the retention, a batch per transaction."""

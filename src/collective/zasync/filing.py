@@ -24,7 +24,6 @@ from collective.zasync.queue import waits
 import itertools
 import logging
 import time
-import zlib
 
 
 log = logging.getLogger("collective.zasync")
@@ -38,15 +37,15 @@ NEGLECTED = 2.0  # seconds after which any dispatcher files an inbox that is not
 # -- filing --------------------------------------------------------------------------
 
 
-def file_inboxes(queue, mine=None, limit=FILE_BATCH):
+def file_inboxes(queue, everything=True, limit=FILE_BATCH):
     """File the jobs requests queued in ``queue``; True if some are left for the next pass.
 
-    ``mine(writer)``: whether this dispatcher files the inbox of ``writer``
-    (see inbox_owner); None: every inbox.
+    ``everything``: file every inbox (the finisher does, see finisher); else
+    only the inboxes it neglects (see _neglected).
     """
     left = False
-    for writer, inbox in list(queue.inboxes.items()):
-        if mine is not None and not mine(writer) and not _neglected(inbox):
+    for inbox in list(queue.inboxes.values()):
+        if not everything and not _neglected(inbox):
             continue
         pairs = inbox.unread(limit)
         prefetch([job for _key, job in pairs])
@@ -62,21 +61,6 @@ def prefetch(objects):
     jar = objects[0]._p_jar if objects else None
     if jar is not None:
         jar.prefetch([obj for obj in objects if obj._p_changed is None])
-
-
-def inbox_owner(root, uuid):
-    """A test ``mine(writer)``: True for the inboxes worker ``uuid`` files.
-
-    Two dispatchers filing one inbox both write its read mark, and one of
-    them conflicts: so each inbox is filed by one live worker, chosen by a
-    hash of its writer. An inbox its worker neglects (stopping, hung, not
-    yet declared dead) is filed by anyone (see _neglected).
-    """
-    live = sorted(key for key, record in root.workers.items() if record.is_alive())
-    if uuid not in live or len(live) == 1:
-        return None
-    index = live.index(uuid)
-    return lambda writer: zlib.crc32(writer.encode()) % len(live) == index
 
 
 def _neglected(inbox):
@@ -156,30 +140,34 @@ def _log_key(log):
 
 
 def finisher(root, uuid):
-    """True if worker ``uuid`` files the done logs of every worker.
+    """True if worker ``uuid`` files what every worker queued and completed.
 
-    Filing a finished job writes trees that every dispatcher would write at
-    the same end (``completed``, newest first; ``by_uid``): two dispatchers
-    doing it at once split or empty the same bucket, which a BTree cannot
-    resolve. So one live worker files them all, the first by uuid; a done
-    log it neglects is filed by anyone (see _neglected).
+    Filing writes trees that every dispatcher would write at the same end
+    (``waiting`` and the indexes, oldest last; ``completed``, newest first):
+    two dispatchers doing it at once split or empty the same bucket, which a
+    BTree cannot resolve. So one live worker, the first by uuid, files every
+    inbox and done log, and deletes the waiting entries the others claimed;
+    the others only claim. An inbox or done log it neglects (stopping, hung,
+    not declared dead yet) is filed by anyone (see _neglected).
     """
     live = sorted(key for key, record in root.workers.items() if record.is_alive())
     return uuid not in live or live[0] == uuid
 
 
 def tidy(root, uuid):
-    """The finisher's part of a pass (see finisher); True if some done jobs are left for the next.
+    """The finisher's part of a pass (see finisher); True if some jobs are left for the next.
 
-    The finisher files every worker's done log and deletes the entries of
+    The finisher files every inbox and done log and deletes the entries of
     ``waiting`` that other workers claimed (see claim); the other workers
-    file only the done logs the finisher neglects.
+    file only what the finisher neglects.
     """
     mine = finisher(root, uuid)
-    if mine:
-        for queue in root.queues.values():
+    left = file_done_logs(root, mine)
+    for queue in root.queues.values():
+        if mine:
             drop_taken(queue)
-    return file_done_logs(root, mine)
+        left = file_inboxes(queue, mine) or left
+    return left
 
 
 def drop_taken(queue, limit=CLAIM_SCAN_LIMIT, enough=50):

@@ -1,0 +1,100 @@
+"""Which worker claims which job: each takes its own first, the others' only when they wait.
+
+No worker runs: the tests play the dispatchers of two workers, "a" (the
+finisher: first by uuid) and "b", with one connection each where they
+claim at the same moment.
+"""
+
+from collective.zasync import claiming
+from collective.zasync import filing
+from collective.zasync.interfaces import ACTIVE
+from collective.zasync.job import utcnow
+from collective.zasync.queue import get_queue_root
+from collective.zasync.queue import waiting_key
+from collective.zasync.records import WorkerRecord
+from datetime import timedelta
+from tests import sample_jobs
+from tests.base import OwnWorkerTestCase
+
+import transaction
+
+
+class TestClaimsOfSeveralWorkers(OwnWorkerTestCase):
+
+    def setUp(self):
+        super().setUp()
+        root = get_queue_root(self.portal._p_jar)
+        for uuid in ("a", "b"):
+            root.workers[uuid] = WorkerRecord(uuid, threads=2)
+        self.queue = root.queues[""]
+        self.queue.concurrency = None  # jobs in parallel (this test's database only)
+        self.jobs = [self.service.queueJob(sample_jobs.noop, self.portal) for _ in range(20)]
+        transaction.commit()
+        filing.file_inboxes(self.queue)
+        transaction.commit()
+        self.now = max(job.queued for job in self.jobs) + timedelta(milliseconds=1)
+        mine, _may_take = claiming.shares(root, "a", self.now)
+        self.of_a = [job for job in self.jobs if mine(waiting_key(job))]
+        self.of_b = [job for job in self.jobs if not mine(waiting_key(job))]
+        self.assertTrue(len(self.of_a) >= 5 and len(self.of_b) >= 5)  # of 20 random ids: all but surely
+
+    def tearDown(self):
+        transaction.abort()
+        root = get_queue_root(self.portal._p_jar)
+        for uuid in ("a", "b"):
+            filing.take_back(root, root.workers[uuid])
+            del root.workers[uuid]
+        transaction.commit()
+        super().tearDown()
+
+    def connection(self):
+        tm = transaction.TransactionManager()
+        conn = self.layer["zodbDB"].open(transaction_manager=tm)
+        self.addCleanup(conn.close)
+        self.addCleanup(tm.abort)
+        return tm, get_queue_root(conn)
+
+    def claim(self, root, uuid, free, now=None):
+        return [job.id for job in claiming.claim(root, root.workers[uuid], free, now or self.now)]
+
+    def test_two_workers_claiming_at_once_take_their_own_jobs_without_conflict(self):
+        tm_a, root_a = self.connection()
+        tm_b, root_b = self.connection()
+        self.assertEqual(self.claim(root_a, "a", 2), [job.id for job in self.of_a[:2]])  # oldest first
+        self.assertEqual(self.claim(root_b, "b", 2), [job.id for job in self.of_b[:2]])
+        tm_a.commit()
+        tm_b.commit()  # no ConflictError: they wrote different jobs, and b no tree
+        transaction.begin()
+        self.assertEqual([job.status for job in self.of_a[:2] + self.of_b[:2]], [ACTIVE] * 4)
+
+    def test_the_jobs_of_a_worker_with_idle_threads_wait_for_it(self):
+        root = get_queue_root(self.portal._p_jar)
+        # a takes its own and leaves b's: b has idle threads and will take them itself
+        self.assertEqual(self.claim(root, "a", 20), [job.id for job in self.of_a])
+        self.assertEqual(self.claim(root, "a", 20), [])
+        # ... unless they waited longer than STEAL_AFTER: then the newest first
+        late = self.now + timedelta(seconds=claiming.STEAL_AFTER + 0.01)
+        self.assertEqual(self.claim(root, "a", 2, late), [job.id for job in self.of_b[::-1][:2]])
+
+    def test_the_jobs_of_a_busy_worker_are_taken_from_the_other_end(self):
+        root = get_queue_root(self.portal._p_jar)
+        self.assertEqual(self.claim(root, "a", len(self.of_a)), [job.id for job in self.of_a])
+        self.assertEqual(self.claim(root, "b", 2), [job.id for job in self.of_b[:2]])  # b is busy now
+        # a's own have run out: it takes b's, newest first, while b takes its oldest
+        self.assertEqual(self.claim(root, "a", 2), [job.id for job in self.of_b[::-1][:2]])
+        self.assertEqual(self.claim(root, "b", 1), [self.of_b[2].id])
+
+    def test_one_worker_takes_every_job(self):
+        root = get_queue_root(self.portal._p_jar)
+        root.workers["b"].ping.time = self.now - timedelta(seconds=root.workers["b"].death_interval + 1)
+        self.assertIsNone(claiming.shares(root, "a", self.now))  # b is silent: a is alone
+        self.assertEqual(self.claim(root, "a", 20), [job.id for job in self.jobs])
+
+    def test_only_the_finisher_files_inboxes(self):
+        root = get_queue_root(self.portal._p_jar)
+        job = self.service.queueJob(sample_jobs.noop, self.portal)
+        transaction.commit()
+        filing.tidy(root, "b")  # b files only inboxes the finisher neglects (see test_joblog)
+        self.assertNotIn(job.id, self.queue.jobs)
+        filing.tidy(root, "a")
+        self.assertIn(job.id, self.queue.jobs)
