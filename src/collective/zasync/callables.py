@@ -26,9 +26,10 @@ def resolve_dotted(name):
 class ObjectRef:
     """A persistent object passed to a job, kept by UID (when it has one), path and oid.
 
-    The worker finds it by its UID first (so a moved or renamed object is
-    found where it is now), else traverses the path, in its own connection,
-    so the object comes back acquisition-wrapped, as it would be in a request.
+    The worker traverses its path, in its own connection, so the object
+    comes back acquisition-wrapped, as it would be in a request; if that
+    finds another object or none, it looks the UID up (so a moved or
+    renamed object is found where it is now).
     """
 
     uid = None  # references stored before UIDs were kept have none
@@ -192,12 +193,14 @@ def find_by_uid(app, uid):
 
 
 def load_object(app, ref):
-    """Find an ObjectRef in the worker, by UID then path; raise ContextGone if missing."""
+    """Find an ObjectRef in the worker, at its path or by its UID; raise ContextGone if missing."""
     if not isinstance(ref, ObjectRef):
         return ref
-    obj = find_by_uid(app, ref.uid)
-    if obj is None:
-        obj = app.unrestrictedTraverse(ref.path.lstrip("/"), None)
+    obj = app.unrestrictedTraverse(ref.path.lstrip("/"), None)
+    if obj is None or not _still_at(obj, ref):
+        # Moved or renamed since it was queued (or replaced): it runs where it is now.
+        # (Asking the catalog costs a query: only when the path does not do.)
+        obj = find_by_uid(app, ref.uid) or obj
     if obj is None:
         raise ContextGone("The object at %s no longer exists." % ref.path)
     if ref.oid is not None and getattr(aq_base(obj), "_p_oid", ref.oid) != ref.oid:
@@ -205,6 +208,12 @@ def load_object(app, ref):
             "The object at %s was replaced by another one since the job was queued." % ref.path
         )
     return obj
+
+
+def _still_at(obj, ref):
+    """True if ``obj``, found at ``ref.path``, is the object queued (not acquired, not replaced)."""
+    path = getattr(aq_base(obj), "getPhysicalPath", None) and "/".join(obj.getPhysicalPath())
+    return ref.oid is not None and getattr(aq_base(obj), "_p_oid", None) == ref.oid and path == ref.path
 
 
 def load_callable(app, job):

@@ -34,9 +34,12 @@ STOCK_RUNZEO = BIN.parent.parent / ".venv-zeo" / "bin" / "runzeo"
 STORAGES = ("zeo", "relstorage")
 PG_DATABASES = {"main": "zasync", "async": "zasync_async"}
 
+# A stock ZEO server cannot import Plone's classes (DateTime in the catalog's metadata, ...),
+# so it cannot resolve conflicts on the objects holding them: the clients do (ZEO 5+).
 ZEO_CONF = """\
 <zeo>
   address 127.0.0.1:{port}
+  client-conflict-resolution true
 </zeo>
 <filestorage 1>
   path {var}/Data.fs

@@ -202,8 +202,9 @@ class Dispatcher:
         # give the others a full death interval to ping again before judging.
         return self._healthy_since is not None and now - self._healthy_since >= self.settings.death_interval
 
-    def _on_invalidation(self, oids):
-        if not self._watched.isdisjoint(oids):
+    def _on_invalidation(self, oids, committer):
+        # Not woken by its own commits: what a pass leaves to do, it says (_backlog).
+        if committer is not self.conn._storage and not self._watched.isdisjoint(oids):
             self.wakeup.set()
 
     def _run_jobs(self, slot):
@@ -229,8 +230,10 @@ class Dispatcher:
                 with self._lock:
                     average = self._average_run
                     self._average_run = took if average is None else 0.8 * average + 0.2 * took
-                # File what finished, claim more once the jobs claimed ahead are (almost) used up.
-                self.wakeup.set()
+                # Claim more once the jobs claimed ahead are (almost) used up; what
+                # finished meanwhile is filed by that pass, several jobs in one commit.
+                if self._work.qsize() < self.settings.threads:
+                    self.wakeup.set()
 
     def _hand_over(self, oid, token, outcome):
         """A job thread's job wrote nothing: its outcome is committed by the next pass."""

@@ -15,7 +15,10 @@ _watchers_lock = threading.Lock()
 
 
 def watch_invalidations(db, callback):
-    """Call ``callback(oids)`` whenever a commit (of any process) reaches ``db``.
+    """Call ``callback(oids, committer)`` whenever a commit (of any process) reaches ``db``.
+
+    ``committer``: the storage instance of the connection in this process
+    that committed (``connection._storage``), or None for another process.
 
     ZODB tells each connection which objects changed through its MVCC
     adapter; we listen there. A storage that does not push invalidations
@@ -46,9 +49,10 @@ def _wrap(adapter, name, callbacks):
 
     def wrapper(tid, oids, *rest):
         result = original(tid, oids, *rest)
+        committer = rest[0] if rest else None  # _invalidate_finish(tid, oids, committing_instance)
         for callback in list(callbacks):
             try:
-                callback(oids)
+                callback(oids, committer)
             except Exception:
                 log.exception("Invalidation callback failed.")
         return result
