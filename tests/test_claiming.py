@@ -10,6 +10,7 @@ from collective.zasync import filing
 from collective.zasync.interfaces import ACTIVE
 from collective.zasync.job import utcnow
 from collective.zasync.queue import get_queue_root
+from collective.zasync.queue import due_time
 from collective.zasync.queue import waiting_key
 from collective.zasync.records import WorkerRecord
 from datetime import timedelta
@@ -72,7 +73,9 @@ class TestClaimsOfSeveralWorkers(OwnWorkerTestCase):
         # a takes its own and leaves b's: b has idle threads and will take them itself
         self.assertEqual(self.claim(root, "a", 20), [job.id for job in self.of_a])
         self.assertEqual(self.claim(root, "a", 20), [])
-        # ... unless they waited longer than STEAL_AFTER: then the newest first
+        # ... unless they waited longer than STEAL_AFTER: a looks again then, and takes the newest first
+        self.assertEqual(claiming.next_due(root, self.now, "a"),
+                         due_time(waiting_key(self.of_b[0])) + claiming.STEAL_AFTER)
         late = self.now + timedelta(seconds=claiming.STEAL_AFTER + 0.01)
         self.assertEqual(self.claim(root, "a", 2, late), [job.id for job in self.of_b[::-1][:2]])
 

@@ -108,15 +108,39 @@ def _holds(worker):
     return sum(1 for job in worker.claimed.values() if job.status != interfaces.COMPLETED)
 
 
-def next_due(root, now):
-    """When the first delayed job of any queue is due, or a full rate window reopens
-    (seconds since 1970), or None."""
+def next_due(root, now, uuid=None):
+    """When the first delayed job of any queue is due, a full rate window reopens, or
+    worker ``uuid`` may take a job left to another (seconds since 1970), or None."""
     due = due_key(now.timestamp())
     keys = (first_delayed_key(queue, due) for queue in root.queues.values())
     times = [due_time(key) for key in keys if key is not None]
     times.append(ratelimits.next_reopening(root.queues.values(), now.timestamp()))
     times.append(gate.next_look(root, now))  # a job waits to run alone, or runs alone
+    if uuid is not None:
+        times.append(_next_steal(root, uuid, now))
     return min((when for when in times if when is not None), default=None)
+
+
+def _next_steal(root, uuid, now, looked_at=50):
+    """When the oldest due job that another worker has not claimed yet may be taken by
+    worker ``uuid`` (see shares), if that is still to come; else None.
+
+    Its own worker may be stopping, or hung and not declared dead yet: nothing
+    else would wake this worker then.
+    """
+    share = shares(root, uuid, now)
+    if share is None:
+        return None
+    mine, _may_take = share
+    due = due_key(now.timestamp())
+    times = []
+    for queue in root.queues.values():
+        if queue.concurrency is None:  # (a queue that runs its jobs in order is not shared)
+            for _priority, key, job in itertools.islice(due_items(queue, due), looked_at):
+                if not mine(key) and waits(key, job):
+                    times.append(due_time(key) + STEAL_AFTER)
+                    break
+    return min((when for when in times if when > now.timestamp()), default=None)
 
 
 def _reserve_alone(root, job, running):

@@ -337,7 +337,7 @@ class Dispatcher:
             watched.update((queue.inbox_count._p_oid, queue.waiting_count._p_oid))
         self._watched = frozenset(oid for oid in watched if oid is not None)
         claimed = claiming.claim(root, me, free, now, self._passes) if free > 0 else []
-        self._next_due = claiming.next_due(root, now)
+        self._next_due = claiming.next_due(root, now, self.uuid)
         return [(job._p_oid, job.claim_token) for job in claimed]
 
     # -- pings, dead workers, retention -----------------------------------------
