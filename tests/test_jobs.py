@@ -245,6 +245,11 @@ class TestConflicts(JobTestCase):
         self.assertEqual(job.retries, 2)
         self.assertEqual(self.log(), ["once"])
 
+    def test_zeo_giving_up_on_a_conflict_is_a_conflict(self):
+        job = self.async_.queueJob(sample_jobs.zeo_gives_up_once, self.portal, "zeo")
+        self.assertEqual(wait_for_result(job), "zeo")
+        self.assertEqual((job.retries, self.log()), (1, ["zeo"]))  # nothing of the first attempt was kept
+
     def test_after_two_conflicts_an_attempt_runs_alone(self):
         job = self.async_.queueJob(sample_jobs.conflict_then_log, self.portal, "alone", 3)
         with self.assertLogs("collective.zasync", level="INFO") as logs:

@@ -31,6 +31,7 @@ from collective.zasync.queue import RETENTION_BATCH
 from collective.zasync.records import WorkerRecord
 from collective.zasync.runner import backoff
 from collective.zasync.runner import JobRunner
+from collective.zasync.transactional import commit
 from collective.zasync.workersettings import WorkerSettings
 from collections import Counter
 from ZODB.POSException import ConflictError
@@ -263,7 +264,7 @@ class Dispatcher:
             txn.note("collective.zasync worker %s: %s" % (self.uuid, func.__name__.strip("_")))
             try:
                 result = func(get_queue_root(self.conn), *args)
-                self.tm.commit()
+                commit(self.tm)
                 return result
             except ConflictError as exc:
                 self._abort()

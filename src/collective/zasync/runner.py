@@ -33,6 +33,7 @@ from collective.zasync.queue import get_queue_root
 from collective.zasync.environment import job_environment
 from collective.zasync.retrying import pause
 from collective.zasync.retrying import wants_another_attempt
+from collective.zasync.transactional import commit
 from datetime import timedelta
 from transaction.interfaces import TransientError
 from ZODB.POSException import ConflictError
@@ -159,7 +160,7 @@ class JobRunner:
             try:
                 with job_environment(conn.root()["Application"], job, strict=False):
                     self._notify(job)
-                    transaction.commit()
+                    commit()
                 return
             except ConflictError:
                 transaction.abort()
@@ -208,7 +209,7 @@ class JobRunner:
                         check_picklable(result, "the result of %s" % subject.describe())
                         store(job, result, retries)
                         if not self._handed_over(job_oid, token, job, before):
-                            transaction.commit()
+                            commit()
                     return job
                 except ConflictError as exc:
                     transaction.abort()

@@ -22,6 +22,7 @@ committed if the job later fails or is run again (their effects are
 at-least-once, like mail sent from a job), unlike the job's own writes.
 """
 
+from ZEO.Exceptions import ServerException
 from ZODB.POSException import ConflictError
 
 import functools
@@ -61,7 +62,7 @@ def transactional(func=None, *, retries=3, delay=0.05, max_delay=5.0, manager=No
                 tm.begin()
                 try:
                     result = func(*args, **kwargs)
-                    tm.commit()
+                    commit(tm)
                     return result
                 except ConflictError:
                     tm.abort()
@@ -85,3 +86,21 @@ def has_uncommitted_changes(tm):
     # A ZODB connection joins the transaction when an object is first modified;
     # ``_resources`` is how the transaction package keeps them (no public accessor).
     return bool(txn is not None and getattr(txn, "_resources", None))
+
+
+def commit(tm=transaction.manager):
+    """Commit ``tm``'s transaction; ZEO giving up on a conflict raises ConflictError.
+
+    With ``client-conflict-resolution`` (docs/deploy.md) ZEO's client resolves
+    conflicts in rounds of votes. After 9 rounds that each met a new conflict
+    (a bucket that every commit writes) ZEO 6 stops without raising and
+    finishes a transaction that the server has just aborted; the server
+    answers "finished called wo lock". Nothing was committed and the client
+    reconnects: it is a conflict, and is retried as one.
+    """
+    try:
+        tm.commit()
+    except ServerException as exc:
+        if "finished called wo lock" not in repr(exc.args):
+            raise
+        raise ConflictError("ZEO gave up resolving a conflict; nothing was committed (%s)." % (exc,)) from exc
