@@ -1,7 +1,10 @@
 """The base of the in-process job tests: a site, a worker in the layer, a Manager logged in."""
 
+from collective.zasync import filing
 from collective.zasync.dispatcher import Dispatcher
 from collective.zasync.interfaces import IAsyncService
+from collective.zasync.queue import get_queue_root
+from collective.zasync.records import WorkerRecord
 from collective.zasync.testing import ZASYNC_FUNCTIONAL_TESTING
 from collective.zasync.worker import WorkerSettings
 from plone.app.testing import login
@@ -62,3 +65,31 @@ class OwnWorkerTestCase(WorkerTestCase):
         self.worker._average_run = average_run  # short jobs: several are claimed per thread
         self.worker.start()
         return self.worker
+
+
+class TwoWorkersPlayedTestCase(OwnWorkerTestCase):
+    """No worker runs: the test plays the dispatchers of two workers, "a" (the finisher:
+    first by uuid) and "b", 2 threads each, with connections of its own where they act at once."""
+
+    def setUp(self):
+        super().setUp()
+        root = get_queue_root(self.portal._p_jar)
+        for uuid in ("a", "b"):
+            root.workers[uuid] = WorkerRecord(uuid, threads=2)
+
+    def tearDown(self):
+        transaction.abort()
+        root = get_queue_root(self.portal._p_jar)
+        for uuid in ("a", "b"):
+            filing.take_back(root, root.workers[uuid])
+            del root.workers[uuid]
+        transaction.commit()
+        super().tearDown()
+
+    def connection(self):
+        """(transaction manager, queue root) of a connection of its own."""
+        tm = transaction.TransactionManager()
+        conn = self.layer["zodbDB"].open(transaction_manager=tm)
+        self.addCleanup(conn.close)
+        self.addCleanup(tm.abort)
+        return tm, get_queue_root(conn)

@@ -1,9 +1,4 @@
-"""Which worker claims which job: each takes its own first, the others' only when they wait.
-
-No worker runs: the tests play the dispatchers of two workers, "a" (the
-finisher: first by uuid) and "b", with one connection each where they
-claim at the same moment.
-"""
+"""Which worker claims which job: each takes its own first, the others' only when they wait."""
 
 from collective.zasync import claiming
 from collective.zasync import filing
@@ -12,21 +7,18 @@ from collective.zasync.job import utcnow
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import due_time
 from collective.zasync.queue import waiting_key
-from collective.zasync.records import WorkerRecord
 from datetime import timedelta
 from tests import sample_jobs
-from tests.base import OwnWorkerTestCase
+from tests.base import TwoWorkersPlayedTestCase
 
 import transaction
 
 
-class TestClaimsOfSeveralWorkers(OwnWorkerTestCase):
+class TestClaimsOfSeveralWorkers(TwoWorkersPlayedTestCase):
 
     def setUp(self):
         super().setUp()
         root = get_queue_root(self.portal._p_jar)
-        for uuid in ("a", "b"):
-            root.workers[uuid] = WorkerRecord(uuid, threads=2)
         self.queue = root.queues[""]
         self.queue.concurrency = None  # jobs in parallel (this test's database only)
         self.jobs = [self.service.queueJob(sample_jobs.noop, self.portal) for _ in range(20)]
@@ -38,22 +30,6 @@ class TestClaimsOfSeveralWorkers(OwnWorkerTestCase):
         self.of_a = [job for job in self.jobs if mine(waiting_key(job))]
         self.of_b = [job for job in self.jobs if not mine(waiting_key(job))]
         self.assertTrue(len(self.of_a) >= 5 and len(self.of_b) >= 5)  # of 20 random ids: all but surely
-
-    def tearDown(self):
-        transaction.abort()
-        root = get_queue_root(self.portal._p_jar)
-        for uuid in ("a", "b"):
-            filing.take_back(root, root.workers[uuid])
-            del root.workers[uuid]
-        transaction.commit()
-        super().tearDown()
-
-    def connection(self):
-        tm = transaction.TransactionManager()
-        conn = self.layer["zodbDB"].open(transaction_manager=tm)
-        self.addCleanup(conn.close)
-        self.addCleanup(tm.abort)
-        return tm, get_queue_root(conn)
 
     def claim(self, root, uuid, free, now=None):
         return [job.id for job in claiming.claim(root, root.workers[uuid], free, now or self.now)]

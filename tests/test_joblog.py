@@ -10,7 +10,6 @@ from collective.zasync import claiming
 from collective.zasync import filing
 from collective.zasync.job import utcnow
 from collective.zasync.reading import jobs_in_state
-from collective.zasync.records import WorkerRecord
 from collective.zasync.interfaces import PENDING
 from collective.zasync.joblog import JobLog
 from collective.zasync.joblog import PRUNE_PER_APPEND
@@ -20,6 +19,7 @@ from collective.zasync.queue import writer_id
 from collective.zasync.testing import wait_for_result
 from datetime import timedelta
 from tests.base import OwnWorkerTestCase
+from tests.base import TwoWorkersPlayedTestCase
 from ZODB.POSException import ConflictError
 from unittest import mock
 
@@ -129,18 +129,11 @@ class TestInboxesNeverConflict(OwnWorkerTestCase):
         self.assertEqual(wait_for_result(late), 42)
 
 
-class TestDoneLogs(OwnWorkerTestCase):
-    """Finished jobs: each worker moves its own to its done log, one dispatcher files them all.
-
-    No worker runs: the test plays two workers' dispatchers, "a" (the
-    finisher: first by uuid) and "b", with two connections.
-    """
+class TestDoneLogs(TwoWorkersPlayedTestCase):
+    """Finished jobs: each worker moves its own to its done log, one dispatcher files them all."""
 
     def setUp(self):
         super().setUp()
-        root = get_queue_root(self.portal._p_jar)
-        for uuid in ("a", "b"):
-            root.workers[uuid] = WorkerRecord(uuid, threads=2)
         self.jobs = [self.service.queueJob(sample_jobs.add, self.portal, n) for n in range(3)]
         self.late = self.service.queueJob(sample_jobs.add, self.portal, 41)
         transaction.commit()
@@ -152,22 +145,6 @@ class TestDoneLogs(OwnWorkerTestCase):
                 job.finish(job.args[0] + 1)  # ... and its threads complete them
                 job.complete()
         transaction.commit()
-
-    def tearDown(self):
-        transaction.abort()
-        root = get_queue_root(self.portal._p_jar)
-        for uuid in ("a", "b"):
-            filing.take_back(root, root.workers[uuid])
-            del root.workers[uuid]
-        transaction.commit()
-        super().tearDown()
-
-    def connection(self):
-        tm = transaction.TransactionManager()
-        conn = self.layer["zodbDB"].open(transaction_manager=tm)
-        self.addCleanup(conn.close)
-        self.addCleanup(tm.abort)
-        return tm, get_queue_root(conn)
 
     def test_one_finisher_files_what_every_worker_completed_without_conflicts(self):
         root = get_queue_root(self.portal._p_jar)

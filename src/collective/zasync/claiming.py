@@ -240,11 +240,10 @@ def _candidates(queue, due, wanted, share=None, held=None):
             elif may_take(key):
                 others.append((priority, key, job))
     # Within each priority, highest first: own jobs oldest first, then the others' newest first.
-    ordered = sorted(
-        [(-priority, 0, number, key, job) for number, (priority, key, job) in enumerate(own)]
-        + [(-priority, 1, -number, key, job) for number, (priority, key, job) in enumerate(others)],
-        key=lambda entry: entry[:3])
-    return [(tree_for(queue, -minus), key, job) for minus, _kind, _number, key, job in ordered]
+    ranked = [(item, 0, number) for number, item in enumerate(own)]
+    ranked += [(item, 1, -number) for number, item in enumerate(others)]
+    ranked.sort(key=lambda entry: (-entry[0][0], entry[1], entry[2]))
+    return [(tree_for(queue, priority), key, job) for (priority, key, job), _kind, _number in ranked]
 
 
 def _take(job, now, record):
