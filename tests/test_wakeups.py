@@ -1,11 +1,15 @@
-"""What wakes a dispatcher: other connections' commits to what it watches, not its own."""
+"""What wakes a dispatcher: other connections' commits to what it watches, not its own;
+changes of ``waiting`` only when it would claim; done logs only the finisher."""
 
+from collective.zasync import filing
 from collective.zasync.invalidations import unwatch_invalidations
 from collective.zasync.invalidations import watch_invalidations
 from collective.zasync.queue import get_queue_root
 from collective.zasync.testing import wait_for_result
 from tests import sample_jobs
 from tests.base import OwnWorkerTestCase
+from tests.base import TwoWorkersPlayedTestCase
+from unittest import mock
 
 import transaction
 
@@ -46,3 +50,50 @@ class TestWakeUps(OwnWorkerTestCase):
         transaction.commit()
         self.assertEqual(wait_for_result(job, seconds=20), 2)
         self.assertEqual(worker.poll_interval, 60.0)
+
+    def test_waiting_wakes_it_only_when_it_would_claim(self):
+        worker = self.start_worker()
+        root = get_queue_root(worker.conn)
+        queue = root.queues[""]
+        inbox_count, waiting_count = {queue.inbox_count._p_oid}, {queue.waiting_count._p_oid}
+        self.assertIn(queue.waiting_count._p_oid, worker._watched_if_hungry)
+        with mock.patch.object(worker, "hungry", return_value=False):  # jobs claimed ahead for its threads
+            worker.wakeup.clear()
+            worker._on_invalidation(waiting_count, None)  # another worker claimed, or filed
+            self.assertFalse(worker.wakeup.is_set())
+            worker._on_invalidation(inbox_count, None)  # a new inbox: always
+            self.assertTrue(worker.wakeup.is_set())
+        worker.wakeup.clear()
+        self.assertTrue(worker.hungry())  # an idle thread, nothing claimed
+        worker._on_invalidation(waiting_count, None)
+        self.assertTrue(worker.wakeup.is_set())
+
+    def test_a_thread_that_asked_during_a_pass_that_served_it_costs_no_second_pass(self):
+        worker = self.start_worker(average_run=0.01)  # short jobs: claimed ahead
+        worker._invalidated = worker._backlog = False
+        worker._next_due = None
+        with mock.patch.object(worker, "hungry", return_value=False):  # that pass claimed for it
+            self.assertFalse(worker._pass_needed())
+            worker._invalidated = True  # a commit of another process came meanwhile
+            self.assertTrue(worker._pass_needed())
+            self.assertFalse(worker._pass_needed())  # (once)
+            worker._average_run = 5.0  # long jobs: what ended is filed at once
+            self.assertTrue(worker._pass_needed())
+        worker._average_run = 0.01
+        self.assertTrue(worker._pass_needed())  # an idle thread: claim
+
+
+class TestWhatWakesWhom(TwoWorkersPlayedTestCase):
+
+    def test_done_logs_wake_only_the_finisher(self):
+        root = get_queue_root(self.portal._p_jar)
+        self.service.queueJob(sample_jobs.noop, self.portal)  # an inbox
+        done = filing.done_log(root.workers["b"])  # b's completed jobs, for the finisher a to file
+        transaction.commit()
+        finisher_watches, _ = filing.wake_oids(root, filing.finisher(root, "a"))
+        other_watches, other_if_hungry = filing.wake_oids(root, filing.finisher(root, "b"))
+        self.assertIn(done._p_oid, finisher_watches)
+        self.assertNotIn(done._p_oid, other_watches)
+        inboxes = {inbox._p_oid for inbox in root.queues[""].inboxes.values()}
+        self.assertTrue(inboxes and inboxes <= other_watches and inboxes <= finisher_watches)
+        self.assertEqual(other_if_hungry, {root.queues[""].waiting_count._p_oid})

@@ -3,11 +3,12 @@
 Its loop, in one thread:
 
 1. wait until woken (a commit touched an inbox, seen through the database's
-   invalidations on ZEO; one of our jobs finished) or the poll interval ran
-   out (short on RelStorage, which pushes nothing);
+   invalidations on ZEO; ``waiting`` changed and we would claim; a done log
+   changed and we are the finisher; our threads need jobs: see hungry) or
+   the poll interval ran out (short on RelStorage, which pushes nothing);
 2. in one short transaction per pass (filing.py): file the jobs requests
    queued and the jobs our threads finished, and claim as many due jobs as
-   there are idle threads;
+   there are idle threads (short jobs: several per thread, ahead of them);
 3. hand the claimed jobs to its threads (runner.py runs them);
 4. now and then: ping, declare silent workers dead (their jobs go back to the
    queue), remove finished jobs older than the retention.
@@ -45,7 +46,7 @@ import transaction
 
 log = logging.getLogger("collective.zasync")
 
-PREFETCH = 3  # short jobs: claim this many per thread ahead of time
+PREFETCH = 7  # short jobs: claim this many per thread ahead of time
 SHORT_JOB = 0.05  # seconds: jobs faster than this on average are "short"
 RETENTION_EVERY = 300.0  # seconds between retention runs
 PUSHED_POLL = 5.0  # default poll interval where commits are pushed (ZEO, FileStorage)
@@ -72,12 +73,14 @@ class Dispatcher:
         self._outcomes = []  # (oid, token, attributes) handed over by job threads (completions.py)
         self._recorded = 0  # how many of them the current pass writes
         self._lock = threading.Lock()
-        self._watched = frozenset()
+        self._watched = frozenset()  # oids whose change wakes the loop (filing.wake_oids) ...
+        self._watched_if_hungry = frozenset()  # ... and those that do when it would claim
         self._threads = []
         self._next_due = None
         self._healthy_since = None
         self._failing = set()  # the steps of the loop that failed last time
         self._backlog = False  # jobs are left in an inbox: come back at once
+        self._invalidated = False  # a commit changed what it watches since the last pass
         self._retention_backlog = False
         self._passes = 0
         self._average_run = None  # seconds, moving average of recent jobs
@@ -156,9 +159,11 @@ class Dispatcher:
     def _loop(self):
         next_ping = next_reap = time.monotonic()
         next_retention = time.monotonic() + 5.0
+        woken = False  # first pass, or the wait ran out: a pass is due
         while not self.stopping.is_set():
             self.wakeup.clear()
-            self._step("dispatch", self.dispatch)
+            if not woken or self._pass_needed():
+                self._step("dispatch", self.dispatch)
             now = time.monotonic()
             if now >= next_ping:
                 if self._step("ping", self._in_transaction, self._ping):
@@ -173,7 +178,7 @@ class Dispatcher:
             if now >= next_retention and self._step("retention", self._retention_pass):
                 # One batch per pass, so that pings go on between batches.
                 next_retention = now + (0.0 if self._retention_backlog else RETENTION_EVERY)
-            self.wakeup.wait(1.0 if self._failing else self._sleep_time())
+            woken = self.wakeup.wait(1.0 if self._failing else self._sleep_time())
 
     def _step(self, name, func, *args):
         """Run one step of the loop; log its failure (once until it works again) and go on."""
@@ -190,6 +195,14 @@ class Dispatcher:
             log.info("Worker %s: %s works again.", self.uuid, name)
         return True
 
+    def _pass_needed(self):
+        """Woken up: is there work for a pass? Not if only threads that ended short
+        jobs asked for more, and the pass that ran meanwhile claimed them: one pass,
+        not two (what they ended is filed by the next, a few short jobs later)."""
+        invalidated, self._invalidated = self._invalidated, False
+        due = self._next_due is not None and self._next_due <= time.time()
+        return invalidated or due or self._backlog or self.hungry() or not self._short_jobs()
+
     def _sleep_time(self):
         if self._backlog or self._retention_backlog:
             return 0.0
@@ -205,8 +218,18 @@ class Dispatcher:
 
     def _on_invalidation(self, oids, committer):
         # Not woken by its own commits: what a pass leaves to do, it says (_backlog).
-        if committer is not self.conn._storage and not self._watched.isdisjoint(oids):
+        if committer is self.conn._storage:
+            return
+        if not self._watched.isdisjoint(oids) or (
+            self.hungry() and not self._watched_if_hungry.isdisjoint(oids)
+        ):
+            self._invalidated = True
             self.wakeup.set()
+
+    def hungry(self):
+        """True if a pass would claim jobs: a thread is idle, or the jobs claimed
+        ahead are down to one per thread (claimed now, more are there before those end)."""
+        return self.capacity() > self.busy and self._work.qsize() <= self.settings.threads
 
     def _run_jobs(self, slot):
         hand_over = self._hand_over if self.settings.group_commit else None
@@ -231,9 +254,10 @@ class Dispatcher:
                 with self._lock:
                     average = self._average_run
                     self._average_run = took if average is None else 0.8 * average + 0.2 * took
-                # Claim more once the jobs claimed ahead are (almost) used up; what
+                # Claim more when the jobs claimed ahead are down to one per thread:
+                # the pass runs while those do, so no thread waits for it; what
                 # finished meanwhile is filed by that pass, several jobs in one commit.
-                if self._work.qsize() < self.settings.threads:
+                if self.hungry():
                     self.wakeup.set()
 
     def _hand_over(self, oid, token, outcome):
@@ -298,9 +322,10 @@ class Dispatcher:
         idle threads, so that they are not kept from idle workers elsewhere.
         """
         threads = self.settings.threads
-        if self._average_run is not None and self._average_run < SHORT_JOB:
-            return threads * (1 + PREFETCH)
-        return threads
+        return threads * (1 + PREFETCH) if self._short_jobs() else threads
+
+    def _short_jobs(self):
+        return self._average_run is not None and self._average_run < SHORT_JOB
 
     def dispatch(self):
         """File new and finished jobs, claim due ones for idle threads; return how many."""
@@ -313,6 +338,7 @@ class Dispatcher:
         for item in claimed:
             self._work.put(item)
         self.stats["claimed"] += len(claimed)
+        self.stats["passes"] += 1
         return len(claimed)
 
     def _file_and_claim(self, root, free):
@@ -331,12 +357,9 @@ class Dispatcher:
         if self.settings.time_limit:
             filing.fail_overdue(root, me, dict(self._running_since), self.settings.time_limit, time.time())
         filing.file_completed(root, me)
-        self._backlog = filing.tidy(root, self.uuid)
-        watched = set(filing.done_log_oids(root))
-        for queue in root.queues.values():
-            watched.update(inbox._p_oid for inbox in queue.inboxes.values())
-            watched.update((queue.inbox_count._p_oid, queue.waiting_count._p_oid))
-        self._watched = frozenset(oid for oid in watched if oid is not None)
+        mine = filing.finisher(root, self.uuid)
+        self._backlog = filing.tidy(root, self.uuid, mine)
+        self._watched, self._watched_if_hungry = filing.wake_oids(root, mine)
         claimed = claiming.claim(root, me, free, now, self._passes) if free > 0 else []
         self._next_due = claiming.next_due(root, now, self.uuid)
         return [(job._p_oid, job.claim_token) for job in claimed]

@@ -154,14 +154,14 @@ def finisher(root, uuid):
     return uuid not in live or live[0] == uuid
 
 
-def tidy(root, uuid):
+def tidy(root, uuid, mine=None):
     """The finisher's part of a pass (see finisher); True if some jobs are left for the next.
 
     The finisher files every inbox and done log and deletes the entries of
     ``waiting`` that other workers claimed (see claim); the other workers
-    file only what the finisher neglects.
+    file only what the finisher neglects. (``mine``: finisher(root, uuid), if known.)
     """
-    mine = finisher(root, uuid)
+    mine = finisher(root, uuid) if mine is None else mine
     left = file_done_logs(root, mine)
     for queue in root.queues.values():
         if mine:
@@ -220,10 +220,23 @@ def file_done_log(root, record, limit=None):
     return record.done is not None and record.done.unread_count() > 0
 
 
-def done_log_oids(root):
-    """The oids of the workers' done logs: a dispatcher that files them is woken by their change."""
-    return [record.done._p_oid for record in root.workers.values()
-            if record.done is not None and record.done._p_oid is not None]
+def wake_oids(root, mine):
+    """(oids whose change has work for a dispatcher, oids whose change matters only to one that wants jobs).
+
+    New jobs in an inbox (or a new inbox) are filed by the finisher (``mine``)
+    and by the others once neglected; completed jobs in a done log by the
+    finisher only. A change of ``waiting`` (jobs filed, claimed, given back)
+    is work only for a dispatcher that would claim: waking the others would
+    make every pass of one wake all the others, for passes that do nothing.
+    """
+    always = set()
+    for queue in root.queues.values():
+        always.update(inbox._p_oid for inbox in queue.inboxes.values())
+        always.add(queue.inbox_count._p_oid)
+    if mine:
+        always.update(record.done._p_oid for record in root.workers.values() if record.done is not None)
+    if_hungry = {queue.waiting_count._p_oid for queue in root.queues.values()}
+    return frozenset(always - {None}), frozenset(if_hungry - {None})
 
 
 def file_done(root, job):
