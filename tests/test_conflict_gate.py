@@ -1,4 +1,5 @@
-"""ConflictGate: a job attempt that keeps conflicting runs alone among its process's jobs."""
+"""ConflictGate: a job attempt that keeps conflicting runs alone among its process's jobs;
+jobs of a kind that conflicted run one at a time for a while."""
 
 from collective.zasync import claiming
 from collective.zasync import filing
@@ -19,6 +20,7 @@ from datetime import timedelta
 from unittest import mock
 
 import threading
+import time
 import transaction
 import unittest
 
@@ -84,6 +86,47 @@ class TestConflictGate(unittest.TestCase):
         self.assertFalse(gate.should_run_alone(conflicts=4, last_seconds=gate.max_seconds + 1))
 
 
+    def overlaps(self, gate, first_kind, second_kind):
+        """True if an attempt of ``second_kind`` enters while one of ``first_kind`` runs."""
+        holding, release, entered = threading.Event(), threading.Event(), threading.Event()
+
+        def first():
+            with gate.one_at_a_time(first_kind), gate.shared():
+                holding.set()
+                release.wait(10)
+
+        def second():
+            with gate.one_at_a_time(second_kind), gate.shared():
+                entered.set()
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        threads[0].start()
+        holding.wait(10)
+        threads[1].start()
+        overlapped = entered.wait(0.3)
+        release.set()
+        for thread in threads:
+            thread.join(10)
+        self.assertTrue(entered.is_set())  # it ran, after the first if not before
+        return overlapped
+
+    def test_jobs_of_a_kind_that_conflicted_run_one_at_a_time_for_a_while(self):
+        gate = ConflictGate(serial_for=30)
+        self.assertTrue(self.overlaps(gate, "reindex", "reindex"))  # no conflict yet: in parallel
+        gate.conflicted("reindex", last_seconds=0.01)
+        self.assertFalse(self.overlaps(gate, "reindex", "reindex"))  # one after the other
+        self.assertTrue(self.overlaps(gate, "reindex", "export"))  # other kinds go on beside them
+        gate.conflicted("export", last_seconds=gate.max_seconds + 1)  # a long attempt: not serialized
+        self.assertTrue(self.overlaps(gate, "export", "export"))
+        gate.conflicted(None, last_seconds=0.01)  # a callback: never
+        self.assertTrue(self.overlaps(gate, None, None))
+
+    def test_after_a_while_without_conflict_they_run_in_parallel_again(self):
+        gate = ConflictGate(serial_for=0.05)
+        gate.conflicted("reindex", last_seconds=0.01)
+        wait_until(lambda: self.overlaps(gate, "reindex", "reindex"), "the window to end")
+
+
 class TestAloneInTheCluster(OwnWorkerTestCase):
     """A job out of conflict retries runs once more, alone in the cluster, before it fails."""
 
@@ -99,6 +142,16 @@ class TestAloneInTheCluster(OwnWorkerTestCase):
         self.assertEqual(wait_for_result(job), allowed + 2)
         self.assertTrue(job.alone)
         self.assertEqual(job.attempts, 2)  # its first start, then the one alone
+
+    def test_a_conflict_makes_the_jobs_of_its_kind_run_one_at_a_time_in_the_worker(self):
+        self.start_worker(threads=2)
+        kind = "tests.sample_jobs:conflicts_first"
+        self.addCleanup(gate.gate._serial.pop, kind, None)
+        job = self.queue("conflicts-once", 1)
+        self.assertEqual(wait_for_result(job), 2)
+        self.assertEqual(job.func_name, kind)
+        with gate.gate._lock:
+            self.assertGreater(gate.gate._serial[kind][1], time.monotonic())  # one at a time now
 
     def test_a_job_that_conflicts_alone_too_fails(self):
         self.start_worker()

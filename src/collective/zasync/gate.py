@@ -26,18 +26,47 @@ class ConflictGate:
     waits for the running ones to end (at most ``wait`` seconds) and new ones
     wait for it, so it cannot conflict with a job of its own process; jobs of
     other processes still can. One gate per worker process.
+
+    And jobs of one kind (their function) that conflict with each other run
+    one at a time in this process for ``serial_for`` seconds after a short
+    attempt of theirs conflicted (one_at_a_time): reindexing the same catalog
+    from two threads conflicts over and over, one after the other it does not.
+    Jobs of other kinds go on beside them; with no conflict nothing changes.
     """
 
-    def __init__(self, alone_after=2, max_seconds=2.0, wait=10.0):
+    def __init__(self, alone_after=2, max_seconds=2.0, wait=10.0, serial_for=5.0):
         self.alone_after = alone_after
         self.max_seconds = max_seconds
         self.wait = wait
+        self.serial_for = serial_for
         self._lock = threading.Condition()
         self._shared = 0
         self._alone = False
+        self._serial = {}  # kind of job -> [its lock, until when (monotonic) its jobs take it]
 
     def should_run_alone(self, conflicts, last_seconds):
         return conflicts >= self.alone_after and last_seconds < self.max_seconds
+
+    def conflicted(self, kind, last_seconds):
+        """An attempt of a job of ``kind`` conflicted after ``last_seconds``: if it was short,
+        that kind's attempts run one at a time for the next ``serial_for`` seconds."""
+        if kind is None or last_seconds >= self.max_seconds:
+            return
+        with self._lock:
+            entry = self._serial.setdefault(kind, [threading.Lock(), 0.0])
+            entry[1] = time.monotonic() + self.serial_for
+
+    @contextlib.contextmanager
+    def one_at_a_time(self, kind):
+        """Hold ``kind``'s lock for the block while its jobs conflict lately; else nothing."""
+        with self._lock:
+            entry = self._serial.get(kind)
+            lock = entry[0] if entry is not None and entry[1] > time.monotonic() else None
+        if lock is None:
+            yield
+            return
+        with lock:
+            yield
 
     @contextlib.contextmanager
     def shared(self):

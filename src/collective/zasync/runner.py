@@ -63,6 +63,11 @@ def backoff(attempt, base=0.05, cap=5.0):
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
+def kind_of(job):
+    """What makes jobs alike for the conflict gate: their function, or their method's name."""
+    return job.func_name or job.func_attr
+
+
 class StaleClaim(Exception):
     """The job was handed to another worker meanwhile; drop it."""
 
@@ -185,7 +190,9 @@ class JobRunner:
         # Out of conflict retries once, it was claimed to run alone in the cluster, maybe
         # with others like it: each attempt runs alone in this process too (gate.py).
         # (The job's connection: with the queue in a database of its own, that is not ``conn``.)
-        in_cluster_gate = run_as is None and get_queue_root(conn, create=False)._p_jar.get(job_oid).alone
+        first = get_queue_root(conn, create=False)._p_jar.get(job_oid)
+        in_cluster_gate = run_as is None and first.alone
+        kind = kind_of(first) if run_as is None else None  # (callbacks are not serialized)
         while True:
             pause = disconnected = None
             alone = in_cluster_gate or gate.should_run_alone(retries, last_seconds)
@@ -193,8 +200,9 @@ class JobRunner:
                 log.info("Job %s: %d conflicts; its next attempt runs alone in this worker.",
                          job.id, retries)
             # Begin (in _load) inside the gate, so that an attempt alone sees
-            # every commit of the attempts it waited for.
-            with gate.alone() if alone else gate.shared():
+            # every commit of the attempts it waited for (and one after another
+            # of its kind, every commit of the one before).
+            with gate.one_at_a_time(kind), gate.alone() if alone else gate.shared():
                 began = time.monotonic()
                 job = self._load(conn, job_oid, token)
                 before = state_of(job) if self.hand_over is not None and run_as is None else None
@@ -215,6 +223,7 @@ class JobRunner:
                     transaction.abort()
                     retries += 1
                     last_seconds = time.monotonic() - began
+                    gate.conflicted(kind, last_seconds)
                     if retries > self.retries_allowed(job):
                         log.warning("Job %s: ConflictError after %d retries.", job.id, retries - 1)
                         if run_as is None and not job.alone:  # it conflicts with other workers' jobs
