@@ -37,6 +37,11 @@ class WorkerSettings:
                     "product-config collective.zasync: unknown setting %r; the settings are "
                     "%s and uuid-file." % (name, ", ".join(known))
                 )
+            if "#" in str(value):
+                raise ValueError(
+                    "product-config collective.zasync: %s is %r: ZConfig keeps a comment after a "
+                    "value as part of it; put the comment on a line of its own." % (name, value)
+                )
             kind = type(getattr(settings, key))
             if kind is bool:
                 setattr(settings, key, on_or_off(name, value))
