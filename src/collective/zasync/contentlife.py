@@ -8,10 +8,8 @@ commits, those jobs are failed with it, and no worker can start them after.
 """
 
 from collective.zasync.callables import uid_of
-from collective.zasync.failure import Failure
-from collective.zasync.queue import file_finished
+from collective.zasync.actions import end_unstarted
 from collective.zasync.queue import get_queue_root
-from collective.zasync.queue import unfile_waiting
 from collective.zasync.uidindex import pending_jobs
 
 import logging
@@ -45,10 +43,7 @@ def fail_deleted(queue, job, path):
     """End a pending job failed, like a cancelled one: it never starts."""
     if job.parent is not None and job.parent.batch_kind:
         return  # a batch's sub-job fails when it runs (its batch must go on)
-    unfile_waiting(queue, job)  # an unfiled one is skipped by the dispatcher: it is completed
-    job.finish(Failure(ContentDeleted("the content was deleted: %s" % path)))
-    job.complete()
-    file_finished(queue, job)
+    end_unstarted(queue, job, ContentDeleted("the content was deleted: %s" % path))
     if job.recurrence is not None:  # no further runs of a recurring job on deleted content
         job.recurrence.cancelled = True
         queue.recurring.pop(job.recurrence.id, None)
