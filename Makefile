@@ -12,7 +12,7 @@ PG_PORT ?= 8432
 CLUSTER ?= var/cluster
 BUILDOUT_VENV ?= .venv-buildout
 
-.PHONY: install zeo-venv run test check-dist test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
+.PHONY: install zeo-venv run test simulate check-dist test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,13 @@ run: install
 ## clusters, browser.
 test: install zeo-venv system-deps check-dist
 	bash scripts/run-tests.sh
+
+## The integrity simulation for longer than `make test` runs it (2,000 schedules): seeds
+## from 10,000 on, for SIMULATE_MINUTES (default 60) or until one fails. Replay a seed with
+## `.venv/bin/python scripts/simulate.py --seed N --log`.
+SIMULATE_MINUTES ?= 60
+simulate: install
+	$(BIN)/python scripts/simulate.py --minutes $(SIMULATE_MINUTES) $(SIMULATE_FLAGS)
 
 ## Build the sdist and the wheel, check them (twine, contents) and run a job from the wheel
 ## installed in a fresh virtualenv.

@@ -39,8 +39,9 @@ class Killed(BaseException):
 class Process:
     """A simulated process: its threads are killed together, and can be paused together."""
 
-    def __init__(self, name):
+    def __init__(self, name, pid):
         self.name = name
+        self.pid = pid  # what os.getpid() says in its threads
         self.killed = False
         self.paused_until = None  # simulated time before which none of its threads runs
 
@@ -111,8 +112,14 @@ class Simulation:
         self._back = threading.Lock()  # released by the thread that had the turn, when it yields
         self._back.acquire()
         self._starting = None  # the process whose threads are being started from outside
+        self._pids = 100
 
     # -- threads -----------------------------------------------------------------------
+
+    def process(self, name):
+        """A new simulated process, with a pid of its own."""
+        self._pids += 1
+        return Process(name, self._pids)
 
     def spawn(self, name, process, target):
         actor = Actor(self, name, process, target)
@@ -270,8 +277,17 @@ class Simulation:
                 return real_datetime.combine(*args, **kwargs)
 
         datetime_namespace = Overlay(datetime_module, datetime=SimDatetime)
+        def getpid():
+            actor = sim.current()
+            return actor.process.pid if actor is not None else 1
+
+        def kill(pid, signal):  # (os.kill(pid, 0): is that process alive?)
+            if not any(actor.process.pid == pid and not actor.process.killed and not actor.done
+                       for actor in sim.actors):
+                raise ProcessLookupError(pid)
+
         os_namespace = Overlay(os, urandom=lambda n: bytes(rng.getrandbits(8) for _ in range(n)),
-                               getpid=lambda: 4242)
+                               getpid=getpid, kill=kill)
         uuid4 = lambda: uuid_module.UUID(int=rng.getrandbits(128), version=4)  # noqa: E731
         uuid_namespace = Overlay(uuid_module, uuid4=uuid4, uuid1=uuid4)
         threading_namespace = Overlay(

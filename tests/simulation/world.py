@@ -19,6 +19,7 @@ from collective.zasync.api import get_checkpoint
 from collective.zasync.api import set_progress
 from collective.zasync.cancelling import cancel_request
 from collective.zasync.dispatcher import Dispatcher
+from collective.zasync.dispatcher import WorkerIdentityInUse
 from collective.zasync.queue import get_queue_root
 from collective.zasync.runner import current
 from collective.zasync.service import AsyncService
@@ -32,7 +33,6 @@ from datetime import timezone
 from OFS.Folder import Folder
 from Products.CMFCore.interfaces import ISiteRoot
 from tests.simulation.scheduler import Killed
-from tests.simulation.scheduler import Process
 from tests.simulation.scheduler import Simulation
 from transaction.interfaces import TransientError
 from ZEO.Exceptions import ClientDisconnected
@@ -257,8 +257,8 @@ class World:
 
     # -- processes ---------------------------------------------------------------------------
 
-    def start_worker(self, uuid, settings):
-        process = Process("worker-%s" % uuid)
+    def start_worker(self, uuid, settings, twin=False):
+        process = self.sim.process("worker-%s" % uuid)
         dispatcher = Dispatcher(self.db, uuid, settings)
 
         def boot():
@@ -267,10 +267,18 @@ class World:
             except Killed:
                 raise
             except Exception as exc:  # it did not start: its supervisor starts it again later
-                self.refusals.append((uuid, str(exc)))
+                self.refusals.append((uuid, exc))
                 process.killed = True
+                if isinstance(exc, WorkerIdentityInUse):
+                    self.stats["twins refused"] += 1
+            else:
+                if twin:
+                    self.stats["twins started (the other one was silent)"] += 1
 
-        self.workers[uuid] = (process, dispatcher)
+        if not twin:
+            self.workers[uuid] = (process, dispatcher)
+        else:
+            self.twins.append((process, dispatcher))
         self.sim.spawn("%s/boot" % process.name, process, boot)
         return process, dispatcher
 
@@ -300,7 +308,7 @@ class World:
     def request(self, name, user, action, count=1, every=1.0, tries=5, after=None):
         """A process that runs ``action(app, site)`` ``count`` times in requests as ``user``
         (once the actors ``after`` have ended)."""
-        process = Process(name)
+        process = self.sim.process(name)
 
         def serve():
             if after is not None:
@@ -418,6 +426,7 @@ class World:
         if job._p_oid not in self.targets:
             self.queued.append(job._p_oid)
             self.targets[job._p_oid] = name
+            self.plans[job._p_oid] = job.args[0] if job.args else ()
 
     def admin_action(self, app, site):
         """An administrator's action on a random job: cancel, retry, remove, stop a recurrence."""
@@ -487,6 +496,9 @@ class World:
         elif choice < 0.7 and len(live) > 1:
             self.stats["fault: stop"] += 1
             self.stop_worker(rng.choice(live))
+        elif choice < 0.75 and live:
+            self.stats["fault: twin"] += 1  # a second process with the identity of a live one
+            self.start_worker(rng.choice(live), self.worker_settings(), twin=True)
         elif choice < 0.8:
             self.conflict_rate = rng.choice((0.0, 0.05, 0.3))
             self.stats["fault: conflicts at %g" % self.conflict_rate] += 1
@@ -525,6 +537,7 @@ class World:
     def setup(self):
         """Queues, workers and the processes that will act."""
         self.refusals = []
+        self.twins = []  # (process, dispatcher) of the twins started (see inject_fault)
         self.requests = []
         root_conn = self.db.open()
         root = get_queue_root(root_conn)

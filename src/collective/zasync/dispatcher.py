@@ -42,6 +42,7 @@ from collections import Counter
 from ZODB.POSException import ConflictError
 
 import logging
+import os
 import queue as stdqueue
 import threading
 import time
@@ -61,6 +62,11 @@ class WorkerIdentityInUse(RuntimeError):
     """Another live process runs with this worker's identity (its UUID)."""
 
 
+class Superseded(RuntimeError):
+    """This worker was declared dead while alive (frozen, cut off), and another process
+    started with its identity since: this one must not touch that one's record or jobs."""
+
+
 class Dispatcher:
     """Runs jobs of every queue in the database of ``db``, as worker ``uuid``."""
 
@@ -69,8 +75,12 @@ class Dispatcher:
         self.uuid = uuid
         self.settings = settings or WorkerSettings()
         self.gate = ConflictGate()  # shared by this worker's job threads (gate.py)
+        # This start of the worker, written on its record: a record with another one was
+        # written by another process with this identity (see _mine).
+        self.incarnation = os.urandom(6).hex()
         self.wakeup = threading.Event()
         self.stopping = threading.Event()
+        self._stopped = False
         self.stats = Counter()  # claimed, conflicts, reaped_jobs
         self.conflict_oids = Counter()  # oid (hex) -> conflicts on that object
         self.poll_interval = self.settings.poll_interval
@@ -122,6 +132,9 @@ class Dispatcher:
 
     def stop(self, timeout=None):
         """Stop: running jobs get ``timeout`` seconds, the rest go back to the queue."""
+        if self._stopped:
+            return  # (a second SIGTERM, atexit after one)
+        self._stopped = True
         timeout = self.settings.stop_timeout if timeout is None else timeout
         self.stopping.set()
         self.wakeup.set()
@@ -201,6 +214,11 @@ class Dispatcher:
         """Run one step of the loop; log its failure (once until it works again) and go on."""
         try:
             func(*args)
+        except Superseded as exc:
+            self._abort()
+            log.error("%s", exc)
+            self.stopping.set()  # (stop() then hands nothing back: nothing here is ours)
+            return False
         except Exception:
             self._abort()
             if name not in self._failing:
@@ -330,6 +348,8 @@ class Dispatcher:
         """
         try:
             return self._in_transaction(func, *args)
+        except Superseded:
+            raise
         except Exception:
             if not self._in_transaction(set_aside_unloadable):
                 raise
@@ -374,7 +394,7 @@ class Dispatcher:
     def _file_and_claim(self, root, free):
         self._passes += 1
         now = utcnow()
-        me = root.workers.get(self.uuid)
+        me = self._mine(root)
         if me is None:  # declared dead by another worker while we were cut off
             log.warning("Worker %s was declared dead while alive; registering again.", self.uuid)
             me = self._register(root)
@@ -411,12 +431,26 @@ class Dispatcher:
             # it finished (committed) was not filed yet.
             filing.take_back(root, previous)
         record = root.workers[self.uuid] = WorkerRecord(
-            self.uuid, self.settings.threads, self.settings.death_interval
+            self.uuid, self.settings.threads, self.settings.death_interval, self.incarnation
         )
         return record
 
-    def _unregister(self, root):
+    def _mine(self, root):
+        """This worker's record; None if it has none; Superseded if another process's is there."""
         record = root.workers.get(self.uuid)
+        if record is not None and not record.belongs_to(self.incarnation):
+            raise Superseded(
+                "Worker %s was declared dead while it was cut off or frozen, and another process "
+                "(on %s, pid %s) runs with its identity now: this one stops running jobs. Restart "
+                "this process once the other one has stopped, or give it an identity of its own."
+                % (self.uuid, record.host, record.pid))
+        return record
+
+    def _unregister(self, root):
+        try:
+            record = self._mine(root)
+        except Superseded:
+            return  # (the record and its jobs are the other process's)
         if record is not None:
             self._record_outcomes(root, record)
             for job in record.claimed.values():
@@ -426,7 +460,7 @@ class Dispatcher:
             del root.workers[self.uuid]
 
     def _ping(self, root):
-        record = root.workers.get(self.uuid)
+        record = self._mine(root)
         if record is None:
             log.warning("Worker %s was declared dead while alive; registering again.", self.uuid)
             return self._register(root)

@@ -46,8 +46,11 @@ class WorkerRecord(Persistent):
     claims = 0  # jobs it claimed; every claim writes the record (claiming._take)
     taken_back = None  # when its jobs were taken back (it stopped, or was declared dead)
 
-    def __init__(self, uuid, threads, death_interval=60.0):
+    incarnation = None  # which start of the worker wrote it (Dispatcher.incarnation); None: earlier versions
+
+    def __init__(self, uuid, threads, death_interval=60.0, incarnation=None):
         self.uuid = uuid
+        self.incarnation = incarnation
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.threads = threads
@@ -65,6 +68,10 @@ class WorkerRecord(Persistent):
         """True if it pinged within ``death_interval`` seconds (default: its own setting)."""
         interval = self.death_interval if death_interval is None else death_interval
         return (utcnow() - self.ping.time).total_seconds() < interval
+
+    def belongs_to(self, incarnation):
+        """True if the dispatcher started as ``incarnation`` wrote this record (or cannot tell)."""
+        return self.incarnation is None or self.incarnation == incarnation
 
     def runs_elsewhere(self):
         """True if another live process may run with this worker's identity: one on another

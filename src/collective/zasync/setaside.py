@@ -81,7 +81,8 @@ def set_aside(root, job, error, where, job_id=None):
     for queue in root.queues.values():
         if job_id is not None and queue.jobs.get(job_id) is job:
             del queue.jobs[job_id]  # (its page would fail to load it)
-    text = "%s: %s" % (type(error).__name__, error)
+    cause = error.__cause__ or error  # (ZODB's StateLoadError says nothing: its cause does)
+    text = "%s: %s" % (type(cause).__name__, cause)
     root.set_aside[job._p_oid] = (job, text, utcnow(), where, job_id)
     log.error("Job %s (%s) cannot be loaded and is set aside, so that the queue goes on: %s. "
               "Fix the code it needs, then retry it from the control panel.", job_id or "?", where, text)
