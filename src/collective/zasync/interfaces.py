@@ -44,6 +44,12 @@ class IAsyncService(Interface):
         ``unique_key`` (str) and ``quota_names`` (tuple) are taken by the
         service, not passed on. Returns the job.
 
+        ``unique_key``: if this user already has an unfinished job with that
+        key in this queue and site, that job is returned and nothing is
+        queued. ``unique_scope="site"`` (with a ``unique_key``) makes the key
+        one per site instead: if another user's job holds it, nothing is
+        queued and None is returned (never a handle on that user's job).
+
         Also taken by the service (by every queueJob... variant):
         ``priority`` (int from -10 to 10, default 0): among the due jobs of
         its queue, a higher priority starts first, equal ones in queueing

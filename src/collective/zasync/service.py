@@ -83,11 +83,31 @@ def check_delay(begin_by, begin_after):
 
 def refuse_unique_key(kwargs, what):
     """Raise if ``kwargs`` has a unique_key, which only a single job can have."""
-    if "unique_key" in kwargs:
-        raise ValueError(
-            "Cannot queue %s with a unique_key: only single jobs (queueJob and its "
-            "variants) take one. Remove it." % what
-        )
+    for name in ("unique_key", "unique_scope"):
+        if name in kwargs:
+            raise ValueError(
+                "Cannot queue %s with a %s: only single jobs (queueJob and its "
+                "variants) take one. Remove it." % (what, name)
+            )
+
+
+UNIQUE_SCOPES = ("user", "site")
+
+
+def unique_entry(job, unique_key, scope):
+    """The key ``job`` is known by among a queue's unique jobs: ``unique_key`` within its
+    site, and within its user's jobs unless ``scope`` is "site"."""
+    if not isinstance(unique_key, str):
+        raise TypeError("unique_key must be a str, not %r." % (unique_key,))
+    if scope == "user":
+        return repr(("user", job.site_path, job.userfolder_path, job.user_id, unique_key))
+    if scope == "site":
+        return repr(("site", job.site_path, unique_key))
+    raise ValueError("unique_scope is %s, not %r." % (" or ".join(map(repr, UNIQUE_SCOPES)), scope))
+
+
+def same_user(job, other):
+    return (job.userfolder_path, job.user_id) == (other.userfolder_path, other.user_id)
 
 
 def refuse_dependencies(kwargs, what):
@@ -171,6 +191,9 @@ class AsyncService:
     ):
         """The general form of the calls above."""
         unique_key = kwargs.pop("unique_key", None)
+        unique_scope = kwargs.pop("unique_scope", None)
+        if unique_scope is not None and unique_key is None:
+            raise ValueError("unique_scope=%r without a unique_key: give both, or neither." % (unique_scope,))
         priority = check_priority(kwargs.pop("priority", 0))
         depends_on, run_on_failure = kwargs.pop("depends_on", None), kwargs.pop("run_on_failure", False)
         check_delay(begin_by, begin_after)
@@ -182,10 +205,13 @@ class AsyncService:
         job.run_on_failure = run_on_failure
         check_database(queue, job.depends_on)
         if unique_key is not None:
-            existing = queue.find_unique(unique_key)
+            # Scoped to the site and the user: a unique key never hands out
+            # another user's job (its callbacks would run as that user).
+            entry = unique_entry(job, unique_key, unique_scope or "user")
+            existing = queue.find_unique(entry)
             if existing is not None:
-                return existing
-            job.unique_key = unique_key
+                return existing if same_user(existing, job) else None
+            job.unique_key, job.unique_entry = unique_key, entry
         job.begin_after, job.begin_by = begin_after, begin_by
         return queue.put(job)
 

@@ -1,0 +1,104 @@
+"""Sites sharing a queue database, and users sharing a site, never reach each other's jobs.
+
+In-process, on two Plone sites in one database (tests/sites.py) with a worker:
+unique keys are scoped to the site and the queuing user; lookups by id are
+checked; each site's readers (panel data, CLI, metrics) see that site's jobs only.
+"""
+
+from collective.zasync.interfaces import IAsyncService
+from collective.zasync.testing import wait_for_result
+from plone.app.testing import login
+from plone.app.testing import SITE_OWNER_NAME
+from tests import sample_jobs
+from tests.sites import OTHER_MANAGER
+from tests.sites import TWO_SITES_FUNCTIONAL
+from zope.component import getUtility
+from zope.component.hooks import setSite
+
+import transaction
+import unittest
+
+
+class TwoSitesTestCase(unittest.TestCase):
+    layer = TWO_SITES_FUNCTIONAL
+
+    def setUp(self):
+        self.app = self.layer["app"]
+        self.portal = self.layer["portal"]
+        self.other = self.app["plone2"]
+        self.service = getUtility(IAsyncService)
+        self.as_user(self.portal, SITE_OWNER_NAME)
+        held = self.service.createQueue("held")  # a quota of 0 keeps its jobs pending
+        held.quotas["none"] = 0
+        transaction.commit()
+
+    def tearDown(self):
+        setSite(self.portal)
+
+    def as_user(self, site, name):
+        """Log in as ``name`` in ``site`` (the Zope root's user folder for the owner); set the site."""
+        setSite(site)
+        login(self.app if name == SITE_OWNER_NAME else site, name)
+
+    def queue_held(self, site, user, *args, **kwargs):
+        """A job of ``user`` in ``site`` that stays pending (the held queue)."""
+        self.as_user(site, user)
+        return self.service.queueJobInQueue("held", ("none",), sample_jobs.add, site, *args, **kwargs)
+
+
+class TestUniqueKeys(TwoSitesTestCase):
+    def test_another_user_never_gets_my_job(self):
+        mine = self.queue_held(self.portal, "member", 1, unique_key="k")
+        theirs = self.queue_held(self.portal, "editor", 1, unique_key="k")
+        self.assertIsNot(theirs, mine)
+        self.assertEqual((mine.user_id, theirs.user_id), ("member", "editor"))
+        self.assertIs(self.queue_held(self.portal, "member", 1, unique_key="k"), mine, "mine again")
+
+    def test_a_callback_added_by_another_user_never_runs_as_me(self):
+        self.as_user(self.portal, "manager")
+        managers = self.service.queueJob(sample_jobs.add, self.portal, 1, unique_key="report")
+        self.as_user(self.portal, "member")
+        members = self.service.queueJob(sample_jobs.add, self.portal, 1, unique_key="report")
+        callback = members.addCallback(sample_jobs.record_callback)
+        self.assertEqual(callback.user_id, "member")
+        self.assertNotIn(callback, managers.callbacks)
+
+    def test_the_same_key_in_two_sites_is_two_jobs(self):
+        here = self.queue_held(self.portal, SITE_OWNER_NAME, 1, unique_key="nightly")
+        there = self.queue_held(self.other, SITE_OWNER_NAME, 1, unique_key="nightly")
+        self.assertIsNot(there, here)
+        self.assertEqual((here.site_path, there.site_path), ("/plone", "/plone2"))
+
+    def test_a_site_wide_key_gives_no_handle_on_another_users_job(self):
+        first = self.queue_held(self.portal, "member", 1, unique_key="sync", unique_scope="site")
+        self.assertIsNone(self.queue_held(self.portal, "editor", 1, unique_key="sync", unique_scope="site"),
+                          "one job for the site: nothing queued, and no handle on the member's job")
+        self.assertIs(self.queue_held(self.portal, "member", 1, unique_key="sync", unique_scope="site"), first)
+        elsewhere = self.queue_held(self.other, OTHER_MANAGER, 1, unique_key="sync", unique_scope="site")
+        self.assertIsNotNone(elsewhere)
+        self.assertIsNot(elsewhere, first)
+
+    def test_a_bad_scope_is_refused(self):
+        with self.assertRaisesRegex(ValueError, "unique_scope"):
+            self.queue_held(self.portal, "member", 1, unique_key="k", unique_scope="database")
+        with self.assertRaisesRegex(ValueError, "unique_scope"):
+            self.queue_held(self.portal, "member", 1, unique_scope="site")
+
+    def test_task_unique_is_per_user(self):
+        from collective.zasync.examples import summarize
+
+        self.as_user(self.portal, "member")
+        mine = summarize.enqueue(self.portal)
+        self.as_user(self.portal, "editor")
+        theirs = summarize.enqueue(self.portal)
+        self.assertIsNot(theirs, mine)
+        self.assertIs(summarize.enqueue(self.portal), theirs)
+
+    def test_the_key_is_free_again_once_the_job_finished(self):
+        self.as_user(self.portal, "manager")
+        first = self.service.queueJob(sample_jobs.add, self.portal, 1, unique_key="once")
+        wait_for_result(first)
+        self.as_user(self.portal, "manager")
+        again = self.service.queueJob(sample_jobs.add, self.portal, 1, unique_key="once")
+        self.assertIsNot(again, first)
+        wait_for_result(again)
