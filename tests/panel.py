@@ -65,8 +65,8 @@ class PanelTestCase(unittest.TestCase):
             session.auth = (SITE_OWNER_NAME, SITE_OWNER_PASSWORD)
         elif user != "anonymous":
             session.auth = (user, PASSWORD)
-        if json:
-            session.headers["Accept"] = "application/json"
+        if json:  # (a JSON body: the REST write services refuse form posts)
+            session.headers["Accept"] = session.headers["Content-Type"] = "application/json"
         self.sessions.append(session)
         return session
 

@@ -69,6 +69,6 @@ def http_session(user, json=False):
         session.auth = (SITE_OWNER_NAME, SITE_OWNER_PASSWORD)
     elif user != "anonymous":
         session.auth = (user, PASSWORD)
-    if json:
-        session.headers["Accept"] = "application/json"
+    if json:  # Accept, and a JSON body (the REST write services refuse form posts)
+        session.headers["Accept"] = session.headers["Content-Type"] = "application/json"
     return session

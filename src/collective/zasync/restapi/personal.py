@@ -19,10 +19,8 @@ from collective.zasync.indexes import jobs_of_user
 from collective.zasync.job import utcnow
 from collective.zasync.restapi.services import JobsService
 from collective.zasync.security import capture_user
-from plone.protect.interfaces import IDisableCSRFProtection
 from plone.restapi.services import Service
 from urllib.parse import urlencode
-from zope.interface import alsoProvides
 
 
 class JobListGet(Service):
@@ -78,8 +76,9 @@ class MyJobsPost(JobsService):
     """POST @zasync-my-jobs/<id>/cancel"""
 
     def reply(self):
-        # A JSON API request (Accept: application/json, which a cross-site form cannot send).
-        alsoProvides(self.request, IDisableCSRFProtection)
+        refused = self.not_json_nor_token()
+        if refused is not None:
+            return refused
         if len(self.params) != 2 or self.params[1] != "cancel":
             return self.error(404, "NotFound", "POST @zasync-my-jobs/<id>/cancel.")
         root = reading.queue_root(self.context)

@@ -11,24 +11,55 @@
 
 All need "Manage portal" (registered in configure.zcml). Jobs are never
 created here. Errors are ``{"error": {"type": ..., "message": ...}}`` with
-404 for an unknown job, 400 for an action that does not apply.
+404 for an unknown job, 400 for an action that does not apply, 403 for a
+POST that is neither JSON nor carries a CSRF token (``not_json_nor_token``).
 """
 
 from collective.zasync import actions
 from collective.zasync import reading
 from collective.zasync.job import utcnow
+from plone.protect.authenticator import check as check_authenticator
 from plone.protect.interfaces import IDisableCSRFProtection
 from plone.restapi.services import Service
 from urllib.parse import urlencode
+from zExceptions import Forbidden
 from zope.interface import alsoProvides
 from zope.interface import implementer
 from zope.publisher.interfaces import IPublishTraverse
+
+
+def is_json_or_has_token(request):
+    """True if ``request`` has a JSON body, or a valid plone.protect token (X-CSRF-TOKEN header).
+
+    A cross-site form can post urlencoded or multipart data, never
+    ``Content-Type: application/json`` (that needs a CORS preflight), and
+    ``++api++`` makes any request a JSON API request: Accept alone proves nothing.
+    """
+    content_type = (request.getHeader("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        return True
+    try:
+        check_authenticator(request)
+    except Forbidden:
+        return False
+    return True
 
 
 class BaseService(Service):
     def error(self, status, type_, message):
         self.request.response.setStatus(status)
         return {"error": {"type": type_, "message": message}}
+
+    def not_json_nor_token(self):
+        """The 403 answer to a write that could come from a cross-site form, else None.
+
+        Called by every POST service before it switches plone.protect off.
+        """
+        if is_json_or_has_token(self.request):
+            alsoProvides(self.request, IDisableCSRFProtection)
+            return None
+        return self.error(403, "Forbidden", "Send this request with a JSON body (Content-Type: "
+                          "application/json) or Plone's CSRF token in the X-CSRF-TOKEN header.")
 
     @property
     def root(self):
@@ -159,9 +190,9 @@ class JobsPost(JobsService):
     """POST @zasync-jobs/<id>/retry or @zasync-jobs/<id>/cancel"""
 
     def reply(self):
-        # Like plone.restapi's own write services: a JSON API request (Accept:
-        # application/json, which a cross-site form cannot send) needs no token.
-        alsoProvides(self.request, IDisableCSRFProtection)
+        refused = self.not_json_nor_token()
+        if refused is not None:
+            return refused
         if len(self.params) != 2 or self.params[1] not in ("retry", "cancel"):
             return self.error(
                 404, "NotFound", "POST @zasync-jobs/<id>/retry or @zasync-jobs/<id>/cancel; "
@@ -181,6 +212,8 @@ class JobsDelete(JobsService):
     """DELETE @zasync-jobs/<id> (one finished job) or @zasync-jobs?queue=&state= (all)"""
 
     def reply(self):
+        # A form sends GET or POST only, and a DELETE from another origin needs a
+        # CORS preflight: no cross-site request gets here (Volto sends no body).
         alsoProvides(self.request, IDisableCSRFProtection)
         if len(self.params) == 1:
             job = self.find(self.params[0])
