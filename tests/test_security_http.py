@@ -26,6 +26,7 @@ from tests.sites import TWO_SITES_ACCEPTANCE
 from zope.component import getUtility
 from zope.component.hooks import setSite
 
+import lxml.html
 import transaction
 import unittest
 
@@ -61,7 +62,7 @@ class HttpTestCase(unittest.TestCase):
     def token(self, user, site=None):
         """The plone.protect token ``user`` gets in the pages of ``site``."""
         site = site or self.portal
-        login(site, user)
+        login(self.app if user == SITE_OWNER_NAME else site, user)
         try:
             return createToken()
         finally:
@@ -78,6 +79,11 @@ class HttpTestCase(unittest.TestCase):
         finally:
             setSite(self.portal)
             login(self.app, SITE_OWNER_NAME)
+
+    def setting(self, name, site=None):
+        """A setting of ``site`` as committed (not the registry's cache of the test's request)."""
+        transaction.begin()
+        return (site or self.portal).portal_registry.records["collective.zasync." + name].value
 
     def failed_job(self, site=None, user="manager"):
         """A failed job of ``user`` in ``site``, filed."""
@@ -151,3 +157,83 @@ class TestCrossSiteRequestForgery(HttpTestCase):
         failed = self.failed_job()
         response = self.session("manager", json=True).delete(self.url("@zasync-jobs/%s" % failed.id))
         self.assertEqual(response.status_code, 204, response.text[:300])
+
+
+class TestSettings(HttpTestCase):
+    """The settings need "Manage portal"; those of the whole queue database (retention, the
+    default queue's concurrency) need the Zope root's Manager, whichever way they are changed."""
+
+    def patch(self, user, path, data):
+        return self.session(user, json=True).patch(self.url(path), json=data)
+
+    def database(self):
+        transaction.begin()
+        root = get_queue_root(self.portal._p_jar)
+        return root.retention_days, root.queues[""].concurrency
+
+    def test_a_site_administrator_changes_no_setting(self):
+        before = self.database()
+        for data in ({"max_retries": 0}, {"retention_days": 0}, {"health_max_wait": 1}):
+            response = self.patch("siteadmin", "@controlpanels/zasync-settings", data)
+            self.assertIn(response.status_code, (401, 403), (data, response.text[:300]))
+        self.assertEqual((self.setting("max_retries"), self.setting("retention_days"),
+                          self.setting("health_max_wait")), (5, 7, 300))
+        self.assertEqual(self.database(), before)
+
+    def test_a_sites_manager_changes_its_sites_settings_only(self):
+        response = self.patch("manager", "@controlpanels/zasync-settings", {"max_retries": 2})
+        self.assertEqual(response.status_code, 204, response.text[:300])
+        for path, data in (("@controlpanels/zasync-settings", {"retention_days": 0}),
+                           ("@controlpanels/zasync-settings", {"default_queue_concurrency": 0}),
+                           ("@registry", {"collective.zasync.retention_days": 0})):
+            response = self.patch("manager", path, data)
+            self.assertIn(response.status_code, (401, 403), (path, data, response.text[:300]))
+            self.assertIn("Zope root", response.text)
+        self.assertEqual(self.database(), (7, 1))
+        self.assertEqual(self.setting("max_retries"), 2)
+
+    def test_the_zope_roots_manager_changes_the_databases_settings_for_every_site(self):
+        response = self.patch("owner", "@controlpanels/zasync-settings",
+                              {"retention_days": 3, "default_queue_concurrency": 2})
+        self.assertEqual(response.status_code, 204, response.text[:300])
+        self.assertEqual(self.database(), (3, 2))
+        for site in ("plone", "plone2"):  # each site's settings show what the workers apply
+            data = self.session("owner", json=True).get(self.url("@controlpanels/zasync-settings", site)).json()
+            self.assertEqual((data["data"]["retention_days"], data["data"]["default_queue_concurrency"]),
+                             (3, 2), site)
+
+    def test_the_classic_form_shows_them_to_a_sites_manager_without_changing_them(self):
+        form = {"form.widgets.retention_days": "0", "form.widgets.max_retries": "0",
+                "form.widgets.default_queue_concurrency": "0",
+                "form.buttons.save": "Save", "_authenticator": self.token("manager")}
+        page = self.session("manager").get(self.url("@@zasync-settings")).text
+        self.assertFalse(lxml.html.fromstring(page).xpath('//input[@name="form.widgets.retention_days"]'))
+        self.assertTrue("Zope root" in page, "the form says who changes the retention")
+        response = self.session("manager").post(self.url("@@zasync-settings"), data=form)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(self.database(), (7, 1))
+        self.assertEqual(self.setting("max_retries"), 0)
+        form["_authenticator"] = self.token(SITE_OWNER_NAME)
+        response = self.session("owner").post(self.url("@@zasync-settings"), data=form)
+        self.assertEqual(self.database(), (0, None))
+
+    def test_every_other_way_needs_the_zope_roots_manager_too(self):
+        # registry.xml imported, plone.api, a script: the record's change is refused
+        login(self.portal, "manager")
+        from AccessControl import Unauthorized
+
+        with self.assertRaisesRegex(Unauthorized, "Zope root"):
+            self.portal.portal_registry["collective.zasync.retention_days"] = 0
+        transaction.abort()
+        self.portal.portal_registry["collective.zasync.retention_days"] = 7  # unchanged: allowed
+        transaction.abort()
+        login(self.app, SITE_OWNER_NAME)
+
+    def test_installing_another_site_keeps_the_databases_settings(self):
+        self.patch("owner", "@controlpanels/zasync-settings", {"retention_days": 3})
+        transaction.begin()
+        setSite(self.app["plain"])
+        self.app["plain"].portal_setup.runAllImportStepsFromProfile("profile-collective.zasync:default")
+        self.assertEqual(self.app["plain"].portal_registry.records["collective.zasync.retention_days"].value, 3)
+        transaction.commit()
+        self.assertEqual(self.database(), (3, 1))

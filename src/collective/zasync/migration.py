@@ -14,7 +14,7 @@ from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import DEFAULT_QUEUE_CONCURRENCY
 from collective.zasync.queue import LAYOUT
 from collective.zasync.queue import LimitMark
-from collective.zasync.settings import copy_to_queue_database
+from collective.zasync.settings import sync_with_queue_database
 from plone import api
 
 import logging
@@ -78,7 +78,7 @@ def upgrade_to_1001(context):
     context.runImportStepFromProfile("profile-collective.zasync:default", "plone.app.registry")
     site = api.portal.get()
     migrate(get_queue_root(site._p_jar))
-    copy_to_queue_database(site)
+    sync_with_queue_database(site)
 
 
 def upgrade_jobs_of_users_and_content(context):

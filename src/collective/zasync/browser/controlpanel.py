@@ -12,7 +12,9 @@ from collective.zasync import reading
 from collective.zasync.i18n import _
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.job import utcnow
+from collective.zasync.settings import DATABASE_WIDE_FIELDS
 from collective.zasync.settings import ISettings
+from collective.zasync.settings import may_change_database
 from datetime import timezone
 from plone import api
 from plone.app.registry.browser.controlpanel import ControlPanelFormWrapper
@@ -20,6 +22,7 @@ from plone.app.registry.browser.controlpanel import RegistryEditForm
 from plone.protect import CheckAuthenticator
 from Products.Five.browser import BrowserView
 from urllib.parse import urlencode
+from z3c.form.interfaces import DISPLAY_MODE
 from zExceptions import BadRequest
 from zExceptions import Forbidden
 from zExceptions import NotFound
@@ -249,6 +252,17 @@ class SettingsEditForm(RegistryEditForm):
     schema_prefix = "collective.zasync"
     label = _("Background jobs settings")
     description = _("How long finished jobs are kept, and the conflict retries of a job.")
+
+    def updateFields(self):
+        super().updateFields()
+        if not may_change_database(self.context):
+            # Shown, not changed: a display widget is not extracted, so saving leaves them be.
+            for name in DATABASE_WIDE_FIELDS:
+                self.fields[name].mode = DISPLAY_MODE
+            self.description = _(
+                "How long finished jobs are kept, and the conflict retries of a job. The retention "
+                "and the default queue's concurrency apply to every site of the queue database: "
+                "only a Manager of the Zope root changes them.")
 
 
 class SettingsView(ControlPanelFormWrapper):
