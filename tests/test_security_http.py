@@ -237,3 +237,15 @@ class TestSettings(HttpTestCase):
         self.assertEqual(self.app["plain"].portal_registry.records["collective.zasync.retention_days"].value, 3)
         transaction.commit()
         self.assertEqual(self.database(), (3, 1))
+
+
+class TestOnlyWhereInstalled(HttpTestCase):
+    def test_no_service_nor_panel_on_a_site_without_the_add_on(self):
+        session = self.session("owner", json=True)
+        for path in ("@zasync-queues", "@zasync-jobs?queue=&state=failed", "@zasync-my-jobs",
+                     "@zasync-content-jobs", "@@zasync-controlpanel", "@@zasync-my-jobs",
+                     "@@zasync-metrics", "@controlpanels/zasync-settings"):
+            self.assertEqual(session.get(self.url(path, "plain")).status_code, 404, path)
+        panels = session.get(self.url("@controlpanels", "plain")).json()
+        self.assertFalse([panel for panel in panels if "zasync" in panel["@id"]])
+        self.assertEqual(session.get(self.url("@zasync-queues", "plone2")).status_code, 200)
