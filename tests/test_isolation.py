@@ -5,8 +5,15 @@ unique keys are scoped to the site and the queuing user; lookups by id are
 checked; each site's readers (panel data, CLI, metrics) see that site's jobs only.
 """
 
+from collective.zasync import actions
+from collective.zasync import indexes
+from collective.zasync.indexes import jobs_of_content
 from collective.zasync.interfaces import IAsyncService
+from collective.zasync.queue import get_queue_root
 from collective.zasync.testing import wait_for_result
+from collective.zasync.testing import wait_until
+from plone import api
+from plone.dexterity.utils import createContent
 from plone.app.testing import login
 from plone.app.testing import SITE_OWNER_NAME
 from tests import sample_jobs
@@ -102,3 +109,62 @@ class TestUniqueKeys(TwoSitesTestCase):
         again = self.service.queueJob(sample_jobs.add, self.portal, 1, unique_key="once")
         self.assertIsNot(again, first)
         wait_for_result(again)
+
+
+class TestItemIndex(TwoSitesTestCase):
+    """An item's jobs are found by its database and oid: never by the oid alone (oids repeat
+    across databases), nor by the path of an item not stored yet."""
+
+    def filed(self, *jobs):
+        queue = self.service.getQueues()[""]
+        wait_until(lambda: all(job.id in queue.jobs for job in jobs), "the jobs filed")
+
+    def listed(self, item):
+        return [job.id for job in jobs_of_content(get_queue_root(self.portal._p_jar), item)]
+
+    def test_an_item_not_stored_yet_gets_its_oid_when_the_transaction_commits(self):
+        self.as_user(self.portal, "manager")
+        # added, not stored yet (as when a content rule on "object added" queues a job)
+        self.portal._setObject("fresh", createContent("Document", id="fresh", title="Fresh"), suppress_events=True)
+        fresh = self.portal["fresh"]
+        self.assertIsNone(fresh._p_oid, "not stored yet")
+        job = self.service.queueJob(sample_jobs.add, fresh, 1)
+        wait_for_result(job)
+        self.filed(job)
+        self.assertEqual((job.context_oid, job.context_database), (fresh._p_oid, fresh._p_jar.db().database_name))
+        self.assertEqual(self.listed(fresh), [job.id])
+        # moved away, and another item made at its old path: the job stays with its item
+        self.as_user(self.portal, "manager")
+        api.content.rename(obj=fresh, new_id="moved")
+        newcomer = api.content.create(self.portal, "Document", id="fresh", title="Newcomer")
+        transaction.commit()
+        self.assertEqual(self.listed(self.portal["moved"]), [job.id])
+        self.assertEqual(self.listed(newcomer), [])
+
+    def test_the_same_oid_in_another_database_is_another_item(self):
+        self.as_user(self.portal, "manager")
+        doc = api.content.create(self.portal, "Document", id="doc", title="Doc")
+        transaction.commit()
+        mine = self.service.queueJob(sample_jobs.add, doc, 1)
+        theirs = self.service.queueJob(sample_jobs.add, self.portal, 2)
+        # queued on an item of a mounted database whose oid is the same number
+        theirs.context_oid, theirs.context_database = doc._p_oid, "another"
+        wait_for_result(mine)
+        wait_for_result(theirs)
+        self.filed(mine, theirs)
+        self.assertEqual(self.listed(doc), [mine.id])
+
+    def test_the_trees_of_a_user_an_item_and_a_site_go_with_their_last_job(self):
+        self.as_user(self.portal, "member")
+        job = self.service.queueJob(sample_jobs.add, self.portal, 1)
+        wait_for_result(job)
+        self.filed(job)
+        queue = self.service.getQueues()[""]
+        keys = (("/plone/acl_users", "member"), indexes.item_key(job), "/plone")
+        for name, key in zip(("by_user", "by_item", "by_site"), keys):
+            self.assertIn(key, getattr(queue, name), name)
+        login(self.app, SITE_OWNER_NAME)
+        actions.remove(job)
+        transaction.commit()
+        self.assertNotIn(keys[0], queue.by_user)
+        self.assertNotIn(keys[1], queue.by_item)

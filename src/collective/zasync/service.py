@@ -19,6 +19,7 @@ from collective.zasync.retrying import take_policy
 from collective.zasync.environment import find_site
 from collective.zasync.environment import path_of
 from collective.zasync.indexes import belongs_to
+from collective.zasync.indexes import note_item
 from collective.zasync.security import capture_user
 from datetime import datetime
 from datetime import timedelta
@@ -46,7 +47,7 @@ def build_job(func, context, args, kwargs):
     for name, value in policy.items():
         setattr(job, name, value)
     job.context_path = path_of(context)
-    job.context_oid = getattr(context, "_p_oid", None)
+    note_item(job, context)  # its oid and database (at commit, for an object not stored yet)
     job.context_uid = uid_of(context)
     job.site_path = path_of(site)
     job.userfolder_path, job.user_id = capture_user()
