@@ -6,6 +6,7 @@ checked; each site's readers (panel data, CLI, metrics) see that site's jobs onl
 """
 
 from collective.zasync import actions
+from collective.zasync import cli
 from collective.zasync import indexes
 from collective.zasync.indexes import jobs_of_content
 from collective.zasync.interfaces import IAsyncService
@@ -22,6 +23,9 @@ from tests.sites import TWO_SITES_FUNCTIONAL
 from zope.component import getUtility
 from zope.component.hooks import setSite
 
+import contextlib
+import io
+import json
 import transaction
 import unittest
 
@@ -168,3 +172,35 @@ class TestItemIndex(TwoSitesTestCase):
         transaction.commit()
         self.assertNotIn(keys[0], queue.by_user)
         self.assertNotIn(keys[1], queue.by_item)
+
+
+class TestCommandLinePerSite(TwoSitesTestCase):
+    """``zasync --site`` shows and steers the jobs of that site only."""
+
+    def zasync(self, site, *argv):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main([*argv, "-C", "zope.conf", "--yes"] if argv[0] in ("retry", "cancel", "purge")
+                            else [*argv, "-C", "zope.conf"], site=site)
+        return code, out.getvalue(), err.getvalue()
+
+    def test_status_list_show_purge(self):
+        failed = {}
+        for site, user in ((self.portal, "manager"), (self.other, OTHER_MANAGER)):
+            self.as_user(site, user)
+            failed[site.getId()] = self.service.queueJob(sample_jobs.fail, site, "boom")
+            wait_for_result(failed[site.getId()])
+        queue = self.service.getQueues()[""]
+        wait_until(lambda: queue.failed_count() == 2, "the jobs filed")
+        code, out, _ = self.zasync(self.other, "status", "--json")
+        self.assertEqual(json.loads(out)["queues"][""]["failed"], 1)
+        code, out, _ = self.zasync(self.other, "list", "--state", "failed", "--json")
+        self.assertEqual([job["id"] for job in json.loads(out)], [failed["plone2"].id])
+        code, _out, err = self.zasync(self.other, "show", failed["plone"].id)
+        self.assertEqual(code, 1, "another site's job is not there")
+        code, _out, err = self.zasync(self.other, "retry", failed["plone"].id)
+        self.assertEqual(code, 1)
+        code, out, _ = self.zasync(self.other, "purge", "--state", "failed", "--json")
+        self.assertEqual(json.loads(out), {"removed": 1})
+        transaction.begin()
+        self.assertEqual([job.id for job in queue.failed.values()], [failed["plone"].id])

@@ -15,6 +15,7 @@ from collective.zasync.testing import wait_until
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
+from plone import api
 from plone.app.testing import login
 from plone.app.testing import logout
 from plone.app.testing import SITE_OWNER_NAME
@@ -62,12 +63,14 @@ class HttpTestCase(unittest.TestCase):
     def token(self, user, site=None):
         """The plone.protect token ``user`` gets in the pages of ``site``."""
         site = site or self.portal
+        setSite(site)  # (its key ring)
         login(self.app if user == SITE_OWNER_NAME else site, user)
         try:
             return createToken()
         finally:
             logout()
             login(self.app, SITE_OWNER_NAME)
+            setSite(self.portal)
 
     def queue_as(self, site, user, func, *args, held=False, **kwargs):
         setSite(site)
@@ -249,3 +252,171 @@ class TestOnlyWhereInstalled(HttpTestCase):
         panels = session.get(self.url("@controlpanels", "plain")).json()
         self.assertFalse([panel for panel in panels if "zasync" in panel["@id"]])
         self.assertEqual(session.get(self.url("@zasync-queues", "plone2")).status_code, 200)
+
+
+def refused(response):
+    """True if the answer refuses: 401/403/404, or a redirect to the login form."""
+    return response.status_code in (401, 403, 404) or (
+        response.status_code == 302 and "login" in response.headers.get("Location", ""))
+
+
+class TestPermissionMatrix(HttpTestCase):
+    """Each view, service and action of /plone, for each kind of user. ``manager2`` is the
+    Manager of /plone2: /plone does not know them (their own site's services: TestSitesApart)."""
+
+    USERS = ("anonymous", "member", "editor", "siteadmin", OTHER_MANAGER, "manager")
+    MANAGER = {"manager"}
+    LOGGED_IN = {"member", "editor", "siteadmin", "manager"}
+    MODIFY = {"editor", "siteadmin", "manager"}  # Modify portal content on the item
+
+    def setUp(self):
+        super().setUp()
+        self.failed = self.failed_job()
+        self.pending = self.queue_as(self.portal, "member", sample_jobs.add, 1, held=True)
+        self.later = self.queue_as(self.portal, "manager", sample_jobs.add, 1, held=True)
+        self.queue_as(self.portal, "manager", sample_jobs.add, 2)  # (the site root's jobs)
+        setSite(self.portal)
+        self.doc = api.content.create(self.portal, "Document", id="doc", title="Doc")
+        self.queue_as(self.portal, "manager", sample_jobs.add, 3)
+        transaction.commit()
+
+    def request(self, user, method, path, data=None):
+        session = self.session(user, json=path.startswith(("@zasync", "@controlpanels", "doc/@zasync")))
+        if method == "POST" and path.startswith("@@"):  # a classic form, with the user's token
+            data = dict(data, _authenticator=self.token(user) if user in self.LOGGED_IN else "")
+            return session.post(self.url(path), data=data, allow_redirects=False)
+        if method in ("POST", "PATCH"):
+            return session.request(method, self.url(path), json=data or {}, allow_redirects=False)
+        return session.request(method, self.url(path), allow_redirects=False)
+
+    def check(self, method, path, allowed, data=None):
+        """Those not in ``allowed`` are refused (first), then those in it are answered."""
+        for user in sorted(self.USERS, key=lambda user: user in allowed):
+            response = self.request(user, method, path, data)
+            self.assertEqual(not refused(response), user in allowed,
+                             "%s %s %s: %s %s" % (user, method, path, response.status_code,
+                                                   response.text[:200]))
+
+    def test_reading(self):
+        everyone = set(self.USERS)
+        for path, allowed in (
+            ("@@zasync-controlpanel", self.MANAGER),
+            ("@@zasync-controlpanel?queue=&state=failed", self.MANAGER),
+            ("@@zasync-job?id=%s" % self.failed.id, self.MANAGER),
+            ("@@zasync-settings", self.MANAGER),
+            ("@zasync-queues", self.MANAGER),
+            ("@zasync-jobs?queue=&state=failed", self.MANAGER),
+            ("@zasync-jobs/%s" % self.failed.id, self.MANAGER),
+            ("@controlpanels/zasync-settings", {"siteadmin", "manager"}),  # reading them is plone.restapi's
+            ("@@zasync-metrics", self.MANAGER),
+            ("@@zasync-health", everyone),
+            ("@@zasync-my-jobs", self.LOGGED_IN),
+            ("@zasync-my-jobs", self.LOGGED_IN),
+            ("@@zasync-jobs", self.MODIFY),  # the site root's: each their own (TestSiteRootJobs)
+            ("doc/@@zasync-jobs", self.MODIFY),
+            ("doc/@zasync-content-jobs", self.MODIFY),
+        ):
+            with self.subTest(path=path):
+                self.check("GET", path, allowed)
+
+    def test_changing(self):
+        self.check("PATCH", "@controlpanels/zasync-settings", self.MANAGER, {"max_retries": 4})
+        self.check("POST", "@zasync-my-jobs/%s/cancel" % self.pending.id, {"member"})
+        self.check("POST", "@zasync-jobs/%s/retry" % self.failed.id, self.MANAGER)
+        self.check("POST", "@zasync-jobs/%s/cancel" % self.later.id, self.MANAGER)
+        self.check("DELETE", "@zasync-jobs/%s" % self.pending.id, self.MANAGER)
+        self.check("POST", "@@zasync-controlpanel", self.MANAGER,
+                   {"zasync.action": "remove-all", "queue": "", "state": "completed"})
+
+
+class TestSitesApart(HttpTestCase):
+    """Two sites share the queue database: the Manager of each sees and steers their site's jobs only."""
+
+    def setUp(self):
+        super().setUp()
+        self.jobs = {}
+        for site, manager in ((self.portal, "manager"), (self.other, OTHER_MANAGER)):
+            name = site.getId()
+            failed = self.failed_job(site, manager)
+            done = self.queue_as(site, manager, sample_jobs.add, 1, 2)
+            wait_for_result(done)
+            pending = self.queue_as(site, manager, sample_jobs.add, 3, held=True)
+            setSite(site)
+            login(site, manager)
+            recurring = self.service.queueRecurringJob(sample_jobs.add, site, 3600, 4)
+            setSite(self.portal)
+            login(self.app, SITE_OWNER_NAME)
+            self.jobs[name] = {"failed": failed, "completed": done, "pending": pending, "recurring": recurring}
+        transaction.commit()
+        queue = self.service.getQueues()[""]
+        wait_until(lambda: queue.completed_count() == 2 and queue.failed_count() == 2, "the jobs filed")
+
+    def api(self, method, path, site="plone2", user=OTHER_MANAGER, **kwargs):
+        response = self.session(user, json=True).request(method, self.url(path, site), **kwargs)
+        return response.status_code, (response.json() if response.content else None)
+
+    def test_each_sites_queues_and_lists(self):
+        status, data = self.api("GET", "@zasync-queues")
+        queues = {queue["name"]: queue for queue in data["queues"]}
+        self.assertEqual(queues[""]["counts"],
+                         {"pending": 0, "delayed": 1, "active": 0, "failed": 1, "completed": 1})
+        self.assertEqual(queues["held"]["counts"]["pending"], 1)
+        self.assertEqual([item["id"] for item in queues[""]["recurring"]],
+                         [self.jobs["plone2"]["recurring"].recurrence.id])
+        for state in ("failed", "completed"):
+            status, data = self.api("GET", "@zasync-jobs", params={"queue": "", "state": state})
+            self.assertEqual([item["id"] for item in data["items"]], [self.jobs["plone2"][state].id], state)
+            self.assertEqual(data["items_total"], 1)
+        status, data = self.api("GET", "@zasync-jobs", site="plone", user="manager",
+                                params={"queue": "held", "state": "pending"})
+        self.assertEqual([item["id"] for item in data["items"]], [self.jobs["plone"]["pending"].id])
+
+    def test_another_sites_job_is_not_there(self):
+        theirs = self.jobs["plone"]
+        for method, path in (("GET", "@zasync-jobs/%s" % theirs["failed"].id),
+                             ("POST", "@zasync-jobs/%s/retry" % theirs["failed"].id),
+                             ("POST", "@zasync-jobs/%s/cancel" % theirs["pending"].id),
+                             ("DELETE", "@zasync-jobs/%s" % theirs["completed"].id)):
+            status, data = self.api(method, path)
+            self.assertEqual(status, 404, (method, path, data))
+        page = self.session(OTHER_MANAGER).get(self.url("@@zasync-job", "plone2"),
+                                               params={"id": theirs["failed"].id})
+        self.assertEqual(page.status_code, 404)
+        token = self.token(OTHER_MANAGER, self.other)
+        for form in ({"zasync.action": "retry", "job_id": theirs["failed"].id},
+                     {"zasync.action": "cancel", "job_id": theirs["pending"].id},
+                     {"zasync.action": "cancel-recurring", "recurrence_id": theirs["recurring"].recurrence.id}):
+            self.session(OTHER_MANAGER).post(self.url("@@zasync-controlpanel", "plone2"),
+                                             data=dict(form, _authenticator=token))
+        transaction.begin()
+        self.assertEqual(actions.state_of(theirs["failed"]), "failed")
+        self.assertEqual(actions.state_of(theirs["pending"]), "pending")
+        self.assertFalse(theirs["recurring"].recurrence.cancelled)
+
+    def test_removing_all_failed_removes_the_sites_own(self):
+        status, data = self.api("DELETE", "@zasync-jobs", params={"queue": "", "state": "failed"})
+        self.assertEqual((status, data["removed"]), (200, 1))
+        self.session(OTHER_MANAGER).post(self.url("@@zasync-controlpanel", "plone2"), data={
+            "zasync.action": "remove-all", "queue": "", "state": "completed",
+            "_authenticator": self.token(OTHER_MANAGER, self.other)})
+        transaction.begin()
+        queue = self.service.getQueues()[""]
+        self.assertEqual([job.id for job in queue.failed.values()], [self.jobs["plone"]["failed"].id])
+        self.assertEqual([job.id for job in queue.completed.values()], [self.jobs["plone"]["completed"].id])
+
+    def test_metrics_of_the_site(self):
+        response = self.session(OTHER_MANAGER).get(self.url("@@zasync-metrics", "plone2"))
+        self.assertEqual(response.status_code, 200)
+        lines = set(response.text.splitlines())
+        self.assertTrue({'zasync_jobs{queue="",state="failed"} 1.0',
+                         'zasync_jobs{queue="held",state="pending"} 1.0'} <= lines, "the site's own counts")
+        # the totals that never go down count every site's jobs: the operator's token shows them
+        self.assertFalse([line for line in lines if line.startswith("zasync_jobs_failed_total{")])
+
+    def test_my_jobs_of_a_zope_root_user_in_each_site(self):
+        here = self.queue_as(self.portal, SITE_OWNER_NAME, sample_jobs.add, 5, held=True)
+        there = self.queue_as(self.other, SITE_OWNER_NAME, sample_jobs.add, 6, held=True)
+        transaction.commit()
+        for site, job in (("plone", here), ("plone2", there)):
+            status, data = self.api("GET", "@zasync-my-jobs", site=site, user="owner")
+            self.assertEqual([item["id"] for item in data["items"]], [job.id], site)

@@ -59,6 +59,11 @@ class BaseView(BrowserView):
     def root(self):
         return reading.queue_root(self.context)
 
+    @property
+    def site_path(self):
+        """This site's path: the panel shows and steers this site's jobs only."""
+        return reading.site_path_of(self.context)
+
     def panel_url(self, **params):
         url = self.context.absolute_url() + "/@@zasync-controlpanel"
         params = {key: value for key, value in params.items() if value is not None}
@@ -116,20 +121,21 @@ class ControlPanelView(BaseView):
             if action == "remove-all":
                 if queue_name not in queues or state not in reading.FINISHED_STATES:
                     raise actions.ActionError("Only all failed or all completed jobs of a queue can be removed.")
-                count = actions.remove_finished(queues[queue_name], failed=state == "failed")
+                count = actions.remove_finished(queues[queue_name], failed=state == "failed",
+                                                site_path=self.site_path)
                 api.portal.show_message(
                     _("Removed ${count} ${state} jobs.", mapping={"count": count, "state": state}),
                     self.request,
                 )
                 return back
             if action == "cancel-recurring":
-                recurrence = reading.find_recurrence(self.root, form.get("recurrence_id", ""))
+                recurrence = reading.find_recurrence(self.root, form.get("recurrence_id", ""), self.site_path)
                 if recurrence is None:
                     raise actions.ActionError("There is no recurring job %r." % form.get("recurrence_id"))
                 getUtility(IAsyncService).cancelRecurringJob(recurrence)
                 api.portal.show_message(_("The recurring job was cancelled."), self.request)
                 return back
-            job = actions.find_job(queues, form.get("job_id", ""))
+            job = actions.find_job(queues, form.get("job_id", ""), self.site_path)
             if job is None:
                 raise actions.ActionError("There is no job %r." % form.get("job_id"))
             if action == "retry":
@@ -162,7 +168,7 @@ class ControlPanelView(BaseView):
     def queues(self):
         rows = []
         for name, queue in self.root.queues.items():
-            counts = reading.queue_counts(self.root, queue, self.now)
+            counts = reading.queue_counts(self.root, queue, self.now, self.site_path)
             rows.append({
                 "name": name,
                 "title": self.queue_title(name),
@@ -179,7 +185,7 @@ class ControlPanelView(BaseView):
     def recurring(self):
         rows = []
         for name, queue in self.root.queues.items():
-            for recurrence in queue.recurring.values():
+            for recurrence in reading.recurrences(queue, self.site_path):
                 info = reading.recurrence_info(recurrence)
                 info["queue_title"] = self.queue_title(name)
                 info["queue"] = name
@@ -214,8 +220,9 @@ class ControlPanelView(BaseView):
         queue = self.root.queues[name]
         b_start = self.b_start()
         size = reading.PAGE_SIZE
-        jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, self.now), b_start, size)
-        total = reading.queue_counts(self.root, queue, self.now)[state]
+        jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, self.now, self.site_path),
+                                  b_start, size)
+        total = reading.queue_counts(self.root, queue, self.now, self.site_path)[state]
         return {
             "queue": name,
             "queue_title": self.queue_title(name),
@@ -237,7 +244,7 @@ class JobView(BaseView):
 
     def __call__(self):
         job_id = self.request.form.get("id", "")
-        job = actions.find_job(self.root.queues, job_id) if job_id else None
+        job = actions.find_job(self.root.queues, job_id, self.site_path) if job_id else None
         if job is None:
             raise NotFound("There is no background job %r." % job_id)
         self.job = reading.job_detail(job)

@@ -47,9 +47,10 @@ def own_job(job, key):
     return user_key(job) == key
 
 
-def cancel_own(root, job_id, key):
-    """Cancel the pending job ``job_id`` of user ``key``; Forbidden (403) for another user's job."""
-    job = actions.find_job(root.queues, job_id)
+def cancel_own(root, job_id, key, site_path):
+    """Cancel the pending job ``job_id`` of user ``key`` in the site ``site_path``;
+    Forbidden (403) for another user's job."""
+    job = actions.find_job(root.queues, job_id, site_path)
     if job is None or not own_job(job, key):
         # The same answer for someone else's job and for no job: ids are not revealed.
         raise Forbidden("You can cancel only your own background jobs.")
@@ -149,14 +150,14 @@ class MyJobsView(JobListView):
 
     def cancel(self, job_id):
         try:
-            job = cancel_own(self.root, job_id, self.key)
+            job = cancel_own(self.root, job_id, self.key, reading.site_path_of(self.context))
         except actions.ActionError as error:
             api.portal.show_message(str(error), self.request, type="error")
             return
         api.portal.show_message(_("Job ${id} was cancelled.", mapping={"id": job.id}), self.request)
 
     def jobs(self):
-        return jobs_of_user(self.root, *self.key)
+        return jobs_of_user(self.root, *self.key, site_path=reading.site_path_of(self.context))
 
 
 class ContentJobsView(JobListView):

@@ -69,7 +69,8 @@ class MyJobsGet(JobListGet):
     name = "@zasync-my-jobs"
 
     def jobs(self):
-        return jobs_of_user(reading.queue_root(self.context), *current_user_key())
+        return jobs_of_user(reading.queue_root(self.context), *current_user_key(),
+                            site_path=reading.site_path_of(self.context))
 
 
 class MyJobsPost(JobsService):
@@ -83,7 +84,7 @@ class MyJobsPost(JobsService):
             return self.error(404, "NotFound", "POST @zasync-my-jobs/<id>/cancel.")
         root = reading.queue_root(self.context)
         try:
-            job = cancel_own(root, self.params[0], current_user_key())
+            job = cancel_own(root, self.params[0], current_user_key(), reading.site_path_of(self.context))
         except actions.ActionError as exc:
             return self.error(400, "BadRequest", str(exc))
         return reading.jsonable(reading.personal_summary(job, full=may_manage(self.context)))

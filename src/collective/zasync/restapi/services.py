@@ -65,6 +65,11 @@ class BaseService(Service):
     def root(self):
         return reading.queue_root(self.context)
 
+    @property
+    def site_path(self):
+        """This site's path: its jobs are the only ones these services see (sites share the queue database)."""
+        return reading.site_path_of(self.context)
+
     def site_url(self):
         return self.context.absolute_url()
 
@@ -88,7 +93,7 @@ class JobsService(BaseService):
         return self
 
     def find(self, job_id):
-        return actions.find_job(self.root.queues, job_id)
+        return actions.find_job(self.root.queues, job_id, self.site_path)
 
     def not_found(self, job_id):
         return self.error(404, "NotFound", "There is no background job %r." % job_id)
@@ -121,10 +126,10 @@ class QueuesGet(BaseService):
         for name, queue in root.queues.items():
             queues.append({
                 "name": name,
-                "counts": reading.queue_counts(root, queue, now),
+                "counts": reading.queue_counts(root, queue, now, self.site_path),
                 "jobs": {state: self.jobs_url(queue=name, state=state) for state in reading.STATES},
                 "recurring": [reading.jsonable(reading.recurrence_info(recurrence))
-                              for recurrence in queue.recurring.values()],
+                              for recurrence in reading.recurrences(queue, self.site_path)],
                 "rate_limits": reading.rate_limits_info(queue),
             })
         return {
@@ -157,8 +162,9 @@ class JobsGet(JobsService):
         except (TypeError, ValueError):
             return self.error(400, "BadRequest", "b_start and b_size are integers.")
         now = utcnow()
-        jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, now), b_start, b_size)
-        total = max(reading.queue_counts(self.root, queue, now)[state], b_start + len(jobs))
+        jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, now, self.site_path),
+                                  b_start, b_size)
+        total = max(reading.queue_counts(self.root, queue, now, self.site_path)[state], b_start + len(jobs))
         items = []
         for job in jobs:
             item = reading.jsonable(reading.job_summary(job, now))
@@ -229,5 +235,5 @@ class JobsDelete(JobsService):
         queue, state, error = self.queue_and_state(reading.FINISHED_STATES)
         if error is not None:
             return error
-        removed = actions.remove_finished(queue, failed=state == "failed")
+        removed = actions.remove_finished(queue, failed=state == "failed", site_path=self.site_path)
         return {"queue": queue.name, "state": state, "removed": removed}
