@@ -420,3 +420,22 @@ class TestSitesApart(HttpTestCase):
         for site, job in (("plone", here), ("plone2", there)):
             status, data = self.api("GET", "@zasync-my-jobs", site=site, user="owner")
             self.assertEqual([item["id"] for item in data["items"]], [job.id], site)
+
+
+class TestSiteRootJobs(HttpTestCase):
+    """The site root's "Background jobs" would list every job queued on the site (Managers',
+    recurring ones) to whoever may modify the site root: they see their own there."""
+
+    def test_own_jobs_unless_manage_portal(self):
+        managers = self.queue_as(self.portal, "manager", sample_jobs.add, 1, held=True)
+        editors = self.queue_as(self.portal, "editor", sample_jobs.add, 2, held=True)
+        transaction.commit()
+        wait_until(lambda: {managers.id, editors.id} <= set(self.service.getQueues()["held"].jobs),
+                   "the jobs filed")
+        for user, expected in (("editor", [editors.id]), ("siteadmin", []),
+                               ("manager", [editors.id, managers.id])):
+            page = lxml.html.fromstring(self.session(user).get(self.url("@@zasync-jobs")).text)
+            self.assertEqual([row.get("data-job-id") for row in page.xpath("//tr[@data-job-id]")],
+                             expected, user)
+            data = self.session(user, json=True).get(self.url("@zasync-content-jobs")).json()
+            self.assertEqual([item["id"] for item in data["items"]], expected, user)

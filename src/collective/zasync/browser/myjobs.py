@@ -21,6 +21,7 @@ from collective.zasync.indexes import user_key
 from collective.zasync.job import utcnow
 from collective.zasync.security import capture_user
 from plone import api
+from plone.base.interfaces import IPloneSiteRoot
 from plone.protect import CheckAuthenticator
 from Products.Five.browser import BrowserView
 from urllib.parse import urlencode
@@ -45,6 +46,18 @@ def may_manage(context):
 def own_job(job, key):
     """True if ``job`` was queued by the user ``key`` (see indexes.user_key)."""
     return user_key(job) == key
+
+
+def content_jobs(root, context, key):
+    """The jobs of the item ``context``, lazily; of the user ``key`` only on the site root.
+
+    Every job queued without a content item has the site root as its context:
+    who may modify the site root sees their own there, unless they have "Manage portal".
+    """
+    jobs = jobs_of_content(root, context)
+    if IPloneSiteRoot.providedBy(context) and not may_manage(context):
+        return (job for job in jobs if key is not None and own_job(job, key))
+    return jobs
 
 
 def cancel_own(root, job_id, key, site_path):
@@ -177,4 +190,4 @@ class ContentJobsView(JobListView):
         return self.key is not None and own_job(job, self.key)
 
     def jobs(self):
-        return jobs_of_content(self.root, self.context)
+        return content_jobs(self.root, self.context, self.key)

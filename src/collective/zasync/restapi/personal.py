@@ -11,10 +11,10 @@ Only users with "Manage portal" get arguments and tracebacks.
 from collective.zasync import actions
 from collective.zasync import reading
 from collective.zasync.browser.myjobs import cancel_own
+from collective.zasync.browser.myjobs import content_jobs
 from collective.zasync.browser.myjobs import current_user_key
 from collective.zasync.browser.myjobs import may_manage
 from collective.zasync.browser.myjobs import own_job
-from collective.zasync.indexes import jobs_of_content
 from collective.zasync.indexes import jobs_of_user
 from collective.zasync.job import utcnow
 from collective.zasync.restapi.services import JobsService
@@ -96,8 +96,12 @@ class ContentJobsGet(JobListGet):
     name = "@zasync-content-jobs"
 
     def jobs(self):
-        return jobs_of_content(reading.queue_root(self.context), self.context)
+        return content_jobs(reading.queue_root(self.context), self.context, self.user_key())
 
     def own(self, job):
+        key = self.user_key()
+        return key is not None and own_job(job, key)
+
+    def user_key(self):
         userfolder_path, user_id = capture_user()
-        return user_id is not None and own_job(job, (userfolder_path, user_id))
+        return (userfolder_path, user_id) if user_id is not None else None
