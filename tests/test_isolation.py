@@ -6,6 +6,7 @@ checked; each site's readers (panel data, CLI, metrics) see that site's jobs onl
 """
 
 from collective.zasync import actions
+from collective.zasync import api as api_module
 from collective.zasync import cli
 from collective.zasync import indexes
 from collective.zasync.indexes import jobs_of_content
@@ -204,3 +205,30 @@ class TestCommandLinePerSite(TwoSitesTestCase):
         self.assertEqual(json.loads(out), {"removed": 1})
         transaction.begin()
         self.assertEqual([job.id for job in queue.failed.values()], [failed["plone"].id])
+
+
+class TestLookupById(TwoSitesTestCase):
+    """A job id is not an access key: a page looks a job up with api.get_job, which gives the
+    user's own job, or any job of the site to "Manage portal"."""
+
+    def test_get_job_is_checked(self):
+        job = self.queue_held(self.portal, "member", 1)
+        transaction.commit()
+        for site, user, expected in ((self.portal, "member", job), (self.portal, "editor", None),
+                                     (self.portal, "siteadmin", None), (self.portal, "manager", job),
+                                     (self.portal, SITE_OWNER_NAME, job), (self.other, OTHER_MANAGER, None)):
+            self.as_user(site, user)
+            self.assertIs(api_module.get_job(job.id), expected, user)
+        self.as_user(self.portal, "editor")
+        with self.assertRaises(LookupError):
+            api_module.get_progress(job.id)
+        self.as_user(self.portal, "member")
+        self.assertEqual(api_module.get_progress(job.id), (-1, None))
+
+    def test_get_job_of_the_service_is_the_sites(self):
+        job = self.queue_held(self.portal, "member", 1)
+        transaction.commit()
+        self.as_user(self.other, OTHER_MANAGER)
+        self.assertIsNone(self.service.getJob(job.id), "a job of another site")
+        self.as_user(self.portal, "editor")
+        self.assertIs(self.service.getJob(job.id), job, "unchecked: for code that checks itself")

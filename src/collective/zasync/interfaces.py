@@ -126,8 +126,13 @@ class IAsyncService(Interface):
         """
 
     def getJob(job_id):
-        """The job with that id, in any queue: queued, running, or finished
-        while it is kept (retention); None for an unknown or removed id."""
+        """The job with that id queued in the current site, in any queue:
+        queued, running, or finished while it is kept (retention); None for
+        an unknown or removed id, or a job of another site.
+
+        It checks no user: a page that finds a job by an id from a request
+        uses ``collective.zasync.api.get_job`` (the user's own job, or any
+        with "Manage portal"), else a job id becomes an access key."""
 
 
 class IJob(Interface):

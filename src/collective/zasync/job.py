@@ -47,6 +47,7 @@ class Job(Persistent):
     queue_name = ""
     quota_names = ()
     unique_key = None
+    user_deleted = False  # True once its user was deleted (userlife.py): a new account of that id is not its user
     unique_entry = None  # its key in queue.unique: unique_key scoped to its site and user (service.py)
     worker_uuid = None
     retries = 0

@@ -1,5 +1,6 @@
 """IAsyncService: queue jobs in the current transaction."""
 
+from AccessControl import getSecurityManager
 from collective.zasync import interfaces
 from collective.zasync.actions import cancel
 from collective.zasync.actions import find_job
@@ -148,10 +149,14 @@ class AsyncService:
         return self._root().create_queue(name, concurrency)
 
     def getJob(self, job_id):
-        """The job with ``job_id`` in any queue (finished ones while kept), or None."""
+        """The job with ``job_id`` queued in the current site (finished ones while kept), or None.
+
+        Unchecked: whoever queued it. A page that finds a job by an id it was
+        given uses ``collective.zasync.api.get_job``, which checks.
+        """
         if not isinstance(job_id, str):
             raise TypeError("A job id is a string (job.id), not %r." % (job_id,))
-        return find_job(self.getQueues(), job_id)
+        return find_job(self.getQueues(), job_id, path_of(find_site(getSite())))
 
     def _queue(self, queue, site):
         if isinstance(queue, Queue):
@@ -300,6 +305,28 @@ def get_service():
     from zope.component import getUtility
 
     return getUtility(interfaces.IAsyncService)
+
+
+def get_job(job_id):
+    """The job ``job_id`` of the current site if the current user may see it, else None.
+
+    They may see their own jobs, and every job of the site with "Manage
+    portal" there. An unknown id and another user's job give the same None:
+    a job id is not an access key.
+    """
+    job = get_service().getJob(job_id)
+    if job is None or may_see(job):
+        return job
+    return None
+
+
+def may_see(job):
+    """True if the current user queued ``job`` (an account of that id not deleted since), or may manage the site."""
+    if getSecurityManager().checkPermission("Manage portal", find_site(getSite())):
+        return True
+    userfolder_path, user_id = capture_user()
+    return user_id is not None and (job.userfolder_path, job.user_id) == (userfolder_path, user_id) and (
+        not job.user_deleted)
 
 
 __all__ = ["AsyncService", "makeJob", "object_reference"]
