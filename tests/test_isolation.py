@@ -5,15 +5,21 @@ unique keys are scoped to the site and the queuing user; lookups by id are
 checked; each site's readers (panel data, CLI, metrics) see that site's jobs only.
 """
 
+from AccessControl import getSecurityManager
 from collective.zasync import actions
 from collective.zasync import api as api_module
 from collective.zasync import cli
 from collective.zasync import indexes
+from collective.zasync.failure import Failure
 from collective.zasync.indexes import jobs_of_content
+from collective.zasync.indexes import jobs_of_user
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.queue import get_queue_root
 from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from plone import api
 from plone.dexterity.utils import createContent
 from plone.app.testing import login
@@ -29,6 +35,11 @@ import io
 import json
 import transaction
 import unittest
+
+
+def who_called_back(result):
+    """A callback: the user it runs as."""
+    return getSecurityManager().getUser().getId()
 
 
 class TwoSitesTestCase(unittest.TestCase):
@@ -232,3 +243,49 @@ class TestLookupById(TwoSitesTestCase):
         self.assertIsNone(self.service.getJob(job.id), "a job of another site")
         self.as_user(self.portal, "editor")
         self.assertIs(self.service.getJob(job.id), job, "unchecked: for code that checks itself")
+
+
+class TestDeletedUser(TwoSitesTestCase):
+    """Deleting a user fails their pending and delayed jobs and stops their recurring jobs, as
+    deleting content does; a new account with the same id never runs nor sees the old jobs."""
+
+    def delete_and_recreate(self, name):
+        self.as_user(self.portal, "manager")
+        api.user.delete(username=name)
+        transaction.commit()
+        api.user.create(email="new-%s@example.org" % name, username=name, password="another-Pw-456",
+                        roles=["Member"])
+        transaction.commit()
+
+    def test_pending_delayed_and_recurring_jobs_end(self):
+        pending = self.queue_held(self.portal, "member", 1)
+        self.as_user(self.portal, "member")
+        later = datetime.now(timezone.utc) + timedelta(days=1)
+        delayed = self.service.queueJobWithDelay(None, later, sample_jobs.add, self.portal, 2)
+        recurring = self.service.queueRecurringJob(sample_jobs.add, self.portal, 3600, 3)
+        done = self.service.queueJob(sample_jobs.add, self.portal, 4)
+        wait_for_result(done)
+        self.delete_and_recreate("member")
+        for job in (pending, delayed, recurring):
+            self.assertEqual(actions.state_of(job), "failed", job)
+            self.assertIn("the user was deleted", str(job.result))
+        self.assertTrue(recurring.recurrence.cancelled)
+        self.as_user(self.portal, "member")  # the new account
+        self.assertEqual(list(jobs_of_user(get_queue_root(self.portal._p_jar), "/plone/acl_users", "member")), [])
+        for job in (pending, done):
+            self.assertIsNone(api_module.get_job(job.id))
+
+    def test_a_callback_of_a_running_job_never_runs_as_the_new_account(self):
+        sample_jobs.gate.clear()
+        self.as_user(self.portal, "member")
+        running = self.service.queueJob(sample_jobs.report_progress, self.portal)
+        callback = running.addCallback(who_called_back)
+        transaction.commit()
+        try:
+            wait_until(lambda: running.status == "active-status", "the job to start")
+            self.delete_and_recreate("member")
+        finally:
+            sample_jobs.gate.set()
+        wait_for_result(callback, seconds=30)
+        self.assertIsInstance(callback.result, Failure)
+        self.assertIn("no longer exists", str(callback.result))

@@ -43,13 +43,27 @@ def content_removed(obj, event):
 
 def fail_deleted(queue, job, path):
     """End a pending job failed, like a cancelled one: it never starts."""
+    if fail_pending(queue, job, ContentDeleted("the content was deleted: %s" % path)):
+        log.info("Job %s (%s) failed: the content was deleted.", job.id, job.describe())
+
+
+def fail_pending(queue, job, error):
+    """End a pending job failed with ``error``, like a cancelled one; False for a batch's sub-job.
+
+    A recurring job's run takes its recurrence with it: no further runs.
+    """
     if job.parent is not None and job.parent.batch_kind:
-        return  # a batch's sub-job fails when it runs (its batch must go on)
+        return False  # a batch's sub-job fails when it runs (its batch must go on)
     unfile_waiting(queue, job)  # an unfiled one is skipped by the dispatcher: it is completed
-    job.finish(Failure(ContentDeleted("the content was deleted: %s" % path)))
+    job.finish(Failure(error))
     job.complete()
     file_finished(queue, job)
-    if job.recurrence is not None:  # no further runs of a recurring job on deleted content
-        job.recurrence.cancelled = True
-        queue.recurring.pop(job.recurrence.id, None)
-    log.info("Job %s (%s) failed: the content was deleted.", job.id, job.describe())
+    if job.recurrence is not None:
+        stop_recurrence(queue, job.recurrence)
+    return True
+
+
+def stop_recurrence(queue, recurrence):
+    """No further runs of ``recurrence``."""
+    recurrence.cancelled = True
+    queue.recurring.pop(recurrence.id, None)

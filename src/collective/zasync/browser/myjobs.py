@@ -44,8 +44,9 @@ def may_manage(context):
 
 
 def own_job(job, key):
-    """True if ``job`` was queued by the user ``key`` (see indexes.user_key)."""
-    return user_key(job) == key
+    """True if ``job`` was queued by the user ``key`` (see indexes.user_key), not by a deleted
+    account of the same id."""
+    return user_key(job) == key and not job.user_deleted
 
 
 def content_jobs(root, context, key):
