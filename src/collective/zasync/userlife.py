@@ -53,7 +53,7 @@ def end_jobs_of(root, key):
     count = 0
     for queue in root.queues.values():
         for job in jobs_of(queue, key):
-            end_job(queue, job, key[1])
+            end_job(queue, job, key)
             count += 1
         for recurrence in list(queue.recurring.values()):
             if recurrence.current is not None and user_key(recurrence.current) == key:
@@ -74,11 +74,12 @@ def jobs_of(queue, key):
     return {job.id: job for job in filed + unfiled}.values()
 
 
-def end_job(queue, job, user_id):
+def end_job(queue, job, key):
     """Mark ``job`` (and what runs as its user with it); fail it if pending, ask it to stop if running."""
     for part in (job, *job.subjobs, *job.callbacks):
         part.user_deleted = True
     if job.status == interfaces.PENDING:
-        fail_pending(queue, job, UserDeleted("the user was deleted: %s" % user_id))
+        error = UserDeleted("the user was deleted: %r no longer exists in %s" % (key[1], key[0]))
+        fail_pending(queue, job, error)
     elif job.status == interfaces.ACTIVE and not job.batch_kind:
         cancel(job)  # its next set_progress() or check_cancelled() stops it
