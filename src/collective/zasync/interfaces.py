@@ -190,7 +190,15 @@ class IJob(Interface):
     run_on_failure = Attribute("True: start even if a job of depends_on failed.")
     about_path = Attribute("Path of the item given as ``about=`` when queued, or None (then: the context).")
     about_oid = Attribute("Its oid: the job stays listed on it when it is moved or renamed.")
+    about_database = Attribute("The name of the database it is stored in (oids repeat across databases).")
     about_uid = Attribute("Its UID (plone.uuid), or None.")
+    context_oid = Attribute("The context's oid (taken when the queueing transaction commits, for a "
+                            "context not stored yet).")
+    context_database = Attribute("The name of the database the context is stored in.")
+    unique_key = Attribute("The unique_key it was queued with, or None (unique per site and user, "
+                           "or per site with unique_scope='site').")
+    user_deleted = Attribute("True once its user was deleted: it never runs, nor shows to a new "
+                             "account with the same id.")
 
     def addCallback(callback):
         """Call ``callback(result)`` after the job completes; return the callback job."""

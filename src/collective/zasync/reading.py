@@ -53,10 +53,12 @@ def site_path_of(context):
 
 
 def site_jobs(queue, site_path):
-    """Every job of ``queue`` of the site ``site_path``: not filed yet, then filed (newest first)."""
-    unfiled = (job for inbox in queue.inboxes.values() for _key, job in inbox.unread()
-               if job.status == interfaces.PENDING and job.site_path == site_path)
-    return itertools.chain(unfiled, jobs_of_site(queue, site_path))
+    """The jobs of ``queue`` of the site ``site_path``: not filed yet (among the first
+    UNFILED_LOOKED_AT, a few while a worker runs), then filed (newest first)."""
+    unfiled = itertools.islice((job for inbox in queue.inboxes.values()
+                                for _key, job in inbox.unread(UNFILED_LOOKED_AT)), UNFILED_LOOKED_AT)
+    pending = (job for job in unfiled if job.status == interfaces.PENDING and job.site_path == site_path)
+    return itertools.chain(pending, jobs_of_site(queue, site_path))
 
 
 def truncate(text, limit=REPR_LIMIT):
