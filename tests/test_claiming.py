@@ -21,15 +21,17 @@ class TestClaimsOfSeveralWorkers(TwoWorkersPlayedTestCase):
         root = get_queue_root(self.portal._p_jar)
         self.queue = root.queues[""]
         self.queue.concurrency = None  # jobs in parallel (this test's database only)
-        self.jobs = [self.service.queueJob(sample_jobs.noop, self.portal) for _ in range(20)]
+        self.jobs, self.of_a, self.of_b = [], [], []
+        # Job ids are random, and so is their share: queue until each worker has 5 at least.
+        while len(self.jobs) < 20 or min(len(self.of_a), len(self.of_b)) < 5:
+            self.jobs.append(self.service.queueJob(sample_jobs.noop, self.portal))
+            self.now = max(job.queued for job in self.jobs) + timedelta(milliseconds=1)
+            mine, _may_take = claiming.shares(root, "a", self.now)
+            self.of_a = [job for job in self.jobs if mine(waiting_key(job))]
+            self.of_b = [job for job in self.jobs if not mine(waiting_key(job))]
         transaction.commit()
         filing.file_inboxes(self.queue)
         transaction.commit()
-        self.now = max(job.queued for job in self.jobs) + timedelta(milliseconds=1)
-        mine, _may_take = claiming.shares(root, "a", self.now)
-        self.of_a = [job for job in self.jobs if mine(waiting_key(job))]
-        self.of_b = [job for job in self.jobs if not mine(waiting_key(job))]
-        self.assertTrue(len(self.of_a) >= 5 and len(self.of_b) >= 5)  # of 20 random ids: all but surely
 
     def claim(self, root, uuid, free, now=None):
         return [job.id for job in claiming.claim(root, root.workers[uuid], free, now or self.now)]
@@ -47,8 +49,8 @@ class TestClaimsOfSeveralWorkers(TwoWorkersPlayedTestCase):
     def test_the_jobs_of_a_worker_with_idle_threads_wait_for_it(self):
         root = get_queue_root(self.portal._p_jar)
         # a takes its own and leaves b's: b has idle threads and will take them itself
-        self.assertEqual(self.claim(root, "a", 20), [job.id for job in self.of_a])
-        self.assertEqual(self.claim(root, "a", 20), [])
+        self.assertEqual(self.claim(root, "a", len(self.jobs)), [job.id for job in self.of_a])
+        self.assertEqual(self.claim(root, "a", len(self.jobs)), [])
         # ... unless they waited longer than STEAL_AFTER: a looks again then, and takes the newest first
         self.assertEqual(claiming.next_due(root, self.now, "a"),
                          due_time(waiting_key(self.of_b[0])) + claiming.STEAL_AFTER)
@@ -67,7 +69,7 @@ class TestClaimsOfSeveralWorkers(TwoWorkersPlayedTestCase):
         root = get_queue_root(self.portal._p_jar)
         root.workers["b"].ping.time = self.now - timedelta(seconds=root.workers["b"].death_interval + 1)
         self.assertIsNone(claiming.shares(root, "a", self.now))  # b is silent: a is alone
-        self.assertEqual(self.claim(root, "a", 20), [job.id for job in self.jobs])
+        self.assertEqual(self.claim(root, "a", len(self.jobs)), [job.id for job in self.jobs])
 
     def test_only_the_finisher_files_inboxes(self):
         root = get_queue_root(self.portal._p_jar)

@@ -140,18 +140,18 @@ class TestAloneInTheCluster(OwnWorkerTestCase):
         allowed = self.queue("probe", 0).max_retries or 3  # the site's "Conflict retries"
         job = self.queue("once-too-often", allowed + 1)  # every attempt of its first start conflicts
         self.assertEqual(wait_for_result(job), allowed + 2)
-        self.assertTrue(job.alone)
+        self.assertIsNotNone(job.alone_since)  # it waited to run alone ...
+        self.assertFalse(job.alone)  # ... and ran: a later claim of it stops no other claim
         self.assertEqual(job.attempts, 2)  # its first start, then the one alone
 
     def test_a_conflict_makes_the_jobs_of_its_kind_run_one_at_a_time_in_the_worker(self):
-        self.start_worker(threads=2)
+        worker = self.start_worker(threads=2)
         kind = "tests.sample_jobs:conflicts_first"
-        self.addCleanup(gate.gate._serial.pop, kind, None)
         job = self.queue("conflicts-once", 1)
         self.assertEqual(wait_for_result(job), 2)
         self.assertEqual(job.func_name, kind)
-        with gate.gate._lock:
-            self.assertGreater(gate.gate._serial[kind][1], time.monotonic())  # one at a time now
+        with worker.gate._lock:
+            self.assertGreater(worker.gate._serial[kind][1], time.monotonic())  # one at a time now
 
     def test_a_job_that_conflicts_alone_too_fails(self):
         self.start_worker()

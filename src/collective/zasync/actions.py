@@ -9,15 +9,22 @@ retries happen in the worker, see README's "Words".)
 
 from AccessControl import getSecurityManager
 from collective.zasync import interfaces
+from collective.zasync.batches import schedule_next_run
 from collective.zasync.cancelling import forget_request
 from collective.zasync.cancelling import request_cancel
+from collective.zasync.dependencies import unblock
+from collective.zasync import filing
+from collective.zasync.setaside import load_error
 from collective.zasync.failure import Failure
 from collective.zasync.indexes import holds_other_sites
 from collective.zasync.indexes import index_job
 from collective.zasync.indexes import jobs_of_site
 from collective.zasync.indexes import unindex_job
+from collective.zasync.indexes import unindex_unloadable
 from collective.zasync.job import utcnow
 from collective.zasync.queue import file_finished
+from collective.zasync.queue import forget_finished
+from collective.zasync.queue import is_filed_finished
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import unfile_finished
 from collective.zasync.queue import unfile_waiting
@@ -110,14 +117,30 @@ def cancel(job):
     if job.parent is not None and job.parent.batch_kind:
         raise ActionError("Job %s is part of a batch: cancel the batch's jobs from the batch." % job.id)
     queue = queue_of(job)
-    # Filed: it leaves ``waiting`` now. Still in the inbox it was queued in:
-    # the dispatcher drops it when it gets there, since it is completed.
+    end_unstarted(queue, job, Cancelled("Cancelled before it ran."))
+    if job.recurrence is not None:
+        schedule_next_run(queue, job)  # one run cancelled: the next is due as planned (unless it is stopped)
+    return job
+
+
+def end_unstarted(queue, job, error):
+    """End a pending (or delayed, or blocked) job failed with ``error``, before it ever starts.
+
+    It leaves ``waiting`` (or the dependencies' ``blocked``) now; one still in the
+    inbox it was queued in is passed over by the dispatcher (it is completed). A
+    batch's jobs that were to run end with it. It is listed as the others are.
+    """
     unfile_waiting(queue, job)
-    job.finish(Failure(Cancelled("Cancelled before it ran.")))
+    unblock(queue, job)
+    job.finish(Failure(error))
     job.complete()
     file_finished(queue, job)
-    index_job(queue, job)  # cancelled before a dispatcher filed it: it is listed all the same
-    return job
+    index_job(queue, job)  # (ended before a dispatcher filed it: listed all the same)
+    for subjob in job.subjobs:
+        if subjob.status == interfaces.NEW:
+            subjob.finish(Failure(type(error)("Not run: its batch %s ended first: %s" % (job.id, error))))
+            subjob.complete()
+            file_finished(queue, subjob)
 
 
 def remove(job):
@@ -125,10 +148,17 @@ def remove(job):
     if job.status != interfaces.COMPLETED:
         raise ActionError("Only a finished job can be removed; job %s is %s." % (job.id, state_of(job)))
     queue = queue_of(job)
+    root = get_queue_root(job._p_jar, create=False)
+    if not is_filed_finished(queue, job):
+        # Its worker has not filed it yet: filed now, with what comes after it (its batch
+        # goes on, the next run of a recurring job is due), then removed; ``removed`` keeps
+        # the dispatcher from filing it again when it gets there.
+        filing.file_done(root, job)
+    job.removed = True
     unfile_finished(queue, job)
     queue.jobs.pop(job.id, None)
     unindex_job(queue, job)
-    forget_request(get_queue_root(job._p_jar, create=False), job.id)
+    forget_request(root, job.id)
 
 
 def remove_finished(queue, failed=False, site_path=None):
@@ -144,8 +174,7 @@ def remove_finished(queue, failed=False, site_path=None):
     count = 0
     for key, job in list(tree.items()):
         del tree[key]
-        queue.jobs.pop(job.id, None)
-        unindex_job(queue, job)
+        forget_finished(queue, key, job)
         count += 1
     length.change(-count)
     count_left(queue, failed, count)
@@ -164,3 +193,27 @@ def state_of(job, now=None):
     if job.status == interfaces.NEW:
         return "new"
     return "active"
+
+
+def remove_set_aside(root, key):
+    """Drop a job set aside (setaside.py) for good; ``key``: its hex oid (set_aside_jobs)."""
+    job, _text, _when, _where, job_id = root.set_aside.pop(bytes.fromhex(key))
+    if job_id is not None:
+        for queue in root.queues.values():
+            unindex_unloadable(queue, job_id, job)
+
+
+def retry_set_aside(root, key):
+    """File a job set aside again, if it loads now (its code was fixed); else raise its error."""
+    job = root.set_aside[bytes.fromhex(key)][0]
+    error = load_error(job)
+    if error is not None:
+        raise ActionError("Job %s still cannot be loaded: %s: %s" % (key, type(error).__name__, error))
+    del root.set_aside[bytes.fromhex(key)]
+    queue = root.queues[job.queue_name]
+    if job.status == interfaces.COMPLETED:
+        filing.file_done(root, job)  # it had finished: filed as finished now
+        return job
+    job.release()
+    filing.file_new(queue, job)
+    return job

@@ -4,13 +4,14 @@ A running job's own connection sees the database as it was when its
 transaction began, and its final commit writes the job: so a request to stop
 it is neither written on the job (that would make the job's commit conflict)
 nor read in the job's transaction. It is a small entry in a tree of its own
-(``QueueRoot.cancel_requests``: job id -> (user id, when)), written by the
+(``QueueRoot.cancel_requests``: job id -> (user id, when, job)), written by the
 request that cancels, read by the job thread in a connection of its own
 (``check_cancelled()``, ``set_progress()``) and removed once the job has
 stopped for it, or is run again or removed.
 """
 
 from BTrees.OOBTree import OOBTree
+from collective.zasync import interfaces
 from collective.zasync.job import utcnow
 from collective.zasync.queue import get_queue_root
 
@@ -32,13 +33,30 @@ def request_cancel(job, user_id):
     requests = getattr(root, "cancel_requests", None)
     if requests is None:  # first use in this database
         requests = root.cancel_requests = OOBTree()
-    requests[job.id] = (user_id, utcnow())
+    requests[job.id] = (user_id, utcnow(), job)
 
 
 def cancel_request(root, job_id):
     """(user id, when) if someone asked job ``job_id`` to stop, else None."""
     requests = getattr(root, "cancel_requests", None)
     return None if requests is None else requests.get(job_id)
+
+
+def drop_stale_requests(root, now):
+    """Drop the requests of jobs that finished (and of unknown jobs, after a day); return how many.
+
+    The finisher drops a job's request when it files the job finished; a
+    request committed at that very moment (the job seen running) stays: these go here.
+    """
+    requests = getattr(root, "cancel_requests", None)
+    if requests is None:
+        return 0
+    stale = [job_id for job_id, request in requests.items()
+             if (request[2].status == interfaces.COMPLETED if len(request) > 2
+                 else (now - request[1]).total_seconds() > 86400)]
+    for job_id in stale:
+        del requests[job_id]
+    return len(stale)
 
 
 def forget_request(root, job_id):
@@ -48,11 +66,11 @@ def forget_request(root, job_id):
         del requests[job_id]
 
 
-def raise_if_requested(root, job_id):
+def raise_if_requested(root, job_id, when="while it ran"):
     """Raise JobCancelled if job ``job_id`` was asked to stop."""
     request = cancel_request(root, job_id)
     if request is not None:
-        raise JobCancelled("Cancelled by %s while it ran." % (request[0] or "Anonymous"))
+        raise JobCancelled("Cancelled by %s %s." % (request[0] or "Anonymous", when))
 
 
 def check_in_own_connection(db, job_id):

@@ -262,6 +262,10 @@ def _take(job, now, record):
     if job.status == interfaces.CALLBACKS and job.callback_claims > MAX_STARTS:
         _give_up_callbacks(job)
     record.claimed[job.id] = job
+    # Written on every claim, as take_back writes it: a worker declared dead at this very
+    # moment by another (whose view of ``claimed`` is older) makes one of the two commits
+    # conflict, so that no claim is made on a record that is being deleted.
+    record.claims += 1
 
 
 def _give_up_callbacks(job):

@@ -40,13 +40,19 @@ def state_of(job):
 def outcome_of(job, before):
     """The job's new attributes, if its transaction writes nothing else; else None.
 
-    ``before``: state_of(job) when the attempt began.
+    ``before``: state_of(job) when the attempt began. "Nothing else" counts
+    what a savepoint moved out of sight (the connection's savepoint storage
+    holds it, ``_registered_objects`` no longer does), new objects, other
+    databases or data managers joined, and commit or abort hooks (aborting
+    the transaction would fire the abort hooks of a job that completed).
     """
     txn = transaction.get()
     jar = job._p_jar
     if job.status != interfaces.COMPLETED or txn._resources != [jar]:
         return None  # callbacks to run, or another database or data manager joined
-    if jar._registered_objects != [job] or _any(txn.getBeforeCommitHooks()) or _any(txn.getAfterCommitHooks()):
+    if written_oids(jar) != {job._p_oid} or jar._added:
+        return None
+    if _any(txn.getBeforeCommitHooks()) or _any(txn.getAfterCommitHooks()) or _any(txn.getAfterAbortHooks()):
         return None
     after = job.__getstate__()
     changed = {name: value for name, value in after.items()
@@ -54,6 +60,15 @@ def outcome_of(job, before):
     if set(before) - set(after) or not set(changed) <= OUTCOME or not _plain(changed.get("_result")):
         return None
     return changed
+
+
+def written_oids(jar):
+    """The oids that committing ``jar`` now would write: changed objects, and those a savepoint holds."""
+    oids = {obj._p_oid for obj in jar._registered_objects}
+    held = jar._savepoint_storage  # (savepoints move changed objects there)
+    if held is not None:
+        oids.update(held.index)
+    return oids
 
 
 def _any(hooks):

@@ -8,10 +8,8 @@ commits, those jobs are failed with it, and no worker can start them after.
 """
 
 from collective.zasync.callables import uid_of
-from collective.zasync.failure import Failure
-from collective.zasync.queue import file_finished
+from collective.zasync.actions import end_unstarted
 from collective.zasync.queue import get_queue_root
-from collective.zasync.queue import unfile_waiting
 from collective.zasync.uidindex import pending_jobs
 
 import logging
@@ -54,10 +52,7 @@ def fail_pending(queue, job, error):
     """
     if job.parent is not None and job.parent.batch_kind:
         return False  # a batch's sub-job fails when it runs (its batch must go on)
-    unfile_waiting(queue, job)  # an unfiled one is skipped by the dispatcher: it is completed
-    job.finish(Failure(error))
-    job.complete()
-    file_finished(queue, job)
+    end_unstarted(queue, job, error)
     if job.recurrence is not None:
         stop_recurrence(queue, job.recurrence)
     return True

@@ -96,6 +96,13 @@ def file_or_block(queue, job):
         blocked["%s %s" % (dependency.id, job.id)] = job
 
 
+def unblock(queue, job):
+    """Take ``job`` out of ``blocked`` (it ends before its dependencies did: cancelled, say)."""
+    blocked = blocked_of(queue)
+    for dependency in job.depends_on if blocked is not None else ():
+        blocked.pop("%s %s" % (dependency.id, job.id), None)
+
+
 def decide(queue, job):
     """Every dependency of ``job`` (in ``queue``) finished: it waits, or fails at once."""
 

@@ -20,17 +20,21 @@ first: abort, wait a random moment, try again.
 from collective.zasync import interfaces
 from collective.zasync import claiming
 from collective.zasync import filing
+from collective.zasync.cancelling import drop_stale_requests
 from collective.zasync.completions import record_outcomes
+from collective.zasync.gate import ConflictGate
 from collective.zasync.invalidations import unwatch_invalidations
 from collective.zasync.invalidations import watch_invalidations
 from collective.zasync.job import utcnow
 from collective.zasync.migration import migrate
 from collective.zasync.queue import get_queue_root
+from collective.zasync.queue import queue_connection
 from collective.zasync.queue import remove_old_jobs
 from collective.zasync.queue import retire_idle_inboxes
 from collective.zasync.queue import RETENTION_BATCH
 from collective.zasync.records import WorkerRecord
 from collective.zasync.runner import backoff
+from collective.zasync.setaside import set_aside_unloadable
 from collective.zasync.runner import JobRunner
 from collective.zasync.transactional import commit
 from collective.zasync.workersettings import WorkerSettings
@@ -53,6 +57,10 @@ PUSHED_POLL = 5.0  # default poll interval where commits are pushed (ZEO, FileSt
 UNPUSHED_POLL = 0.05  # ... and where they are not (RelStorage): one cheap query per poll
 
 
+class WorkerIdentityInUse(RuntimeError):
+    """Another live process runs with this worker's identity (its UUID)."""
+
+
 class Dispatcher:
     """Runs jobs of every queue in the database of ``db``, as worker ``uuid``."""
 
@@ -60,6 +68,7 @@ class Dispatcher:
         self.db = db
         self.uuid = uuid
         self.settings = settings or WorkerSettings()
+        self.gate = ConflictGate()  # shared by this worker's job threads (gate.py)
         self.wakeup = threading.Event()
         self.stopping = threading.Event()
         self.stats = Counter()  # claimed, conflicts, reaped_jobs
@@ -92,7 +101,10 @@ class Dispatcher:
         self.tm = transaction.TransactionManager()
         self.conn = self.db.open(transaction_manager=self.tm)
         self._in_transaction(self._register)
-        pushed = watch_invalidations(self.db, self._on_invalidation)
+        # With the queues in a database of their own (multi_db_*.zcml), their commits reach
+        # that database's invalidations, not the main one's (whose oids mean other objects).
+        self._queue_conn = queue_connection(self.conn)
+        pushed = watch_invalidations(self._queue_conn.db(), self._on_invalidation)
         if not self.poll_interval:
             self.poll_interval = PUSHED_POLL if pushed else UNPUSHED_POLL
         if not pushed:
@@ -122,12 +134,17 @@ class Dispatcher:
             time.sleep(0.05)
         for _thread in self._threads:
             self._work.put(None)
-        unwatch_invalidations(self.db, self._on_invalidation)
+        unwatch_invalidations(self._queue_conn.db(), self._on_invalidation)
         # Jobs still running past the timeout are handed back too; the
         # bumped claim token makes their late commit fail, so their ZODB
         # effects happen once, where they run again.
-        self._in_transaction(self._unregister)
-        self._forget_recorded()
+        try:
+            self._in_transaction(self._unregister)
+            self._forget_recorded()
+        except Exception:
+            log.exception("Worker %s could not hand its jobs back as it stopped (is the database "
+                          "unreachable?); a live worker takes them back once it declares this one "
+                          "dead.", self.uuid)
         self.conn.close()
         log.info("Worker %s stopped (%s).", self.uuid, dict(self.stats))
         if self.conflict_oids:
@@ -173,7 +190,7 @@ class Dispatcher:
                 else:
                     self._healthy_since = None
             if now >= next_reap and self._may_reap(now):
-                if self._step("reap", self._in_transaction, self._reap):
+                if self._step("reap", self._in_transaction_past_unloadable, self._reap):
                     next_reap = now + self.settings.death_interval / 4
             if now >= next_retention and self._step("retention", self._retention_pass):
                 # One batch per pass, so that pings go on between batches.
@@ -218,7 +235,7 @@ class Dispatcher:
 
     def _on_invalidation(self, oids, committer):
         # Not woken by its own commits: what a pass leaves to do, it says (_backlog).
-        if committer is self.conn._storage:
+        if committer is self._queue_conn._storage:
             return
         if not self._watched.isdisjoint(oids) or (
             self.hungry() and not self._watched_if_hungry.isdisjoint(oids)
@@ -233,7 +250,7 @@ class Dispatcher:
 
     def _run_jobs(self, slot):
         hand_over = self._hand_over if self.settings.group_commit else None
-        runner = JobRunner(self.db, self.uuid, self.settings.max_retries, slot, hand_over)
+        runner = JobRunner(self.db, self.uuid, self.settings.max_retries, slot, hand_over, self.gate)
         while True:
             item = self._work.get()
             if item is None:
@@ -305,6 +322,19 @@ class Dispatcher:
                 raise
         raise RuntimeError("Worker %s: gave up after 20 conflicts." % self.uuid)
 
+    def _in_transaction_past_unloadable(self, func, *args):
+        """_in_transaction; on an error, set aside the jobs that cannot be loaded, and try again.
+
+        A job whose pickle no longer loads (setaside.py) would fail every pass of
+        every worker: it is set aside, and the queue goes on without it.
+        """
+        try:
+            return self._in_transaction(func, *args)
+        except Exception:
+            if not self._in_transaction(set_aside_unloadable):
+                raise
+        return self._in_transaction(func, *args)
+
     def _abort(self):
         """Abort our transaction; with the storage gone (a database restart) that can fail too."""
         try:
@@ -330,7 +360,7 @@ class Dispatcher:
     def dispatch(self):
         """File new and finished jobs, claim due ones for idle threads; return how many."""
         free = 0 if self.stopping.is_set() else self.capacity() - self.busy
-        claimed = self._in_transaction(self._file_and_claim, free)
+        claimed = self._in_transaction_past_unloadable(self._file_and_claim, free)
         self._forget_recorded()
         with self._lock:
             self._busy += len(claimed)
@@ -369,6 +399,13 @@ class Dispatcher:
     def _register(self, root):
         migrate(root)
         previous = root.workers.get(self.uuid)
+        if previous is not None and previous.is_alive() and previous.runs_elsewhere():
+            raise WorkerIdentityInUse(
+                "Worker %s is running already: on %s, pid %s, which pinged %s. Two processes with "
+                "one identity would run the same jobs twice. Give each worker an identity of its "
+                "own (ZASYNC_UUID, one file or value per worker, or per container replica), or "
+                "stop the other one first." % (self.uuid, previous.host, previous.pid, previous.last_ping)
+            )
         if previous is not None:
             # This worker restarted: what it had claimed was interrupted, what
             # it finished (committed) was not filed yet.
@@ -415,6 +452,7 @@ class Dispatcher:
             log.info("Removed %d finished jobs past the retention.", count)
         if not self._retention_backlog:
             self._in_transaction(self._retire_idle_inboxes)
+            self._in_transaction(drop_stale_requests, utcnow())
         return count
 
     def _retire_idle_inboxes(self, root):

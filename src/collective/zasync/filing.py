@@ -14,12 +14,15 @@ from collective.zasync.dependencies import file_or_block
 from collective.zasync.priority import waiting_trees
 from collective.zasync.indexes import index_job
 from collective.zasync.job import new_job_id
+from collective.zasync.job import utcnow
 from collective.zasync.joblog import JobLog
 from collective.zasync.queue import file_finished
 from collective.zasync.queue import file_waiting
 from collective.zasync.queue import is_filed_finished
 from collective.zasync.queue import requeue
 from collective.zasync.queue import waits
+from collective.zasync.setaside import load_error
+from collective.zasync.setaside import set_aside
 
 import itertools
 import logging
@@ -49,8 +52,13 @@ def file_inboxes(queue, everything=True, limit=FILE_BATCH):
             continue
         pairs = inbox.unread(limit)
         prefetch([job for _key, job in pairs])
-        for _key, job in pairs:
-            file_new(queue, job)
+        for key, job in pairs:
+            error = load_error(job)
+            if error is None:
+                file_new(queue, job)
+            else:  # its pickle no longer loads: the others go on (setaside.py)
+                set_aside(queue._p_jar.root()[interfaces.KEY], job, error,
+                          "queued in queue %r" % queue.name, key)
         inbox.mark_read(pairs)
         left = left or inbox.unread_count() > 0
     return left
@@ -89,7 +97,7 @@ def file_new(queue, job):
         return  # cancelled before it was filed: actions.cancel filed it as finished
     queue.jobs[job.id] = job
     index_job(queue, job)  # "My jobs" and the item's "Background jobs" (indexes.py)
-    if job.recurrence is not None and job.recurrence.id not in queue.recurring:
+    if job.recurrence is not None and not job.recurrence.cancelled and job.recurrence.id not in queue.recurring:
         queue.recurring[job.recurrence.id] = job.recurrence
     if job.batch_kind:
         batches.start_batch(queue, job)
@@ -119,7 +127,7 @@ def file_completed(root, record):
     for job_id, job in claimed:
         if job.status == interfaces.COMPLETED:
             del record.claimed[job_id]
-            done_log(record).append(_log_key(record.done), job)
+            done_log(record).append(_log_key(record.done, job_id), job)
         elif job.status not in RUNNABLE or job.worker_uuid != record.uuid:
             # Retried from the control panel once completed, before we filed
             # it (then queued again): it is not this worker's any more.
@@ -133,10 +141,17 @@ def done_log(record):
     return record.done
 
 
-def _log_key(log):
-    """The next key of ``log``: a new job id (time first, see _neglected), increasing."""
+def _log_key(log, job_id):
+    """The next key of ``log``: a new job id (time first, see _neglected), increasing; then
+    ``job_id``, so that an entry tells whose it is without loading the job (setaside.py)."""
     key = new_job_id()
-    return key if key > log.last_key else log.last_key + "0"
+    key = key if key > log.last_key else log.last_key.split(" ", 1)[0] + "0"
+    return "%s %s" % (key, job_id)
+
+
+def job_id_of_done_key(key):
+    """The id of the job under done-log key ``key`` (None for keys of earlier versions)."""
+    return key.split(" ", 1)[1] if " " in key else None
 
 
 def finisher(root, uuid):
@@ -202,14 +217,23 @@ def file_done_logs(root, everything, limit=FILE_BATCH):
     return left
 
 
-def file_done_log(root, record, limit=None):
-    """File up to ``limit`` jobs of the done log of ``record``; True if some are left."""
+def file_done_log(root, record, limit=None, taking_back=False):
+    """File up to ``limit`` jobs of the done log of ``record``; True if some are left.
+
+    ``taking_back``: the worker stopped or died, its record goes: file all of it.
+    """
     pairs = record.done.unread(limit) if record.done is not None else []
     prefetch([job for _key, job in pairs])
     for number, (key, job) in enumerate(pairs):
-        if job.status in RUNNABLE and job.worker_uuid == record.uuid:
+        error = load_error(job)
+        if error is not None:  # its pickle no longer loads: the others go on (setaside.py)
+            set_aside(root, job, error, "completed by worker %s" % record.uuid, job_id_of_done_key(key))
+            continue
+        if job.status in RUNNABLE and job.worker_uuid == record.uuid and not taking_back:
             # Its worker put it here once completed: this view of the job is older than
-            # the log's. Read no further (it would be passed over, never filed); next pass.
+            # the log's, or it was retried and claimed by the same worker since. Read no
+            # further (it would be passed over, never filed); next pass. (A worker that is
+            # taken back files its whole log: what runs again is requeued with its claims.)
             log.warning("Job %s in the done log of worker %s is %s here; filing it later.",
                         job.id, record.uuid, job.status)
             pairs = pairs[:number]
@@ -241,8 +265,8 @@ def wake_oids(root, mine):
 
 def file_done(root, job):
     """A job finished: file it, and what comes after it (batch, next run)."""
-    if job.status != interfaces.COMPLETED:
-        return  # retried from the control panel meanwhile
+    if job.status != interfaces.COMPLETED or job.removed:
+        return  # retried from the control panel meanwhile; or filed and removed (actions.remove)
     queue = root.queues[job.queue_name]
     if is_filed_finished(queue, job):
         return  # retried and finished again before its first end was filed: filed once
@@ -255,8 +279,11 @@ def file_done(root, job):
 
 def take_back(root, record):
     """Worker ``record`` stopped or died: its claimed jobs wait again, its finished ones are filed."""
+    # Written, as every claim writes it: a claim committed meanwhile (which this view of
+    # ``claimed`` would not show) makes this commit conflict, and the retry sees it.
+    record.taken_back = utcnow()
     file_completed(root, record)
-    file_done_log(root, record)
+    file_done_log(root, record, taking_back=True)
     jobs = list(record.claimed.values())
     for job in jobs:
         requeue(root, job)

@@ -98,7 +98,6 @@ class ConflictGate:
                 self._lock.notify_all()
 
 
-gate = ConflictGate()  # shared by the runner threads of this process
 
 
 # -- across the cluster ------------------------------------------------------------------

@@ -33,6 +33,7 @@ from collective.zasync import interfaces
 from collective.zasync.environment import find_site
 from collective.zasync.environment import path_of
 from plone.uuid.interfaces import IUUID
+from collective.zasync.setaside import load_error
 
 import heapq
 import itertools
@@ -46,7 +47,11 @@ UNFILED_LOOKED_AT = 1000  # jobs still in an inbox looked at for a user's list
 
 def newest_first_key(job):
     """The key of ``job`` in an index: its id with the time part reversed."""
-    return job.id[:14].translate(_FLIP) + job.id[14:]
+    return newest_first_key_of(job.id)
+
+
+def newest_first_key_of(job_id):
+    return job_id[:14].translate(_FLIP) + job_id[14:]
 
 
 def user_key(job):
@@ -171,6 +176,22 @@ def forget_user(queue, key):
         del index[key]
 
 
+def unindex_unloadable(queue, job_id, job):
+    """Take a job that cannot be loaded (setaside.py) out of the indexes of ``queue``, by its id.
+
+    Its index keys are not known without loading it: every inner tree is
+    looked at, so this is for the rare job removed while it cannot be loaded.
+    """
+    key = newest_first_key_of(job_id)
+    for name in ("by_user", "by_item", "by_site"):
+        index = getattr(queue, name, None)
+        for outer, jobs in list((index or {}).items()):
+            if jobs.get(key) is job:
+                del jobs[key]
+                if not jobs:
+                    del index[outer]
+
+
 def build_indexes(root, site=None):
     """Index every job the queues hold (for databases written before an index); return how many.
 
@@ -227,6 +248,8 @@ def _listing(root, name, key, wanted):
     # Not filed yet: newer than the filed ones. One filed meanwhile is shown once.
     seen = set()
     for job in itertools.chain(_unfiled(root, wanted), _merged(trees)):
+        if load_error(job) is not None:
+            continue  # set aside (setaside.py): listed in the control panel only
         if job.id not in seen and wanted(job):
             seen.add(job.id)
             yield job

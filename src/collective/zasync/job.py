@@ -66,10 +66,11 @@ class Job(Persistent):
     context_uid = None  # the context's UID (plone.uuid), when it has one
     attempts = 0  # how many times a worker started its function
     callback_claims = 0  # how many times a worker claimed it to fire its events and callbacks
+    removed = False  # True: an administrator removed it (actions.remove)
     max_retries = None  # ConflictError retries, from the site's settings; None: the worker's
     recurrence = None  # a recurring.Recurrence for runs of a recurring job
-    alone = False  # True: out of conflict retries once, it runs (ran) alone in the cluster (gate.py)
-    alone_since = None  # when it began to wait for that
+    alone = False  # True: out of conflict retries, it waits to run (or runs) alone in the cluster (gate.py)
+    alone_since = None  # when it last began to wait for that
     checkpoint_state = None  # the state of the last api.checkpoint(state), committed with its work
     checkpoints = 0  # how many checkpoints the job committed
     checkpointed = None  # when the last one was committed
@@ -209,12 +210,16 @@ class Job(Persistent):
         """Its worker gives the job back (stopping, dead, or its time is up)."""
         self.worker_uuid = None
         self.claim_token += 1
+        if self.alone:  # its run alone ended (gate.wait_alone sets it again)
+            self.alone = False
         if self.status == interfaces.ACTIVE:
             self.status = interfaces.PENDING
 
     def finish(self, result, retries=None):
         """Store the outcome, a value or a Failure; events and callbacks come next."""
         self._result = result
+        if self.alone:  # its run alone is over: a later claim of it stops no other claim
+            self.alone = False
         if retries is not None:
             self.retries = retries
         self.ended = utcnow()
@@ -241,8 +246,9 @@ class Job(Persistent):
         self._result = None
         self.ended = self.started = self.worker_uuid = None
         self.retries = 0
-        self.alone = False
+        self.alone = self.removed = False
         self.events_fired = False
+        self.callback_claims = 0
         self.begin_after = self.next_try = self.last_error = None
         self.earlier_attempts = self.attempts  # run again: a full set of attempts
         self.failed_attempts = 0

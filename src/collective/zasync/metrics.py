@@ -17,6 +17,8 @@ from collective.zasync import reading
 from collective.zasync.job import utcnow
 from collective.zasync.queue import due_key
 from collective.zasync.queue import due_time
+from collective.zasync.queue import waits
+from collective.zasync.priority import waiting_trees
 from collective.zasync.totals import left_and_retried
 from prometheus_client import CollectorRegistry
 from prometheus_client import generate_latest
@@ -35,6 +37,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RECENT = 1000  # finished jobs per queue and outcome that the histograms are made of
 RUNNING = (interfaces.ACTIVE, interfaces.CALLBACKS)  # claimed, not finished
 UNFILED_LOOKED_AT = 100  # jobs per inbox looked at for the oldest due one
+LOOKED_AT = 200  # entries per waiting tree looked at for the oldest due one
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -50,7 +53,14 @@ def oldest_due(queue, now, site_path=None):
         times = [due_at(job).timestamp() for job in reading.site_jobs(queue, site_path)
                  if state_of(job, now) == "pending"]
         return min(times) if times else None
-    times = [due_time(key) for key in itertools.islice(queue.waiting.keys(max=due_key(now.timestamp())), 1)]
+    due = due_key(now.timestamp())
+    times = []
+    for _priority, tree in waiting_trees(queue):  # every priority, not the default's only
+        # (entries a claim left for the finisher to delete are passed over: queue.waits)
+        first = next((key for key, job in itertools.islice(tree.items(max=due), LOOKED_AT)
+                      if waits(key, job)), None)
+        if first is not None:
+            times.append(due_time(first))
     for inbox in queue.inboxes.values():  # queued, not filed yet by a worker
         for _key, job in inbox.unread(UNFILED_LOOKED_AT):
             if job.status == interfaces.PENDING and due_at(job) <= now:

@@ -14,6 +14,8 @@ from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import DEFAULT_QUEUE_CONCURRENCY
 from collective.zasync.queue import LAYOUT
 from collective.zasync.queue import LimitMark
+from collective.zasync.queue import waiting_key
+from collective.zasync.priority import waiting_trees
 from collective.zasync.settings import sync_with_queue_database
 from plone import api
 
@@ -29,6 +31,8 @@ def migrate(root):
         return False
     for queue in root.queues.values():
         _migrate_queue(root, queue)
+        if root.layout < 4:
+            _rekey_given_back(queue)
         if "limit_mark" not in queue.__dict__:  # layout 2
             queue.limit_mark = LimitMark()
             if queue.name == "":  # plone.app.async's default: one job at a time, in order
@@ -62,6 +66,15 @@ def _migrate_queue(root, queue):
     for name in ("pending_jobs", "pending_count", "inbox", "done"):
         if name in state:
             delattr(queue, name)
+
+
+def _rekey_given_back(queue):
+    """Layout 3 keyed a job given back after a claim as before it: it gets its new key (queue.waiting_key)."""
+    for _priority, tree in waiting_trees(queue):
+        for key, job in list(tree.items()):
+            if job.claim_token and job.worker_uuid is None and key == waiting_key(job).rsplit(".", 1)[0]:
+                del tree[key]
+                tree[waiting_key(job)] = job
 
 
 def _take_back_layout1(root, record):

@@ -19,6 +19,7 @@ from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 from collective.zasync import interfaces
 from collective.zasync.indexes import unindex_job
+from collective.zasync.indexes import unindex_unloadable
 from collective.zasync.joblog import JobLog
 from collective.zasync.legacy import JobList  # noqa: F401 (databases of 1.0.0a1 name it here)
 from collective.zasync.job import new_job_id
@@ -29,6 +30,7 @@ from collective.zasync.priority import priority_of
 from collective.zasync.priority import tree_for
 from collective.zasync.priority import waiting_trees
 from collective.zasync.ratelimits import RateLimits
+from collective.zasync.setaside import load_error
 from collective.zasync.totals import count_left
 from persistent import Persistent
 from zope.component import queryUtility
@@ -41,7 +43,7 @@ import time
 import uuid
 
 
-LAYOUT = 3  # version of the structures; migration.py brings older ones here
+LAYOUT = 4  # version of the structures; migration.py brings older ones here
 FAR_FUTURE_US = 10**17  # finished keys count down from here: newest first
 RETENTION_BATCH = 200  # finished jobs removed per transaction
 IDLE_INBOX = 3600.0  # seconds after which a read inbox is retired
@@ -52,13 +54,18 @@ DEFAULT_QUEUE_CONCURRENCY = 1  # jobs of the default queue run at once (a site s
 
 
 def waiting_key(job):
-    """The ``waiting`` key: when the job is due (microseconds since 1970), then its id.
+    """The ``waiting`` key: when the job is due (microseconds since 1970), its id, its claim token.
 
     A job is due at its begin_after, or when it was queued: so a delayed job
     that has become due is not passed by the jobs queued after that moment.
+    A job given back after a claim (its claim token changed) is filed under a
+    new key: the entry its claim left (filing.drop_taken) is never taken for
+    it, and deleting that old entry cannot undo the filing (two commits that
+    wrote different keys: both count).
     """
     when = job.queued if job.begin_after is None else max(job.begin_after, job.queued)
-    return "%016d.%s" % (int(when.timestamp() * 1_000_000), job.id)
+    key = "%016d.%s" % (int(when.timestamp() * 1_000_000), job.id)
+    return key if not job.claim_token else "%s.%d" % (key, job.claim_token)
 
 
 def due_key(timestamp):
@@ -356,9 +363,18 @@ def file_finished(queue, job):
     unindex_finished(queue, job)
     if job.unique_key is not None and queue.unique.get(unique_entry_of(job)) is job:
         del queue.unique[unique_entry_of(job)]
+    forget_cancel_request(queue, job)
     from collective.zasync.dependencies import release_dependents  # (it imports this module)
 
     release_dependents(queue, job)
+
+
+def forget_cancel_request(queue, job):
+    """A finished job needs no request to stop any more (one it never checked, say)."""
+    root = queue._p_jar.root().get(interfaces.KEY) if queue._p_jar is not None else None
+    requests = getattr(root, "cancel_requests", None)
+    if requests is not None and job.id in requests:
+        del requests[job.id]
 
 
 def unfile_finished(queue, job):
@@ -403,6 +419,17 @@ def retire_idle_inboxes(queue, now):
     return retired
 
 
+def forget_finished(queue, key, job):
+    """A finished job, taken out of its tree at ``key``, is removed: from the jobs and the indexes."""
+    job_id = key.split(".", 1)[1]
+    if queue.jobs.get(job_id) is job:
+        del queue.jobs[job_id]
+    if load_error(job) is None:
+        unindex_job(queue, job)
+    else:  # (its pickle no longer loads: setaside.py)
+        unindex_unloadable(queue, job_id, job)
+
+
 def remove_old_jobs(root, default_days):
     """Remove up to RETENTION_BATCH finished jobs older than the retention."""
     days = root.retention_days if root.retention_days is not None else default_days
@@ -414,9 +441,7 @@ def remove_old_jobs(root, default_days):
             # expired jobs costs no more per transaction than one of 200.
             keys = list(itertools.islice(tree.keys(min=first_key), RETENTION_BATCH - count))
             for key in keys:
-                job = tree.pop(key)
-                queue.jobs.pop(job.id, None)
-                unindex_job(queue, job)
+                forget_finished(queue, key, tree.pop(key))
             length.change(-len(keys))
             count_left(queue, tree is queue.failed, len(keys))
             count += len(keys)

@@ -43,6 +43,8 @@ class WorkerRecord(Persistent):
     death_interval = 60.0  # seconds of silence after which it counts as dead
     finished = ()  # records of earlier versions: one JobLog of finished jobs per thread
     done = None  # JobLog of the jobs it completed, until a dispatcher files them (filing.py)
+    claims = 0  # jobs it claimed; every claim writes the record (claiming._take)
+    taken_back = None  # when its jobs were taken back (it stopped, or was declared dead)
 
     def __init__(self, uuid, threads, death_interval=60.0):
         self.uuid = uuid
@@ -63,6 +65,21 @@ class WorkerRecord(Persistent):
         """True if it pinged within ``death_interval`` seconds (default: its own setting)."""
         interval = self.death_interval if death_interval is None else death_interval
         return (utcnow() - self.ping.time).total_seconds() < interval
+
+    def runs_elsewhere(self):
+        """True if another live process may run with this worker's identity: one on another
+        host, or one on this host with another pid that still runs."""
+        if self.host != socket.gethostname():
+            return True
+        if self.pid == os.getpid():
+            return False  # this process, or one before it with the same pid (a container's 1)
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False  # gone: this worker restarted under its identity
+        except PermissionError:
+            return True  # running, as another user
+        return True
 
     def unread_finished(self):
         """(log, pairs) for each thread's finished jobs not filed yet."""

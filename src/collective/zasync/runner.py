@@ -12,6 +12,7 @@ job again for a later attempt (retrying.py): the thread does not wait.
 from collective.zasync import interfaces
 from collective.zasync.cancelling import forget_request
 from collective.zasync.cancelling import JobCancelled
+from collective.zasync.cancelling import raise_if_requested
 from collective.zasync.callables import check_picklable
 from collective.zasync.callables import load_arguments
 from collective.zasync.callables import load_callable
@@ -24,7 +25,7 @@ from collective.zasync.failure import Failure
 from collective.zasync.callables import ObjectRef
 from collective.zasync.completions import outcome_of
 from collective.zasync.completions import state_of
-from collective.zasync.gate import gate
+from collective.zasync.gate import ConflictGate
 from collective.zasync.gate import wait_alone
 from collective.zasync.history import note_job
 from collective.zasync.job import utcnow
@@ -37,6 +38,7 @@ from collective.zasync.transactional import commit
 from datetime import timedelta
 from transaction.interfaces import TransientError
 from ZODB.POSException import ConflictError
+from ZODB.POSException import StorageError
 from zope.component import getSiteManager
 from zope.component.event import objectEventNotify
 from zope.event import notify
@@ -63,6 +65,15 @@ def backoff(attempt, base=0.05, cap=5.0):
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
+def is_outage(exc):
+    """True if ``exc`` says the database is unreachable (ZEO disconnected, RelStorage lost its
+    connection): not the job's fault, it runs again once the database is back.
+
+    A TransientError that the job's own code raised is the job's error, like any other.
+    """
+    return isinstance(exc, TransientError) and isinstance(exc, StorageError)
+
+
 def kind_of(job):
     """What makes jobs alike for the conflict gate: their function, or their method's name."""
     return job.func_name or job.func_attr
@@ -75,7 +86,7 @@ class StaleClaim(Exception):
 class JobRunner:
     """Runs claimed jobs for one worker; one instance per worker thread."""
 
-    def __init__(self, db, worker_uuid, max_retries=5, slot=0, hand_over=None):
+    def __init__(self, db, worker_uuid, max_retries=5, slot=0, hand_over=None, gate=None):
         self.db = db
         self.worker_uuid = worker_uuid
         self.max_retries = max_retries
@@ -83,6 +94,8 @@ class JobRunner:
         # hand_over(oid, token, outcome): the dispatcher commits the outcome
         # of a job that wrote nothing (group commit, completions.py); None: off.
         self.hand_over = hand_over
+        # The conflict gate of this worker process, shared by its job threads (gate.py).
+        self.gate = gate if gate is not None else ConflictGate()
 
     def run(self, job_oid, token):
         """Run the claimed job ``job_oid`` (claim number ``token``) to its end."""
@@ -125,6 +138,8 @@ class JobRunner:
         """Call the job's function; commit its effects with its result."""
 
         def call(app, job):
+            # Asked to stop while it waited for a thread (claimed ahead): it does not start.
+            raise_if_requested(get_queue_root(job._p_jar, create=False), job.id, "before it started")
             started = JobStarted(job)
             if has_subscribers(started):  # (raising vetoes the run: the job fails)
                 notify(started)
@@ -195,14 +210,14 @@ class JobRunner:
         kind = kind_of(first) if run_as is None else None  # (callbacks are not serialized)
         while True:
             pause = disconnected = None
-            alone = in_cluster_gate or gate.should_run_alone(retries, last_seconds)
+            alone = in_cluster_gate or self.gate.should_run_alone(retries, last_seconds)
             if alone and not in_cluster_gate:  # (only after conflicts: job is the one loaded before)
                 log.info("Job %s: %d conflicts; its next attempt runs alone in this worker.",
                          job.id, retries)
             # Begin (in _load) inside the gate, so that an attempt alone sees
             # every commit of the attempts it waited for (and one after another
             # of its kind, every commit of the one before).
-            with gate.one_at_a_time(kind), gate.alone() if alone else gate.shared():
+            with self.gate.one_at_a_time(kind), self.gate.alone() if alone else self.gate.shared():
                 began = time.monotonic()
                 job = self._load(conn, job_oid, token)
                 before = state_of(job) if self.hand_over is not None and run_as is None else None
@@ -223,15 +238,19 @@ class JobRunner:
                     transaction.abort()
                     retries += 1
                     last_seconds = time.monotonic() - began
-                    gate.conflicted(kind, last_seconds)
+                    self.gate.conflicted(kind, last_seconds)
                     if retries > self.retries_allowed(job):
                         log.warning("Job %s: ConflictError after %d retries.", job.id, retries - 1)
                         if run_as is None and not job.alone:  # it conflicts with other workers' jobs
                             return self._wait_alone(conn, job_oid, token)
                         return self._store_failure(conn, job_oid, token, exc, retries - 1, run_as)
                     pause = backoff(retries)
-                except TransientError as exc:  # ZEO disconnected: not the job's fault
+                except TransientError as exc:
                     transaction.abort()
+                    if not is_outage(exc):  # raised by the job's own code: its error
+                        if run_as is None and wants_another_attempt(job, exc):
+                            return self._try_again(conn, job_oid, token, exc)
+                        return self._store_failure(conn, job_oid, token, exc, retries, run_as)
                     disconnected = exc
                 except StaleClaim:
                     raise
