@@ -189,16 +189,18 @@ class TestActions(PanelTestCase):
 
 class TestSettingsForm(PanelTestCase):
     def test_settings_are_saved_and_reach_the_workers(self):
-        page = self.get_page("@@zasync-settings")
+        # (by the Zope root's Manager: the retention and the default queue's
+        # concurrency apply to the whole queue database; tests/test_security_http.py)
+        page = self.get_page("@@zasync-settings", "owner")
         self.assertTrue(page.xpath('//input[@name="form.widgets.retention_days"]'))
         form = {
             "form.widgets.retention_days": "3",
             "form.widgets.max_retries": "2",
             "form.widgets.default_queue_concurrency": "4",
             "form.buttons.save": "Save",
-            "_authenticator": self.token(),
+            "_authenticator": self.token("owner"),
         }
-        response = self.session().post(self.url("@@zasync-settings"), data=form)
+        response = self.session("owner").post(self.url("@@zasync-settings"), data=form)
         self.assertEqual(response.status_code, 200)
         transaction.begin()
         registry = self.portal.portal_registry

@@ -15,6 +15,7 @@ from datetime import timedelta
 from datetime import timezone
 from plone import api
 from plone.app.testing import login
+from plone.app.testing import SITE_OWNER_NAME
 from plone.app.testing import TEST_USER_NAME
 from tests.base import WorkerTestCase
 from Testing.makerequest import makerequest
@@ -166,7 +167,8 @@ class TestUniqueAndRetention(FeatureTestCase):
         self.assertEqual(dispatcher.remove_old_jobs(), 0)  # younger than 7 days
         dispatcher.settings.retention_days = 0  # zope.conf: the site's setting wins
         self.assertEqual(dispatcher.remove_old_jobs(), 0)
-        # saved in the control panel: copied onto the queue root for the workers
+        # saved in the control panel (by the Zope root's Manager): copied onto the queue root for the workers
+        login(self.layer["app"], SITE_OWNER_NAME)
         self.portal.portal_registry["collective.zasync.retention_days"] = 0
         transaction.commit()
         self.assertEqual(get_queue_root(self.portal._p_jar).retention_days, 0)

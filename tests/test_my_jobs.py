@@ -173,7 +173,7 @@ class TestUserIndex(MyJobsTestCase):
 
         reading.actions.remove(jobs[0])  # an administrator removes one
         self.assertEqual(len(queue.by_user[key]), 2)
-        del queue.by_user, queue.by_content  # as in a database of an earlier release
+        del queue.by_user, queue.by_item  # as in a database of an earlier release
         self.assertEqual(list(jobs_of_user(root, *key)), [])
         self.assertEqual(build_indexes(root), 2)  # (the upgrade step does this)
         self.assertEqual([job.id for job in jobs_of_user(root, *key)], [jobs[2].id, jobs[1].id])

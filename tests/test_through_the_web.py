@@ -13,6 +13,7 @@ from plone.app.contentrules.api import assign_rule
 from plone.app.contentrules.handlers import close
 from plone.app.contentrules.rule import Rule
 from plone.app.testing import login
+from plone.app.testing import SITE_OWNER_NAME
 from plone.contentrules.engine.interfaces import IRuleStorage
 from Products.GenericSetup.context import TarballExportContext
 from Products.GenericSetup.context import TarballImportContext
@@ -190,11 +191,11 @@ class TestSetupStep(ThroughTheWebTestCase):
         self.assertEqual(run.recurrence.schedule, "0 3 * * *")
 
         # changed: the old series stops, a new one replaces it; removed: it stops
-        self.import_xml(XML % ("tests.content_jobs.paths", "3600"))
+        self.import_xml(XML % ("tests.manage", "3600"))
         transaction.commit()
         [new] = self.runs_named("nightly")
         self.assertTrue(run.recurrence.cancelled)
-        self.assertEqual((new.func_name, new.recurrence.schedule), ("tests.content_jobs:paths", 3600.0))
+        self.assertEqual((new.func_name, new.recurrence.schedule), ("tests.content_jobs:manage_only", 3600.0))
         self.import_xml('<zasync><recurring name="nightly" remove="true"/></zasync>')
         self.assertEqual(self.runs_named("nightly"), [])
         self.assertTrue(new.recurrence.cancelled)
@@ -207,8 +208,8 @@ class TestSetupStep(ThroughTheWebTestCase):
             exported = archive.extractfile("zasync.xml").read().decode("utf-8")
         self.assertIn('<queue name="images" concurrency="2">', exported)
         self.assertIn('<quota name="heavy" size="1"/>', exported)
-        self.assertIn('<recurring name="nightly" function="tests.content_jobs.mark" schedule="0 3 * * *" '
-                      'queue="images" path="f/doc"/>', exported)
+        self.assertIn('<recurring name="nightly" function="tests.mark" schedule="0 3 * * *" '
+                      'queue="images" path="f/doc"/>', exported)  # (by its registered name)
         self.import_xml(exported)  # the same: nothing changes
         self.assertEqual(len(self.runs_named("nightly")), 1)
 
@@ -237,3 +238,52 @@ class TestSetupStep(ThroughTheWebTestCase):
             return
         self.import_xml(text)
         self.assertIn("calls", self.service.getQueues()["api"].rate_limits)
+
+
+class TestSetupStepChecks(ThroughTheWebTestCase):
+    """zasync.xml runs registered job functions (with their permission) on paths inside the site;
+    any other function only where an administrator wrote unrestricted="true"."""
+
+    import_xml = TestSetupStep.import_xml
+
+    def recurring(self, function, path="f/doc", extra=""):
+        return ('<zasync><recurring name="r" function="%s" schedule="60" path="%s" %s/></zasync>'
+                % (function, path, extra))
+
+    def test_only_registered_functions_or_unrestricted(self):
+        with self.assertRaisesRegex(SetupError, 'unrestricted="true"'):
+            self.import_xml(self.recurring("tests.content_jobs.paths"))
+        transaction.abort()
+        self.import_xml(self.recurring("tests.content_jobs.paths", extra='unrestricted="true"'))
+        transaction.commit()
+        context = TarballExportContext(self.portal.portal_setup)
+        export_zasync(context)
+        with tarfile.open(fileobj=io.BytesIO(context.getArchive()), mode="r:gz") as archive:
+            exported = archive.extractfile("zasync.xml").read().decode("utf-8")
+        self.assertIn('function="tests.content_jobs.paths" schedule="60" queue="" unrestricted="true"',
+                      exported)  # what the administrator wrote
+        self.import_xml(self.recurring("tests.mark"))
+
+    def test_a_registered_functions_permission(self):
+        login(self.portal, "editor")  # (Editor of f: not Manage portal)
+        with self.assertRaisesRegex(SetupError, "may not run tests.manage"):
+            self.import_xml(self.recurring("tests.manage"))
+        transaction.abort()
+
+    def test_paths_outside_the_site_are_refused(self):
+        for path in ("../acl_users", "f/../../acl_users", "Control_Panel"):
+            with self.assertRaisesRegex(SetupError, "inside the site"):
+                self.import_xml(self.recurring("tests.mark", path=path))
+            transaction.abort()
+
+    def test_changing_a_shared_queues_limits_needs_the_zope_roots_manager(self):
+        self.import_xml('<zasync><queue name="images" concurrency="2"><quota name="heavy" size="1"/>'
+                        '</queue></zasync>')  # new: any Manager
+        self.import_xml('<zasync><queue name="images" concurrency="2"/></zasync>')  # unchanged
+        for text in ('<zasync><queue name="images" concurrency="5"/></zasync>',
+                     '<zasync><queue name="images"><quota name="heavy" size="9"/></queue></zasync>'):
+            with self.assertRaisesRegex(SetupError, "Zope root"):
+                self.import_xml(text)
+        login(self.layer["app"], SITE_OWNER_NAME)
+        self.import_xml('<zasync><queue name="images" concurrency="5"/></zasync>')
+        self.assertEqual(self.service.getQueues()["images"].concurrency, 5)

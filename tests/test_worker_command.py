@@ -215,7 +215,7 @@ class TestWorkerCommand(ClusterTestCase):
 
         root = self.root()
         job = Job("tests.sample_jobs:add", args=(1, 2))  # pending: nothing runs it
-        job.site_path = ("", "Plone")
+        job.site_path = "/Plone"  # (what build_job stores: a path string)
         root.queues[""].put(job)
         transaction.commit()
         conf = str(Path(self.tmp) / "client" / "etc" / "zope.conf")

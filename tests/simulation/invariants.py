@@ -32,7 +32,7 @@ def loads(job):
 
 
 RUNNING_OR_WAITING = (interfaces.PENDING, interfaces.ACTIVE, interfaces.CALLBACKS)
-EMPTY_INDEX_ENTRIES_CHECKED = False  # TODO: on once indexes.py drops empty per-user/per-item trees
+EMPTY_INDEX_ENTRIES_CHECKED = True  # indexes.py drops a tree with its last job
 
 
 class Observer:
@@ -238,7 +238,7 @@ class Observer:
                     continue
                 if job.status != interfaces.COMPLETED or (job_id not in filed and not is_filed_finished(queue, job)):
                     problems.append("queue %r lists job %s (%s) that is not filed finished" % (name, job_id, job.status))
-            for index in ("by_user", "by_content"):
+            for index in ("by_user", "by_item", "by_site"):
                 for key, jobs in (getattr(queue, index, None) or {}).items():
                     if not len(jobs) and EMPTY_INDEX_ENTRIES_CHECKED:
                         problems.append("queue %r keeps an empty %s entry for %r" % (name, index, key))

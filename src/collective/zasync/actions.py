@@ -16,7 +16,9 @@ from collective.zasync.dependencies import unblock
 from collective.zasync import filing
 from collective.zasync.setaside import load_error
 from collective.zasync.failure import Failure
+from collective.zasync.indexes import holds_other_sites
 from collective.zasync.indexes import index_job
+from collective.zasync.indexes import jobs_of_site
 from collective.zasync.indexes import unindex_job
 from collective.zasync.indexes import unindex_unloadable
 from collective.zasync.job import utcnow
@@ -42,12 +44,16 @@ def queue_of(job):
     return get_queue_root(job._p_jar, create=False).queues[job.queue_name]
 
 
-def find_job(queues, job_id):
-    """The job with ``job_id`` in any of ``queues`` (a mapping), or None."""
+def find_job(queues, job_id, site_path=None):
+    """The job with ``job_id`` in any of ``queues`` (a mapping), or None.
+
+    With ``site_path``, a job queued in another site (of a shared queue
+    database) is None too: a site's views and commands never reach it.
+    """
     for queue in queues.values():
         job = queue.get(job_id)
         if job is not None:
-            return job
+            return job if site_path is None or job.site_path == site_path else None
     return None
 
 
@@ -155,8 +161,15 @@ def remove(job):
     forget_request(root, job.id)
 
 
-def remove_finished(queue, failed=False):
-    """Remove every completed (or every failed) job of ``queue``; return how many."""
+def remove_finished(queue, failed=False, site_path=None):
+    """Remove every completed (or every failed) job of ``queue`` (of the site ``site_path``); return how many."""
+    if site_path is not None and holds_other_sites(queue, site_path):
+        state = "failed" if failed else "completed"
+        removable = [job for job in jobs_of_site(queue, site_path)
+                     if job.status == interfaces.COMPLETED and state_of(job) == state]
+        for job in removable:
+            remove(job)
+        return len(removable)
     tree, length = (queue.failed, queue.failed_count) if failed else (queue.completed, queue.completed_count)
     count = 0
     for key, job in list(tree.items()):

@@ -10,8 +10,9 @@
 It opens the instance's databases as ``zconsole`` does (a FileStorage must
 not be in use by a running instance: use it on ZEO or RelStorage, or stop
 the instance), never runs jobs itself, and reads and acts through
-reading.py and actions.py, as the control panel does. A wrong site, queue or
-job id ends with exit code 1 and a message; a bad command line with 2.
+reading.py and actions.py, as the control panel does: on the jobs of the
+site ``--site`` only (sites may share the queue database). A wrong site,
+queue or job id ends with exit code 1 and a message; a bad command line with 2.
 """
 
 from collective.zasync import actions
@@ -124,12 +125,17 @@ def get_queue(root, name):
     return queue
 
 
-def get_jobs(root, job_ids):
-    jobs = [actions.find_job(root.queues, job_id) for job_id in job_ids]
+def get_jobs(root, job_ids, site):
+    jobs = [actions.find_job(root.queues, job_id, site_path(site)) for job_id in job_ids]
     missing = [job_id for job_id, job in zip(job_ids, jobs) if job is None]
     if missing:
-        raise CliError("no job %s in any queue (removed, or a mistyped id?)" % ", ".join(missing))
+        raise CliError("no job %s in any queue of the site %s (removed, of another site, or a "
+                       "mistyped id?)" % (", ".join(missing), site_path(site)))
     return jobs
+
+
+def site_path(site):
+    return "/".join(site.getPhysicalPath())
 
 
 def confirm(args, question):
@@ -159,11 +165,12 @@ def commit(note):
 
 def do_status(args, site, root):
     data = {
-        "site": "/".join(site.getPhysicalPath()),
-        "queues": {name: reading.queue_counts(root, queue) for name, queue in root.queues.items()},
+        "site": site_path(site),
+        "queues": {name: reading.queue_counts(root, queue, site_path=site_path(site))
+                   for name, queue in root.queues.items()},
         "workers": [reading.worker_info(worker) for worker in root.workers.values()],
     }
-    data["oldest_due_job_waited_seconds"] = round(oldest_due_age(root), 1)
+    data["oldest_due_job_waited_seconds"] = round(oldest_due_age(root, site_path=site_path(site)), 1)
     lines = ["Site %s" % data["site"], "%-20s %s" % ("QUEUE", " ".join("%9s" % s.upper() for s in reading.STATES))]
     for name, counts in data["queues"].items():
         lines.append("%-20s %s" % (name or "(default)", " ".join("%9d" % counts[s] for s in reading.STATES)))
@@ -179,7 +186,8 @@ def do_status(args, site, root):
 
 def do_list(args, site, root):
     queue = get_queue(root, args.queue)
-    jobs, more = reading.page(reading.jobs_in_state(root, queue, args.state), 0, max(args.limit, 0))
+    jobs, more = reading.page(reading.jobs_in_state(root, queue, args.state, site_path=site_path(site)),
+                              0, max(args.limit, 0))
     data = [reading.job_summary(job) for job in jobs]
     lines = ["%-22s %-9s %-25s %-12s %s" % ("ID", "STATE", "QUEUED", "USER", "WHAT")]
     for job in data:
@@ -194,7 +202,7 @@ def do_list(args, site, root):
 
 
 def do_show(args, site, root):
-    [job] = get_jobs(root, [args.job_id])
+    [job] = get_jobs(root, [args.job_id], site)
     data = reading.job_detail(job)
     lines = ["%s: %s" % (key, reading.jsonable(value)) for key, value in data.items() if key != "traceback"]
     if data["traceback"]:
@@ -202,8 +210,8 @@ def do_show(args, site, root):
     return data, "\n".join(lines)
 
 
-def act_on_jobs(args, root, verb, action):
-    jobs = get_jobs(root, args.job_ids)
+def act_on_jobs(args, site, root, verb, action):
+    jobs = get_jobs(root, args.job_ids, site)
     for job in jobs:  # refuse all before changing any
         allowed = reading.available_actions(job)
         if verb not in allowed:
@@ -220,19 +228,19 @@ def act_on_jobs(args, root, verb, action):
 
 
 def do_retry(args, site, root):
-    return act_on_jobs(args, root, "retry", actions.retry)
+    return act_on_jobs(args, site, root, "retry", actions.retry)
 
 
 def do_cancel(args, site, root):
-    return act_on_jobs(args, root, "cancel", actions.cancel)
+    return act_on_jobs(args, site, root, "cancel", actions.cancel)
 
 
 def do_purge(args, site, root):
     queue = get_queue(root, args.queue)
-    count = reading.queue_counts(root, queue)[args.state]
+    count = reading.queue_counts(root, queue, site_path=site_path(site))[args.state]
     if not confirm(args, "Remove the %d %s jobs of queue %r for good?" % (count, args.state, args.queue)):
         return None
-    removed = actions.remove_finished(queue, failed=args.state == "failed")
+    removed = actions.remove_finished(queue, failed=args.state == "failed", site_path=site_path(site))
     commit("zasync purge %s jobs of queue %r" % (args.state, args.queue))
     return {"removed": removed}, "Removed %d %s jobs." % (removed, args.state)
 

@@ -41,10 +41,24 @@ def content_removed(obj, event):
 
 def fail_deleted(queue, job, path):
     """End a pending job failed, like a cancelled one: it never starts."""
+    if fail_pending(queue, job, ContentDeleted("the content was deleted: %s" % path)):
+        log.info("Job %s (%s) failed: the content was deleted.", job.id, job.describe())
+
+
+def fail_pending(queue, job, error):
+    """End a pending job failed with ``error``, like a cancelled one; False for a batch's sub-job.
+
+    A recurring job's run takes its recurrence with it: no further runs.
+    """
     if job.parent is not None and job.parent.batch_kind:
-        return  # a batch's sub-job fails when it runs (its batch must go on)
-    end_unstarted(queue, job, ContentDeleted("the content was deleted: %s" % path))
-    if job.recurrence is not None:  # no further runs of a recurring job on deleted content
-        job.recurrence.cancelled = True
-        queue.recurring.pop(job.recurrence.id, None)
-    log.info("Job %s (%s) failed: the content was deleted.", job.id, job.describe())
+        return False  # a batch's sub-job fails when it runs (its batch must go on)
+    end_unstarted(queue, job, error)
+    if job.recurrence is not None:
+        stop_recurrence(queue, job.recurrence)
+    return True
+
+
+def stop_recurrence(queue, recurrence):
+    """No further runs of ``recurrence``."""
+    recurrence.cancelled = True
+    queue.recurring.pop(recurrence.id, None)

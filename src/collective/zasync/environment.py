@@ -77,6 +77,9 @@ def job_environment(root_app, job, strict=True):
             setSite(site)
             request["PARENTS"] = [site, app]
         try:
+            if job.user_deleted:  # an account made since with that id is someone else (userlife.py)
+                raise UserGone("User %r of %s no longer exists (deleted after the job was queued): the "
+                               "job was not run." % (job.user_id, job.userfolder_path))
             user = find_user(app, job.userfolder_path, job.user_id)
         except UserGone:
             if strict:

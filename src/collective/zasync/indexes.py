@@ -1,25 +1,33 @@
-"""Jobs by user and by content item: the indexes behind "My jobs" and "Background jobs".
+"""Jobs by user, by content item and by site: the indexes behind "My jobs", an item's
+"Background jobs" and each site's view of a queue database that sites share.
 
-Each queue keeps two OOBTrees, created on first use (databases written
-before they existed get them from the upgrade step, ``build_indexes``):
+Each queue keeps three OOBTrees, created on first use (databases written
+before they existed get them from the upgrade steps, ``build_indexes``):
 
 - ``queue.by_user``: (user folder path, user id) -> OOBTree of jobs;
-- ``queue.by_content``: ("oid", oid) or ("path", path) of the item a job
-  belongs to (its context, or the item given as ``about=``) -> OOBTree of jobs.
+- ``queue.by_item``: "<database name>:<oid in hex>" of the item a job
+  belongs to (its context, or the item given as ``about=``) -> OOBTree of
+  jobs (oids repeat across databases: never the oid alone);
+- ``queue.by_site``: the path of the site a job was queued in -> OOBTree of jobs.
 
 The inner trees are keyed newest first (``newest_first_key``), so a page
-of a user's jobs is read from the front of a BTree, never a scan. Who
-writes them: the dispatchers, when they file a job that a request queued
-(``filing.file_new``) or the next run of a recurring job, and when retention
-removes finished jobs; an administrator's or user's action (cancel, remove)
-in its request. A request that queues a job never writes them, so queueing
-costs what it cost before. Anonymous jobs are not indexed by user.
+of a user's jobs is read from the front of a BTree, never a scan; an inner
+tree goes with its last job. Who writes them: the dispatchers, when they file
+a job that a request queued (``filing.file_new``) or the next run of a
+recurring job, and when retention removes finished jobs; an administrator's
+or user's action (cancel, remove) in its request. A request that queues a
+job never writes them, so queueing costs what it cost before. Anonymous jobs
+are not indexed by user.
 
 The oid of an item does not change when it is moved or renamed: its jobs
-stay listed on it.
+stay listed on it. An item not stored yet (a content rule on "object added")
+gets its oid when the queueing transaction commits (``note_item``).
 """
 
 from Acquisition import aq_base
+from Acquisition import aq_chain
+from Acquisition import aq_inner
+from Acquisition import aq_parent
 from BTrees.OOBTree import OOBTree
 from collective.zasync import interfaces
 from collective.zasync.environment import find_site
@@ -29,6 +37,7 @@ from collective.zasync.setaside import load_error
 
 import heapq
 import itertools
+import transaction
 
 
 # '0'..'f' -> 'f'..'0': a job id (hex microseconds first) turned into a key that sorts newest first.
@@ -52,26 +61,57 @@ def user_key(job):
     return (job.userfolder_path, job.user_id)
 
 
-def content_keys_of(obj):
-    """The index keys under which the jobs of content item ``obj`` are found."""
-    keys = [("path", "/".join(obj.getPhysicalPath()))]
-    oid = getattr(obj, "_p_oid", None)
-    if oid is not None:
-        keys.insert(0, ("oid", oid))
-    return keys
+def item_key_of(database_name, oid):
+    return "%s:%s" % (database_name, oid.hex())
 
 
-def content_key(job):
-    """The key of the item ``job`` belongs to: ``about=`` if given, else its context."""
+def stored_item_key(obj):
+    """The ``by_item`` key of a stored object ``obj``; None if it is not stored yet."""
+    oid, jar = getattr(aq_base(obj), "_p_oid", None), getattr(aq_base(obj), "_p_jar", None)
+    return item_key_of(jar.db().database_name, oid) if oid is not None and jar is not None else None
+
+
+def item_key(job):
+    """The key of the item ``job`` belongs to: ``about=`` if given, else its context; or None."""
     if job.about_path is not None:
-        oid, path = job.about_oid, job.about_path
+        oid, database = job.about_oid, job.about_database
     else:
-        oid, path = job.context_oid, job.context_path
-    if oid is not None:
-        return ("oid", oid)
-    if path is not None:
-        return ("path", path)
-    return None
+        oid, database = job.context_oid, job.context_database
+    return item_key_of(database, oid) if oid is not None and database is not None else None
+
+
+def in_its_container(obj):
+    """True if the container ``obj`` was acquired from holds it (it was added to it)."""
+    container = aq_parent(aq_inner(obj))
+    found = container._getOb(obj.getId(), None) if hasattr(aq_base(container), "_getOb") else None
+    return found is not None and aq_base(found) is aq_base(obj)
+
+
+def note_item(job, obj, about=False):
+    """Record on ``job`` the oid and database of ``obj`` (its context, or ``about=``).
+
+    An object not stored yet gets its oid when the transaction commits: it is
+    added to the connection of its container then, and the job takes it.
+    """
+    prefix = "about_" if about else "context_"
+    jar = getattr(aq_base(obj), "_p_jar", None)
+    if jar is not None and obj._p_oid is not None:
+        setattr(job, prefix + "oid", obj._p_oid)
+        setattr(job, prefix + "database", jar.db().database_name)
+        return
+    transaction.get().addBeforeCommitHook(_note_stored, (job, obj, prefix))
+
+
+def _note_stored(job, obj, prefix):
+    """Before commit: store ``obj`` in its container's connection, if it is still in it; note its oid."""
+    if obj._p_jar is None:
+        chain = aq_chain(aq_parent(aq_inner(obj)))
+        jar = next((item._p_jar for item in chain if getattr(item, "_p_jar", None) is not None), None)
+        if jar is None or not in_its_container(obj):
+            return  # removed again in this transaction: nothing to list it on
+        jar.add(aq_base(obj))
+    setattr(job, prefix + "oid", obj._p_oid)
+    setattr(job, prefix + "database", obj._p_jar.db().database_name)
 
 
 def belongs_to(job, item, site):
@@ -80,13 +120,13 @@ def belongs_to(job, item, site):
         raise ValueError(
             "about=%r is not in the site of the job's context (%s): pass a content item "
             "of the same site, traversed from it." % (item, path_of(site)))
-    if getattr(item, "_p_oid", None) is None:
+    if getattr(aq_base(item), "_p_oid", None) is None and not in_its_container(item):
         raise ValueError(
-            "about=%r is not stored in the database yet: add it to its container (and let "
-            "the transaction commit, or call transaction.savepoint()) before queueing." % (item,))
+            "about=%r is not stored in the database yet, nor in a container: add it to its "
+            "container before queueing (it is stored when the transaction commits)." % (item,))
     job.about_path = path_of(item)
-    job.about_oid = item._p_oid
     job.about_uid = IUUID(item, None)
+    note_item(job, item, about=True)
 
 
 def _index(queue, name):
@@ -99,11 +139,11 @@ def _index(queue, name):
 
 
 def _keys(job):
-    return (("by_user", user_key(job)), ("by_content", content_key(job)))
+    return (("by_user", user_key(job)), ("by_item", item_key(job)), ("by_site", job.site_path))
 
 
 def index_job(queue, job):
-    """Add ``job`` to the user and content indexes of ``queue`` (again: no change)."""
+    """Add ``job`` to the indexes of ``queue`` (again: no change)."""
     for name, key in _keys(job):
         if key is None:
             continue
@@ -115,12 +155,25 @@ def index_job(queue, job):
 
 
 def unindex_job(queue, job):
-    """Take ``job`` out of the indexes of ``queue`` (it is removed for good)."""
+    """Take ``job`` out of the indexes of ``queue`` (it is removed for good); an emptied tree goes.
+
+    A dispatcher adding a job to that tree meanwhile writes it too: one of the
+    two commits conflicts and is retried (BTrees resolve no emptied bucket).
+    """
     for name, key in _keys(job):
         index = getattr(queue, name, None)
         jobs = index.get(key) if index is not None and key is not None else None
         if jobs is not None:
             jobs.pop(newest_first_key(job), None)
+            if not jobs:
+                del index[key]
+
+
+def forget_user(queue, key):
+    """Drop the index of the user ``key`` (deleted: a new account of that id must not see them)."""
+    index = getattr(queue, "by_user", None)
+    if index is not None and key in index:
+        del index[key]
 
 
 def unindex_unloadable(queue, job_id, job):
@@ -130,18 +183,35 @@ def unindex_unloadable(queue, job_id, job):
     looked at, so this is for the rare job removed while it cannot be loaded.
     """
     key = newest_first_key_of(job_id)
-    for name in ("by_user", "by_content"):
-        for jobs in list((getattr(queue, name, None) or {}).values()):
+    for name in ("by_user", "by_item", "by_site"):
+        index = getattr(queue, name, None)
+        for outer, jobs in list((index or {}).items()):
             if jobs.get(key) is job:
                 del jobs[key]
+                if not jobs:
+                    del index[outer]
 
 
-def build_indexes(root):
-    """Index every job the queues hold (for databases written before the indexes); return how many."""
+def build_indexes(root, site=None):
+    """Index every job the queues hold (for databases written before an index); return how many.
+
+    Jobs queued before they recorded their item's database are indexed by
+    item if they are of ``site``, with the database of ``site`` (the upgrade
+    step of each site indexes its own). The index by content oid of earlier
+    versions goes.
+    """
     count = 0
+    site_path = path_of(site) if site is not None else None
+    database = site._p_jar.db().database_name if site is not None else None
     for queue in root.queues.values():
+        if getattr(queue, "by_content", None) is not None:
+            del queue.by_content
         for job in queue.jobs.values():
             if job.parent is None or not job.parent.batch_kind:  # a batch is listed, not its parts
+                if job.site_path == site_path:
+                    for prefix in ("context_", "about_"):
+                        if getattr(job, prefix + "oid") is not None and getattr(job, prefix + "database") is None:
+                            setattr(job, prefix + "database", database)
                 index_job(queue, job)
                 count += 1
     return count
@@ -168,32 +238,54 @@ def _unfiled(root, wanted):
     return sorted(found, key=newest_first_key)
 
 
-def _listing(root, name, keys, wanted):
+def _listing(root, name, key, wanted):
     trees = []
     for queue in root.queues.values():
         index = getattr(queue, name, None)
-        for key in keys if index is not None else ():
-            tree = index.get(key)
-            if tree is not None:
-                trees.append(tree)
+        tree = index.get(key) if index is not None and key is not None else None
+        if tree is not None:
+            trees.append(tree)
     # Not filed yet: newer than the filed ones. One filed meanwhile is shown once.
     seen = set()
     for job in itertools.chain(_unfiled(root, wanted), _merged(trees)):
         if load_error(job) is not None:
             continue  # set aside (setaside.py): listed in the control panel only
-        if job.id not in seen:
+        if job.id not in seen and wanted(job):
             seen.add(job.id)
             yield job
 
 
-def jobs_of_user(root, userfolder_path, user_id):
-    """The jobs queued by that user, newest first, lazily (slice it)."""
+def jobs_of_user(root, userfolder_path, user_id, site_path=None):
+    """The jobs queued by that user (in the site ``site_path``, if given), newest first, lazily (slice it).
+
+    A user of the Zope root queues jobs in several sites: each site lists its own.
+    """
     key = (userfolder_path, user_id)
-    return _listing(root, "by_user", [key], lambda job: user_key(job) == key)
+    return _listing(root, "by_user", key, lambda job: user_key(job) == key and (
+        site_path is None or job.site_path == site_path))
 
 
 def jobs_of_content(root, obj):
     """The jobs that belong to content item ``obj``, newest first, lazily (slice it)."""
-    keys = content_keys_of(obj)
-    return _listing(root, "by_content", keys, lambda job: content_key(job) in keys)
+    key = stored_item_key(obj)
+    return _listing(root, "by_item", key, lambda job: key is not None and item_key(job) == key)
 
+
+def jobs_of_site(queue, site_path):
+    """The filed jobs of ``queue`` queued in the site ``site_path``, newest first, lazily."""
+    index = getattr(queue, "by_site", None)
+    tree = index.get(site_path) if index is not None else None
+    return iter(tree.values()) if tree is not None else iter(())
+
+
+def holds_other_sites(queue, site_path, looked_at=UNFILED_LOOKED_AT):
+    """True if ``queue`` holds jobs of another site than ``site_path`` (its counters count them too).
+
+    Filed jobs by the site index (a database from before it, until its upgrade
+    step: False), jobs not filed yet by the first ``looked_at`` of them.
+    """
+    index = getattr(queue, "by_site", None)
+    if index is not None and any(key != site_path for key in index.keys()):
+        return True
+    unfiled = (job for inbox in queue.inboxes.values() for _key, job in inbox.unread(looked_at))
+    return any(job.site_path != site_path for job in itertools.islice(unfiled, looked_at))

@@ -44,6 +44,12 @@ class IAsyncService(Interface):
         ``unique_key`` (str) and ``quota_names`` (tuple) are taken by the
         service, not passed on. Returns the job.
 
+        ``unique_key``: if this user already has an unfinished job with that
+        key in this queue and site, that job is returned and nothing is
+        queued. ``unique_scope="site"`` (with a ``unique_key``) makes the key
+        one per site instead: if another user's job holds it, nothing is
+        queued and None is returned (never a handle on that user's job).
+
         Also taken by the service (by every queueJob... variant):
         ``priority`` (int from -10 to 10, default 0): among the due jobs of
         its queue, a higher priority starts first, equal ones in queueing
@@ -120,8 +126,13 @@ class IAsyncService(Interface):
         """
 
     def getJob(job_id):
-        """The job with that id, in any queue: queued, running, or finished
-        while it is kept (retention); None for an unknown or removed id."""
+        """The job with that id queued in the current site, in any queue:
+        queued, running, or finished while it is kept (retention); None for
+        an unknown or removed id, or a job of another site.
+
+        It checks no user: a page that finds a job by an id from a request
+        uses ``collective.zasync.api.get_job`` (the user's own job, or any
+        with "Manage portal"), else a job id becomes an access key."""
 
 
 class IJob(Interface):
@@ -179,7 +190,15 @@ class IJob(Interface):
     run_on_failure = Attribute("True: start even if a job of depends_on failed.")
     about_path = Attribute("Path of the item given as ``about=`` when queued, or None (then: the context).")
     about_oid = Attribute("Its oid: the job stays listed on it when it is moved or renamed.")
+    about_database = Attribute("The name of the database it is stored in (oids repeat across databases).")
     about_uid = Attribute("Its UID (plone.uuid), or None.")
+    context_oid = Attribute("The context's oid (taken when the queueing transaction commits, for a "
+                            "context not stored yet).")
+    context_database = Attribute("The name of the database the context is stored in.")
+    unique_key = Attribute("The unique_key it was queued with, or None (unique per site and user, "
+                           "or per site with unique_scope='site').")
+    user_deleted = Attribute("True once its user was deleted: it never runs, nor shows to a new "
+                             "account with the same id.")
 
     def addCallback(callback):
         """Call ``callback(result)`` after the job completes; return the callback job."""

@@ -28,7 +28,7 @@ def new_job_id():
 # What a job derived from another one (the next run of a recurring job, a
 # callback, a batch) keeps: what it calls, and as whom, where, with which settings.
 CALL = ("func_name", "func_obj", "func_attr", "args", "kwargs")
-RUN_AS = ("context_path", "context_oid", "site_path", "userfolder_path", "user_id",
+RUN_AS = ("context_path", "context_oid", "context_database", "site_path", "userfolder_path", "user_id",
           "queue_name", "quota_names", "max_retries", "context_uid", "priority",
           "retry_on", "max_attempts", "retry_backoff", "retry_backoff_max")
 
@@ -47,6 +47,8 @@ class Job(Persistent):
     queue_name = ""
     quota_names = ()
     unique_key = None
+    user_deleted = False  # True once its user was deleted (userlife.py): a new account of that id is not its user
+    unique_entry = None  # its key in queue.unique: unique_key scoped to its site and user (service.py)
     worker_uuid = None
     retries = 0
     started = None
@@ -60,6 +62,7 @@ class Job(Persistent):
     _annotations = None
     events_fired = False  # IJobSuccess/IJobFailure sent
     context_oid = None
+    context_database = None  # the name of the database the context is stored in (its oid is in that one)
     context_uid = None  # the context's UID (plone.uuid), when it has one
     attempts = 0  # how many times a worker started its function
     callback_claims = 0  # how many times a worker claimed it to fire its events and callbacks
@@ -77,6 +80,7 @@ class Job(Persistent):
     # The item the job belongs to when queued with about= (else its context): indexes.py.
     about_path = None
     about_oid = None
+    about_database = None
     about_uid = None
     # Retry policy (retrying.py): attempts after an error of these classes.
     retry_on = ()  # dotted names of exception classes ("module:qualname")
@@ -177,7 +181,8 @@ class Job(Persistent):
         func_name, func_obj, func_attr = describe_callable(func)
         callback = self.derive(
             call=False, func_name=func_name, func_obj=func_obj, func_attr=func_attr,
-            context_path=None, context_oid=None, context_uid=None, callback_kind=kind, parent=self,
+            context_path=None, context_oid=None, context_database=None, context_uid=None,
+            callback_kind=kind, parent=self,
         )
         if not isinstance(self.callbacks, PersistentList):
             self.callbacks = PersistentList()
@@ -262,4 +267,4 @@ class Job(Persistent):
 
 
 # A derived job (the next run, a retry's batch) belongs to the same item as its origin.
-RUN_AS += ("about_path", "about_oid", "about_uid")
+RUN_AS += ("about_path", "about_oid", "about_database", "about_uid")

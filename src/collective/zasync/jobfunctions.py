@@ -73,6 +73,14 @@ def get_job_function(name):
     return found
 
 
+def registered_name(func_name):
+    """The name a function is registered under as a job function (by its "module:qualname"), or None."""
+    for name, registered in sorted(getUtilitiesFor(interfaces.IJobFunction)):
+        if describe_callable(registered.function)[0] == func_name:
+            return name
+    return None
+
+
 # -- the ZCML directive ----------------------------------------------------------------------
 
 

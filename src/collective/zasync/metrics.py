@@ -6,6 +6,10 @@ instance (the site's ``@@zasync-metrics``, a worker command's metrics port)
 shows the same numbers, those of the database. Reading is bounded: counts
 come from the queues' counters (``reading.queue_counts``), the histograms
 from the newest RECENT finished jobs of each queue.
+
+A site's view (``site_path``) shows that site's jobs; in a queue that other
+sites share, the totals that never go down (they count every site's jobs)
+are left out: the worker's port, or the scraper's token, shows them.
 """
 
 from collective.zasync import interfaces
@@ -21,6 +25,8 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.core import HistogramMetricFamily
+from collective.zasync.actions import state_of
+from collective.zasync.indexes import holds_other_sites
 from prometheus_client.utils import floatToGoString
 
 import bisect
@@ -41,8 +47,12 @@ def due_at(job):
     return job.queued if job.begin_after is None else max(job.begin_after, job.queued)
 
 
-def oldest_due(queue, now):
+def oldest_due(queue, now, site_path=None):
     """The time (seconds since 1970) the longest-waiting due job of ``queue`` became due, or None."""
+    if site_path is not None and holds_other_sites(queue, site_path):
+        times = [due_at(job).timestamp() for job in reading.site_jobs(queue, site_path)
+                 if state_of(job, now) == "pending"]
+        return min(times) if times else None
     due = due_key(now.timestamp())
     times = []
     for _priority, tree in waiting_trees(queue):  # every priority, not the default's only
@@ -58,10 +68,10 @@ def oldest_due(queue, now):
     return min(times) if times else None
 
 
-def oldest_due_age(root, now=None):
-    """Seconds the longest-waiting due job of any queue has waited (0.0 if none waits)."""
+def oldest_due_age(root, now=None, site_path=None):
+    """Seconds the longest-waiting due job of any queue (of the site ``site_path``) has waited (0.0 if none)."""
     now = now or utcnow()
-    times = [t for t in (oldest_due(queue, now) for queue in root.queues.values()) if t is not None]
+    times = [t for t in (oldest_due(queue, now, site_path) for queue in root.queues.values()) if t is not None]
     return max(0.0, now.timestamp() - min(times)) if times else 0.0
 
 
@@ -70,8 +80,11 @@ def alive_workers(root):
     return [worker for worker in root.workers.values() if worker.is_alive()]
 
 
-def recent_finished(queue):
-    """The newest RECENT completed and RECENT failed jobs of ``queue``."""
+def recent_finished(queue, site_path=None):
+    """The newest RECENT completed and RECENT failed jobs of ``queue`` (of the site ``site_path``)."""
+    if site_path is not None and holds_other_sites(queue, site_path):
+        finished = (job for job in reading.site_jobs(queue, site_path) if job.status == interfaces.COMPLETED)
+        return itertools.islice(finished, 2 * RECENT)
     return itertools.chain(itertools.islice(queue.completed.values(), RECENT),
                            itertools.islice(queue.failed.values(), RECENT))
 
@@ -93,10 +106,12 @@ def histogram(name, documentation, buckets, samples_by_queue):
 
 
 class QueueCollector:
-    """Collects the metrics of a queue database (a QueueRoot, or None: nothing queued yet)."""
+    """Collects the metrics of a queue database (a QueueRoot, or None: nothing queued yet),
+    or of the jobs of one site in it (``site_path``)."""
 
-    def __init__(self, root):
+    def __init__(self, root, site_path=None):
         self.root = root
+        self.site_path = site_path
 
     def describe(self):
         return []  # read at scrape time only (the registry must not collect at register)
@@ -115,17 +130,18 @@ class QueueCollector:
                                    labels=["queue"])
         durations, latencies = {}, {}
         for name, queue in queues.items():
-            counts = reading.queue_counts(root, queue, now)
+            counts = reading.queue_counts(root, queue, now, self.site_path)
             for state in reading.STATES:
                 jobs.add_metric([name, state], counts[state])
-            left = left_and_retried(queue)
-            finished["completed"].add_metric([name], counts["completed"] + left["completed"])
-            finished["failed"].add_metric([name], counts["failed"] + left["failed"])
-            finished["retried"].add_metric([name], left["retried"])
-            since = oldest_due(queue, now)
+            if self.site_path is None or not holds_other_sites(queue, self.site_path):
+                left = left_and_retried(queue)
+                finished["completed"].add_metric([name], counts["completed"] + left["completed"])
+                finished["failed"].add_metric([name], counts["failed"] + left["failed"])
+                finished["retried"].add_metric([name], left["retried"])
+            since = oldest_due(queue, now, self.site_path)
             oldest.add_metric([name], max(0.0, now.timestamp() - since) if since else 0.0)
             durations[name], latencies[name] = [], []
-            for job in recent_finished(queue):
+            for job in recent_finished(queue, self.site_path):
                 if job.started is not None and job.ended is not None and not job.batch_kind:
                     durations[name].append((job.ended - job.started).total_seconds())
                     latencies[name].append(max(0.0, (job.started - due_at(job)).total_seconds()))
@@ -160,8 +176,9 @@ class QueueCollector:
         yield from (threads, busy, up)
 
 
-def render(root):
-    """The metrics of the queue database ``root`` (a QueueRoot or None), as Prometheus text."""
+def render(root, site_path=None):
+    """The metrics of the queue database ``root`` (a QueueRoot or None), as Prometheus text;
+    of the jobs of the site ``site_path`` only, if given."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(QueueCollector(root))
+    registry.register(QueueCollector(root, site_path))
     return generate_latest(registry)

@@ -16,7 +16,7 @@ from collective.zasync.queue import LAYOUT
 from collective.zasync.queue import LimitMark
 from collective.zasync.queue import waiting_key
 from collective.zasync.priority import waiting_trees
-from collective.zasync.settings import copy_to_queue_database
+from collective.zasync.settings import sync_with_queue_database
 from plone import api
 
 import logging
@@ -91,7 +91,7 @@ def upgrade_to_1001(context):
     context.runImportStepFromProfile("profile-collective.zasync:default", "plone.app.registry")
     site = api.portal.get()
     migrate(get_queue_root(site._p_jar))
-    copy_to_queue_database(site)
+    sync_with_queue_database(site)
 
 
 def upgrade_jobs_of_users_and_content(context):
@@ -99,10 +99,20 @@ def upgrade_jobs_of_users_and_content(context):
     from collective.zasync.indexes import build_indexes
 
     context.runImportStepFromProfile("profile-collective.zasync:default", "actions")
-    count = build_indexes(get_queue_root(api.portal.get()._p_jar))
+    site = api.portal.get()
+    count = build_indexes(get_queue_root(site._p_jar), site)
     log.info("Indexed %d jobs by user and by content item.", count)
 
 
 def upgrade_to_1003(context):
     """GenericSetup upgrade step: the health check's setting (health_max_wait)."""
     context.runImportStepFromProfile("profile-collective.zasync:default", "plone.app.registry")
+
+
+def upgrade_to_1004(context):
+    """GenericSetup upgrade step: jobs indexed by site, and by item with its database (issue 29)."""
+    from collective.zasync.indexes import build_indexes
+
+    site = api.portal.get()
+    count = build_indexes(get_queue_root(site._p_jar), site)
+    log.info("Indexed %d jobs by site and by item (database and oid).", count)

@@ -1,8 +1,10 @@
 """``@@zasync-metrics`` and ``@@zasync-health`` on the site, for monitoring and orchestrators.
 
-The metrics are for "Manage portal", or for a scraper sending the token of
-the environment variable ZASYNC_METRICS_TOKEN (``Authorization: Bearer
-TOKEN``). The health check is public and says nothing about jobs. Both only
+The metrics are for "Manage portal", who sees the jobs of the site, or for
+a scraper sending the token of the environment variable ZASYNC_METRICS_TOKEN
+(``Authorization: Bearer TOKEN``), an operator's secret, who sees the whole
+queue database (as the worker's metrics port shows it). The health check is
+public and says nothing about jobs (it is the database's). Both only
 read: they never create the queue database's structures (a GET that wrote
 would be refused by plone.protect).
 """
@@ -43,15 +45,16 @@ class MetricsView(BrowserView):
     def __call__(self):
         response = self.request.response
         response.setHeader("Cache-Control", "no-store")
-        if not (bearer_token_matches(self.request)
-                or getSecurityManager().checkPermission("Manage portal", self.context)):
+        operator = bearer_token_matches(self.request)
+        if not (operator or getSecurityManager().checkPermission("Manage portal", self.context)):
             response.setStatus(401)
             response.setHeader("WWW-Authenticate", 'Bearer realm="zasync-metrics"')
             response.setHeader("Content-Type", "text/plain; charset=utf-8")
             return ("Log in with the permission Manage portal, or send the token of %s as "
                     "'Authorization: Bearer TOKEN'.\n" % TOKEN_VARIABLE)
         response.setHeader("Content-Type", metrics.CONTENT_TYPE)
-        return metrics.render(queue_root_of(self.context))
+        site_path = None if operator else "/".join(self.context.getPhysicalPath())
+        return metrics.render(queue_root_of(self.context), site_path)
 
 
 class HealthView(BrowserView):

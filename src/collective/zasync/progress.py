@@ -14,7 +14,7 @@ from collective.zasync.callables import check_picklable
 from collective.zasync.job import utcnow
 from collective.zasync.queue import get_queue_root
 from collective.zasync.runner import current
-from collective.zasync.service import get_service
+from collective.zasync.service import get_job
 
 import transaction
 
@@ -64,13 +64,14 @@ def set_progress(value, data=None):
 def get_progress(job):
     """(-1, None) before the job starts, (value, data) while it runs, None when done.
 
-    ``job`` is a job or its id (looked up with IAsyncService.getJob; an
-    unknown id raises LookupError).
+    ``job`` is a job or its id, looked up with ``api.get_job``: an unknown
+    id, or a job the current user may not see (another user's), raises LookupError.
     """
     if isinstance(job, str):
-        found = get_service().getJob(job)
+        found = get_job(job)
         if found is None:
-            raise LookupError("No job %r (unknown, or removed after the retention)." % job)
+            raise LookupError("No job %r that you may see (unknown, another user's, or removed after "
+                              "the retention)." % job)
         job = found
     if job.status == interfaces.COMPLETED:
         return None

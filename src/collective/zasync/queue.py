@@ -104,6 +104,11 @@ def writer_id(connection):
     return "%s:%d:%s:%x" % (socket.gethostname(), pid, _process["token"], id(connection))
 
 
+def unique_entry_of(job):
+    """The key of a unique job in ``queue.unique`` (jobs queued before keys were scoped: their key)."""
+    return job.unique_entry or job.unique_key
+
+
 def check_quotas(queue, quota_names):
     """``quota_names`` as a tuple, if it is a tuple (or list) of quotas of ``queue``; else raise."""
     if isinstance(quota_names, str) or not isinstance(quota_names, (tuple, list)):
@@ -186,7 +191,7 @@ class Queue(Persistent):
         if job.unique_key is not None:
             # Two requests queueing the same key both write this entry: one
             # of them gets a ConflictError, and its retry finds the other's job.
-            self.unique[job.unique_key] = job
+            self.unique[unique_entry_of(job)] = job
         return job
 
     def _inbox(self):
@@ -356,8 +361,8 @@ def file_finished(queue, job):
     if queue.jobs.get(job.id) is not job:  # setting it again would write its bucket all the same
         queue.jobs[job.id] = job
     unindex_finished(queue, job)
-    if job.unique_key is not None and queue.unique.get(job.unique_key) is job:
-        del queue.unique[job.unique_key]
+    if job.unique_key is not None and queue.unique.get(unique_entry_of(job)) is job:
+        del queue.unique[unique_entry_of(job)]
     forget_cancel_request(queue, job)
     from collective.zasync.dependencies import release_dependents  # (it imports this module)
 

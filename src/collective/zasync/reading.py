@@ -5,6 +5,15 @@ Nothing here iterates all finished jobs: counts come from the queues'
 ``Length`` counters, lists are sliced with ``itertools.islice`` from the
 BTrees (newest first), so a queue with 100,000 completed jobs shows as fast
 as an empty one. The actions themselves are in ``collective.zasync.actions``.
+
+Sites may share one queue database: every reader takes the ``site_path``
+of the site it shows (None: the whole database, for the worker's metrics
+port), and sees that site's jobs only. While a queue holds jobs of this site
+alone the counters and trees serve as they are; once it holds another
+site's too, counts and lists come from the queue's index of this site's jobs
+(indexes.py): they cost what this site keeps, not what the database does.
+(The jobs kept from before that index are in it once the upgrade step to
+profile version 1004 ran.)
 """
 
 from collective.zasync import actions
@@ -15,6 +24,10 @@ from collective.zasync.progress import get_progress
 from collective.zasync import priority as priorities
 from collective.zasync.dependencies import waiting_for
 from collective.zasync import interfaces
+from collective.zasync.environment import find_site
+from collective.zasync.environment import path_of
+from collective.zasync.indexes import holds_other_sites
+from collective.zasync.indexes import jobs_of_site
 from collective.zasync.queue import due_key
 from collective.zasync.queue import get_queue_root
 
@@ -32,6 +45,20 @@ UNFILED_LOOKED_AT = 1000  # jobs still in inboxes whose state the counts look at
 def queue_root(context):
     """The QueueRoot of the database behind ``context`` (created if missing)."""
     return get_queue_root(context._p_jar)
+
+
+def site_path_of(context):
+    """The path of the Plone site of ``context``: whose jobs a view on it shows."""
+    return path_of(find_site(context))
+
+
+def site_jobs(queue, site_path):
+    """The jobs of ``queue`` of the site ``site_path``: not filed yet (among the first
+    UNFILED_LOOKED_AT, a few while a worker runs), then filed (newest first)."""
+    unfiled = itertools.islice((job for inbox in queue.inboxes.values()
+                                for _key, job in inbox.unread(UNFILED_LOOKED_AT)), UNFILED_LOOKED_AT)
+    pending = (job for job in unfiled if job.status == interfaces.PENDING and job.site_path == site_path)
+    return itertools.chain(pending, jobs_of_site(queue, site_path))
 
 
 def truncate(text, limit=REPR_LIMIT):
@@ -87,13 +114,22 @@ def _unfiled_finished(root, queue, failed):
     ]
 
 
-def jobs_in_state(root, queue, state, now=None):
-    """An iterator over the jobs of ``queue`` in ``state`` (one of STATES).
+def jobs_in_state(root, queue, state, now=None, site_path=None):
+    """An iterator over the jobs of ``queue`` in ``state`` (one of STATES), of the site ``site_path``.
 
     Finished jobs come newest first, pending ones in the order they will be
-    claimed. Lazy: slice it, never list() it.
+    claimed (in a queue shared with other sites: all newest first). Lazy:
+    slice it, never list() it.
     """
     now = now or utcnow()
+    if state not in STATES:
+        raise ValueError("Unknown state %r; one of %s." % (state, ", ".join(STATES)))
+    if site_path is not None and holds_other_sites(queue, site_path):
+        return (job for job in site_jobs(queue, site_path) if actions.state_of(job, now) == state)
+    return _jobs_in_state(root, queue, state, now)
+
+
+def _jobs_in_state(root, queue, state, now):
     due = due_key(now.timestamp())
     if state == "pending":
         due_jobs = (job for job in priorities.due_jobs(queue, due) if job.worker_uuid is None)  # see queue.waits
@@ -109,9 +145,16 @@ def jobs_in_state(root, queue, state, now=None):
     raise ValueError("Unknown state %r; one of %s." % (state, ", ".join(STATES)))
 
 
-def queue_counts(root, queue, now=None):
-    """Number of jobs by state, from the counters (and the few jobs not filed yet)."""
+def queue_counts(root, queue, now=None, site_path=None):
+    """Number of jobs by state, from the counters (and the few jobs not filed yet), of the site ``site_path``."""
     now = now or utcnow()
+    if site_path is not None and holds_other_sites(queue, site_path):
+        counts = dict.fromkeys(STATES, 0)
+        for job in site_jobs(queue, site_path):
+            state = actions.state_of(job, now)
+            if state in counts:
+                counts[state] += 1
+        return counts
     # Jobs still in an inbox are few while a worker runs; with none running
     # they can be many: look at the first UNFILED_LOOKED_AT, count the rest as pending.
     unfiled = sum(inbox.unread_count() for inbox in queue.inboxes.values())
@@ -266,11 +309,17 @@ def worker_info(worker):
     }
 
 
-def find_recurrence(root, recurrence_id):
+def recurrences(queue, site_path=None):
+    """The recurring jobs of ``queue`` (of the site ``site_path``)."""
+    return [recurrence for recurrence in queue.recurring.values()
+            if site_path is None or getattr(recurrence.current, "site_path", None) == site_path]
+
+
+def find_recurrence(root, recurrence_id, site_path=None):
     for queue in root.queues.values():
         recurrence = queue.recurring.get(recurrence_id)
         if recurrence is not None:
-            return recurrence
+            return recurrence if recurrence in recurrences(queue, site_path) else None
     return None
 
 

@@ -1,5 +1,6 @@
 """IAsyncService: queue jobs in the current transaction."""
 
+from AccessControl import getSecurityManager
 from collective.zasync import interfaces
 from collective.zasync.actions import cancel
 from collective.zasync.actions import find_job
@@ -19,6 +20,7 @@ from collective.zasync.retrying import take_policy
 from collective.zasync.environment import find_site
 from collective.zasync.environment import path_of
 from collective.zasync.indexes import belongs_to
+from collective.zasync.indexes import note_item
 from collective.zasync.security import capture_user
 from datetime import datetime
 from datetime import timedelta
@@ -46,7 +48,7 @@ def build_job(func, context, args, kwargs):
     for name, value in policy.items():
         setattr(job, name, value)
     job.context_path = path_of(context)
-    job.context_oid = getattr(context, "_p_oid", None)
+    note_item(job, context)  # its oid and database (at commit, for an object not stored yet)
     job.context_uid = uid_of(context)
     job.site_path = path_of(site)
     job.userfolder_path, job.user_id = capture_user()
@@ -83,11 +85,31 @@ def check_delay(begin_by, begin_after):
 
 def refuse_unique_key(kwargs, what):
     """Raise if ``kwargs`` has a unique_key, which only a single job can have."""
-    if "unique_key" in kwargs:
-        raise ValueError(
-            "Cannot queue %s with a unique_key: only single jobs (queueJob and its "
-            "variants) take one. Remove it." % what
-        )
+    for name in ("unique_key", "unique_scope"):
+        if name in kwargs:
+            raise ValueError(
+                "Cannot queue %s with a %s: only single jobs (queueJob and its "
+                "variants) take one. Remove it." % (what, name)
+            )
+
+
+UNIQUE_SCOPES = ("user", "site")
+
+
+def unique_entry(job, unique_key, scope):
+    """The key ``job`` is known by among a queue's unique jobs: ``unique_key`` within its
+    site, and within its user's jobs unless ``scope`` is "site"."""
+    if not isinstance(unique_key, str):
+        raise TypeError("unique_key must be a str, not %r." % (unique_key,))
+    if scope == "user":
+        return repr(("user", job.site_path, job.userfolder_path, job.user_id, unique_key))
+    if scope == "site":
+        return repr(("site", job.site_path, unique_key))
+    raise ValueError("unique_scope is %s, not %r." % (" or ".join(map(repr, UNIQUE_SCOPES)), scope))
+
+
+def same_user(job, other):
+    return (job.userfolder_path, job.user_id) == (other.userfolder_path, other.user_id)
 
 
 def refuse_dependencies(kwargs, what):
@@ -127,10 +149,14 @@ class AsyncService:
         return self._root().create_queue(name, concurrency)
 
     def getJob(self, job_id):
-        """The job with ``job_id`` in any queue (finished ones while kept), or None."""
+        """The job with ``job_id`` queued in the current site (finished ones while kept), or None.
+
+        Unchecked: whoever queued it. A page that finds a job by an id it was
+        given uses ``collective.zasync.api.get_job``, which checks.
+        """
         if not isinstance(job_id, str):
             raise TypeError("A job id is a string (job.id), not %r." % (job_id,))
-        return find_job(self.getQueues(), job_id)
+        return find_job(self.getQueues(), job_id, path_of(find_site(getSite())))
 
     def _queue(self, queue, site):
         if isinstance(queue, Queue):
@@ -171,6 +197,9 @@ class AsyncService:
     ):
         """The general form of the calls above."""
         unique_key = kwargs.pop("unique_key", None)
+        unique_scope = kwargs.pop("unique_scope", None)
+        if unique_scope is not None and unique_key is None:
+            raise ValueError("unique_scope=%r without a unique_key: give both, or neither." % (unique_scope,))
         priority = check_priority(kwargs.pop("priority", 0))
         depends_on, run_on_failure = kwargs.pop("depends_on", None), kwargs.pop("run_on_failure", False)
         check_delay(begin_by, begin_after)
@@ -182,10 +211,13 @@ class AsyncService:
         job.run_on_failure = run_on_failure
         check_database(queue, job.depends_on)
         if unique_key is not None:
-            existing = queue.find_unique(unique_key)
+            # Scoped to the site and the user: a unique key never hands out
+            # another user's job (its callbacks would run as that user).
+            entry = unique_entry(job, unique_key, unique_scope or "user")
+            existing = queue.find_unique(entry)
             if existing is not None:
-                return existing
-            job.unique_key = unique_key
+                return existing if same_user(existing, job) else None
+            job.unique_key, job.unique_entry = unique_key, entry
         job.begin_after, job.begin_by = begin_after, begin_by
         return queue.put(job)
 
@@ -273,6 +305,28 @@ def get_service():
     from zope.component import getUtility
 
     return getUtility(interfaces.IAsyncService)
+
+
+def get_job(job_id):
+    """The job ``job_id`` of the current site if the current user may see it, else None.
+
+    They may see their own jobs, and every job of the site with "Manage
+    portal" there. An unknown id and another user's job give the same None:
+    a job id is not an access key.
+    """
+    job = get_service().getJob(job_id)
+    if job is None or may_see(job):
+        return job
+    return None
+
+
+def may_see(job):
+    """True if the current user queued ``job`` (an account of that id not deleted since), or may manage the site."""
+    if getSecurityManager().checkPermission("Manage portal", find_site(getSite())):
+        return True
+    userfolder_path, user_id = capture_user()
+    return user_id is not None and (job.userfolder_path, job.user_id) == (userfolder_path, user_id) and (
+        not job.user_deleted)
 
 
 __all__ = ["AsyncService", "makeJob", "object_reference"]

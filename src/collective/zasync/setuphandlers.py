@@ -1,7 +1,7 @@
 """Install and uninstall steps."""
 
 from collective.zasync.queue import get_queue_root
-from collective.zasync.settings import copy_to_queue_database
+from collective.zasync.settings import sync_with_queue_database
 from plone.base.interfaces import INonInstallable
 from zope.component.hooks import getSite
 from zope.interface import implementer
@@ -16,7 +16,8 @@ class HiddenProfiles:
 
 def post_install(context):
     """Create the queue container now, so that the first requests that queue
-    jobs do not all try to create it at once (and conflict)."""
+    jobs do not all try to create it at once (and conflict); show the queue
+    database's settings in the site's."""
     site = getSite()
     get_queue_root(site._p_jar)
-    copy_to_queue_database(site)
+    sync_with_queue_database(site)

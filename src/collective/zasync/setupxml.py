@@ -15,14 +15,25 @@
 Importing it again changes nothing: queues and quotas are set to the
 values given, a recurring job is identified by its ``name`` (per site) and
 only replaced when its function, schedule, queue or path changed.
+
+What it may run: a job function registered with ``<zasync:jobFunction>``
+(by its name; the importing user needs its permission on the job's item),
+or any importable function where the file says ``unrestricted="true"``
+(an administrator's word that it may run unchecked). ``path`` is an item
+inside the site (no ``..``, nothing acquired from outside). Queues are
+shared by the sites of the queue database: creating one, or a quota, is any
+Manager's; changing the limits of an existing one needs the Zope root's
+Manager (settings.may_change_database).
 """
 
 from collective.zasync.callables import resolve_dotted
 from collective.zasync.environment import path_of
 from collective.zasync.jobfunctions import get_job_function
+from collective.zasync.jobfunctions import registered_name
 from collective.zasync.queue import get_queue_root
 from collective.zasync.recurring import check_schedule
 from collective.zasync.service import get_service
+from collective.zasync.settings import may_change_database
 from BTrees.OOBTree import OOBTree
 from xml.dom import minidom
 from xml.etree import ElementTree
@@ -80,7 +91,7 @@ def apply_xml(site, tree):
     root = get_queue_root(site._p_jar)
     for element in tree:
         if element.tag == "queue":
-            import_queue(root, element)
+            import_queue(root, element, site)
         elif element.tag == "recurring":
             import_recurring(site, root, element)
         elif isinstance(element.tag, str):
@@ -88,7 +99,16 @@ def apply_xml(site, tree):
                              % (FILENAME, describe(element)))
 
 
-def import_queue(root, element):
+def check_change(site, element, old, new):
+    """SetupError unless the current user may change ``old`` to ``new`` in a queue every site shares."""
+    if old is not None and old != new and not may_change_database(site):
+        raise SetupError(
+            "%s: %s changes a queue that every site of the queue database shares (%r to %r): only a "
+            "Manager of the Zope root changes it (log in as one to import this)."
+            % (FILENAME, describe(element), old, new))
+
+
+def import_queue(root, element, site):
     """<queue name concurrency>: the queue, its quotas and its rate limits."""
     name = element.get("name", "")
     concurrency = None
@@ -98,8 +118,11 @@ def import_queue(root, element):
                 '%s: <queue name=""> concurrency: the default queue\'s is a site setting; set the '
                 "record collective.zasync.default_queue_concurrency in registry.xml." % FILENAME)
         concurrency = whole_number(element, "concurrency", minimum=1)
+    existed = name in root.queues
     queue = root.create_queue(name)
     if concurrency is not None and queue.concurrency != concurrency:  # unchanged: not written
+        if existed:
+            check_change(site, element, queue.concurrency, concurrency)
         queue.concurrency = concurrency
     for child in element:
         if child.tag == "quota":
@@ -108,15 +131,16 @@ def import_queue(root, element):
                 raise SetupError("%s: a <quota> of %s has no name." % (FILENAME, describe(element)))
             size = whole_number(child, "size", minimum=1)
             if queue.quotas.get(quota) != size:
+                check_change(site, child, queue.quotas.get(quota), size)
                 queue.quotas[quota] = size
         elif child.tag == "rate-limit":
-            import_rate_limit(queue, element, child)
+            import_rate_limit(queue, element, child, site)
         elif isinstance(child.tag, str):
             raise SetupError("%s: unknown element %s in %s (expected <quota> or <rate-limit>)."
                              % (FILENAME, describe(child), describe(element)))
 
 
-def import_rate_limit(queue, parent, element):
+def import_rate_limit(queue, parent, element, site):
     """<rate-limit name count per>: at most ``count`` jobs per ``per`` seconds."""
     set_rate_limit = getattr(queue, "set_rate_limit", None)
     if set_rate_limit is None:
@@ -130,24 +154,57 @@ def import_rate_limit(queue, parent, element):
     except (TypeError, ValueError):
         raise SetupError("%s: %s per must be a number of seconds, not %r."
                          % (FILENAME, describe(element), element.get("per"))) from None
-    set_rate_limit(name, whole_number(element, "count", minimum=1), per)
+    count = whole_number(element, "count", minimum=1)
+    old = next((limit for limit_name, limit in rate_limits(queue) if limit_name == name), None)
+    if old is not None:
+        old = (old[0], old[1].total_seconds() if hasattr(old[1], "total_seconds") else old[1])
+        check_change(site, element, old, (count, per))
+    set_rate_limit(name, count, per)
 
 
-def job_function(element):
-    """The function named by ``function``: a registered job function's name, or a dotted name."""
+def is_true(element, attribute):
+    return element.get(attribute, "").lower() in ("true", "1", "yes")
+
+
+def job_function(element, context):
+    """The function named by ``function``: a registered job function the current user may run on
+    ``context``, or, with ``unrestricted="true"``, any importable dotted name."""
     name = element.get("function")
     if not name:
         raise SetupError("%s: %s has no function." % (FILENAME, describe(element)))
     try:
-        return get_job_function(name).function
+        registered = get_job_function(name)
     except LookupError:
-        pass
+        registered = None
+    if registered is not None:
+        if not registered.allowed(context):
+            raise SetupError("%s: %s: you may not run %s on %s (it needs the permission %s there)."
+                             % (FILENAME, describe(element), name, path_of(context), registered.permission))
+        return registered.function
+    if not is_true(element, "unrestricted"):
+        raise SetupError(
+            '%s: %s function %r is not a registered job function: register it with <zasync:jobFunction> '
+            '(then name it by its name), or, for a function trusted to run unchecked, add '
+            'unrestricted="true".' % (FILENAME, describe(element), name))
     dotted = name if ":" in name else ":".join(name.rsplit(".", 1))
     try:
         return resolve_dotted(dotted)
     except (ImportError, AttributeError, ValueError):
         raise SetupError("%s: %s function %r is neither a registered job function nor an "
                          "importable dotted name." % (FILENAME, describe(element), name)) from None
+
+
+def item_of(site, element):
+    """The item at ``path`` in ``site`` (the site without one); SetupError for anything outside it."""
+    path = element.get("path", "").strip("/")
+    if not path:
+        return site
+    found = site.unrestrictedTraverse(path, None) if ".." not in path.split("/") else None
+    # An object acquired from above the site has a path outside it, one acquired within it another path.
+    if found is None or path_of(found) != "%s/%s" % (path_of(site), path):
+        raise SetupError("%s: %s path %r is not an item inside the site (paths are relative to the "
+                         "site, without ..)." % (FILENAME, describe(element), element.get("path")))
+    return found
 
 
 def registered_recurring(root):
@@ -167,21 +224,19 @@ def import_recurring(site, root, element):
     key = "%s %s" % (path_of(site), name)
     existing = known.get(key)
     service = get_service()
-    if element.get("remove", "").lower() in ("true", "1", "yes"):
+    if is_true(element, "remove"):
         if existing is not None:
             service.cancelRecurringJob(existing)
             del known[key]
         return
-    function = job_function(element)
+    context = item_of(site, element)
+    function = job_function(element, context)
     schedule = element.get("schedule", "")
     try:
         schedule = check_schedule(float(schedule) if schedule.replace(".", "", 1).isdigit() else schedule)
     except (TypeError, ValueError) as exc:
         raise SetupError("%s: %s schedule: %s" % (FILENAME, describe(element), exc)) from None
     queue = element.get("queue", "")
-    context = site.unrestrictedTraverse(element.get("path", "").strip("/"), None) if element.get("path") else site
-    if context is None:
-        raise SetupError("%s: %s path %r is not in the site." % (FILENAME, describe(element), element.get("path")))
     wanted = ("%s:%s" % (function.__module__, function.__qualname__), schedule, queue, path_of(context))
     if existing is not None and not existing.cancelled and same_recurring(existing) == wanted:
         return  # re-imported unchanged
@@ -233,9 +288,12 @@ def export_xml(site):
             continue
         job = recurrence.current
         schedule = recurrence.schedule
-        attrs = dict(name=key[len(prefix):], function=job.func_name.replace(":", "."),
+        function = registered_name(job.func_name)
+        attrs = dict(name=key[len(prefix):], function=function or job.func_name.replace(":", "."),
                      schedule="%g" % schedule if isinstance(schedule, float) else schedule,
                      queue=job.queue_name)
+        if function is None:
+            attrs["unrestricted"] = "true"
         path = job.context_path[len(path_of(site)):].strip("/")
         if path:
             attrs["path"] = path

@@ -19,6 +19,7 @@ from collective.zasync.environment import path_of
 from collective.zasync.job import utcnow
 from collective.zasync.retrying import check_policy
 from collective.zasync.service import get_service
+from collective.zasync.service import UNIQUE_SCOPES
 from datetime import timedelta
 
 import functools
@@ -27,7 +28,8 @@ import inspect
 
 
 def task(func=None, *, queue="", priority=None, retry_on=None, max_attempts=None,
-         retry_backoff=None, retry_backoff_max=None, unique=None, quota_names=(), delay=None):
+         retry_backoff=None, retry_backoff_max=None, unique=None, quota_names=(), delay=None,
+         unique_scope="user"):
     """Make a module-level function a Task; usable bare (``@task``) or with options.
 
     ``queue``: the name of an existing queue; ``priority``: passed to the
@@ -35,12 +37,13 @@ def task(func=None, *, queue="", priority=None, retry_on=None, max_attempts=None
     ``retry_backoff``, ``retry_backoff_max``: the retry policy (retrying.py);
     ``unique``: True (one pending job per function, context and arguments)
     or a callable ``(context, *args, **kwargs) -> str`` that returns the
-    unique key; ``quota_names``: quotas of the queue; ``delay``: seconds or a
-    timedelta before each job may start.
+    unique key, per user and site (``unique_scope="site"``: per site, see
+    IAsyncService.queueJob); ``quota_names``: quotas of the queue; ``delay``:
+    seconds or a timedelta before each job may start.
     """
     options = dict(queue=queue, priority=priority, retry_on=retry_on, max_attempts=max_attempts,
                    retry_backoff=retry_backoff, retry_backoff_max=retry_backoff_max,
-                   unique=unique, quota_names=quota_names, delay=delay)
+                   unique=unique, quota_names=quota_names, delay=delay, unique_scope=unique_scope)
     if func is not None:
         return Task(func, **options)
     return functools.partial(Task, **options)
@@ -51,7 +54,7 @@ class Task:
 
     def __init__(self, func, queue="", priority=None, retry_on=None, max_attempts=None,
                  retry_backoff=None, retry_backoff_max=None, unique=None, quota_names=(),
-                 delay=None):
+                 delay=None, unique_scope="user"):
         check_module_level(func)
         policy = dict(retry_on=retry_on, max_attempts=max_attempts, retry_backoff=retry_backoff,
                       retry_backoff_max=retry_backoff_max)
@@ -61,6 +64,9 @@ class Task:
             raise TypeError("queue is the name of a queue (a str), not %r." % (queue,))
         if unique not in (None, True, False) and not callable(unique):
             raise TypeError("unique is True or a callable returning the key, not %r." % (unique,))
+        if unique_scope not in UNIQUE_SCOPES:
+            raise ValueError("unique_scope is %s, not %r." % (" or ".join(map(repr, UNIQUE_SCOPES)), unique_scope))
+        self.unique_scope = unique_scope
         self.func = self.__zasync_function__ = func  # what IAsyncService queues
         # So that the job stores "module:name" and the worker, importing that
         # name, finds this Task (callables.imports_back compares __func__).
@@ -98,6 +104,7 @@ class Task:
             options["priority"] = self.priority
         if self.unique:
             options["unique_key"] = self.unique_key(context, args, kwargs)
+            options["unique_scope"] = self.unique_scope
         options.update(kwargs)  # a keyword the service takes, given here, wins
         quota_names = options.pop("quota_names", self.quota_names)
         return get_service().queueJobInQueueWithDelay(

@@ -2,17 +2,32 @@
 
 Volto lists the control panels that ``@controlpanels`` returns and edits
 their schema; the queue listing page (``@@zasync-controlpanel``) stays in
-the Classic UI, its data is the REST API of restapi/services.py.
+the Classic UI, its data is the REST API of restapi/services.py. Listed only
+where the add-on is installed (its browser layer). plone.restapi lets anyone
+with "Plone Site Setup: Overview" (Site Administrators) change a panel:
+ours asks for "Manage portal", as its configlet does (settings.py adds the
+Zope root's Manager for the settings of the whole queue database).
 """
 
+from AccessControl import getSecurityManager
+from AccessControl import Unauthorized
+from collective.zasync.browser.interfaces import ICollectiveZasyncLayer
 from collective.zasync.settings import ISettings
 from plone.restapi.controlpanels import RegistryConfigletPanel
-from plone.restapi.interfaces import IControlpanelLayer
+from plone.restapi.controlpanels.interfaces import IControlpanel
+from plone.restapi.deserializer.controlpanels import ControlpanelDeserializeFromJson
+from plone.restapi.interfaces import IDeserializeFromJson
 from zope.component import adapter
+from zope.interface import implementer
 from zope.interface import Interface
 
 
-@adapter(Interface, IControlpanelLayer)
+class ISettingsControlpanel(IControlpanel):
+    """The control panel of collective.zasync's settings."""
+
+
+@implementer(ISettingsControlpanel)
+@adapter(Interface, ICollectiveZasyncLayer)
 class SettingsControlpanel(RegistryConfigletPanel):
     """The settings of ISettings, listed with the "Background jobs" configlet."""
 
@@ -20,3 +35,14 @@ class SettingsControlpanel(RegistryConfigletPanel):
     schema_prefix = "collective.zasync"
     configlet_id = "zasync"  # profiles/default/controlpanel.xml
     configlet_category_id = "plone-advanced"
+
+
+@implementer(IDeserializeFromJson)
+@adapter(ISettingsControlpanel)
+class SettingsDeserializer(ControlpanelDeserializeFromJson):
+    """PATCH @controlpanels/zasync-settings: "Manage portal", as the configlet declares."""
+
+    def __call__(self, mask_validation_errors=True):
+        if not getSecurityManager().checkPermission("Manage portal", self.context):
+            raise Unauthorized("Changing the background jobs settings needs the permission Manage portal.")
+        return super().__call__(mask_validation_errors=mask_validation_errors)

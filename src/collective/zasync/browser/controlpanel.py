@@ -12,7 +12,9 @@ from collective.zasync import reading
 from collective.zasync.i18n import _
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.job import utcnow
+from collective.zasync.settings import DATABASE_WIDE_FIELDS
 from collective.zasync.settings import ISettings
+from collective.zasync.settings import may_change_database
 from datetime import timezone
 from plone import api
 from plone.app.registry.browser.controlpanel import ControlPanelFormWrapper
@@ -20,6 +22,7 @@ from plone.app.registry.browser.controlpanel import RegistryEditForm
 from plone.protect import CheckAuthenticator
 from Products.Five.browser import BrowserView
 from urllib.parse import urlencode
+from z3c.form.interfaces import DISPLAY_MODE
 from zExceptions import BadRequest
 from zExceptions import Forbidden
 from zExceptions import NotFound
@@ -55,6 +58,11 @@ class BaseView(BrowserView):
     @property
     def root(self):
         return reading.queue_root(self.context)
+
+    @property
+    def site_path(self):
+        """This site's path: the panel shows and steers this site's jobs only."""
+        return reading.site_path_of(self.context)
 
     def panel_url(self, **params):
         url = self.context.absolute_url() + "/@@zasync-controlpanel"
@@ -113,20 +121,21 @@ class ControlPanelView(BaseView):
             if action == "remove-all":
                 if queue_name not in queues or state not in reading.FINISHED_STATES:
                     raise actions.ActionError("Only all failed or all completed jobs of a queue can be removed.")
-                count = actions.remove_finished(queues[queue_name], failed=state == "failed")
+                count = actions.remove_finished(queues[queue_name], failed=state == "failed",
+                                                site_path=self.site_path)
                 api.portal.show_message(
                     _("Removed ${count} ${state} jobs.", mapping={"count": count, "state": state}),
                     self.request,
                 )
                 return back
             if action == "cancel-recurring":
-                recurrence = reading.find_recurrence(self.root, form.get("recurrence_id", ""))
+                recurrence = reading.find_recurrence(self.root, form.get("recurrence_id", ""), self.site_path)
                 if recurrence is None:
                     raise actions.ActionError("There is no recurring job %r." % form.get("recurrence_id"))
                 getUtility(IAsyncService).cancelRecurringJob(recurrence)
                 api.portal.show_message(_("The recurring job was cancelled."), self.request)
                 return back
-            job = actions.find_job(queues, form.get("job_id", ""))
+            job = actions.find_job(queues, form.get("job_id", ""), self.site_path)
             if job is None:
                 raise actions.ActionError("There is no job %r." % form.get("job_id"))
             if action == "retry":
@@ -159,7 +168,7 @@ class ControlPanelView(BaseView):
     def queues(self):
         rows = []
         for name, queue in self.root.queues.items():
-            counts = reading.queue_counts(self.root, queue, self.now)
+            counts = reading.queue_counts(self.root, queue, self.now, self.site_path)
             rows.append({
                 "name": name,
                 "title": self.queue_title(name),
@@ -176,7 +185,7 @@ class ControlPanelView(BaseView):
     def recurring(self):
         rows = []
         for name, queue in self.root.queues.items():
-            for recurrence in queue.recurring.values():
+            for recurrence in reading.recurrences(queue, self.site_path):
                 info = reading.recurrence_info(recurrence)
                 info["queue_title"] = self.queue_title(name)
                 info["queue"] = name
@@ -211,8 +220,9 @@ class ControlPanelView(BaseView):
         queue = self.root.queues[name]
         b_start = self.b_start()
         size = reading.PAGE_SIZE
-        jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, self.now), b_start, size)
-        total = reading.queue_counts(self.root, queue, self.now)[state]
+        jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, self.now, self.site_path),
+                                  b_start, size)
+        total = reading.queue_counts(self.root, queue, self.now, self.site_path)[state]
         return {
             "queue": name,
             "queue_title": self.queue_title(name),
@@ -234,7 +244,7 @@ class JobView(BaseView):
 
     def __call__(self):
         job_id = self.request.form.get("id", "")
-        job = actions.find_job(self.root.queues, job_id) if job_id else None
+        job = actions.find_job(self.root.queues, job_id, self.site_path) if job_id else None
         if job is None:
             raise NotFound("There is no background job %r." % job_id)
         self.job = reading.job_detail(job)
@@ -249,6 +259,17 @@ class SettingsEditForm(RegistryEditForm):
     schema_prefix = "collective.zasync"
     label = _("Background jobs settings")
     description = _("How long finished jobs are kept, and the conflict retries of a job.")
+
+    def updateFields(self):
+        super().updateFields()
+        if not may_change_database(self.context):
+            # Shown, not changed: a display widget is not extracted, so saving leaves them be.
+            for name in DATABASE_WIDE_FIELDS:
+                self.fields[name].mode = DISPLAY_MODE
+            self.description = _(
+                "How long finished jobs are kept, and the conflict retries of a job. The retention "
+                "and the default queue's concurrency apply to every site of the queue database: "
+                "only a Manager of the Zope root changes them.")
 
 
 class SettingsView(ControlPanelFormWrapper):

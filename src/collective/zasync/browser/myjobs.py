@@ -21,6 +21,7 @@ from collective.zasync.indexes import user_key
 from collective.zasync.job import utcnow
 from collective.zasync.security import capture_user
 from plone import api
+from plone.base.interfaces import IPloneSiteRoot
 from plone.protect import CheckAuthenticator
 from Products.Five.browser import BrowserView
 from urllib.parse import urlencode
@@ -43,13 +44,27 @@ def may_manage(context):
 
 
 def own_job(job, key):
-    """True if ``job`` was queued by the user ``key`` (see indexes.user_key)."""
-    return user_key(job) == key
+    """True if ``job`` was queued by the user ``key`` (see indexes.user_key), not by a deleted
+    account of the same id."""
+    return user_key(job) == key and not job.user_deleted
 
 
-def cancel_own(root, job_id, key):
-    """Cancel the pending job ``job_id`` of user ``key``; Forbidden (403) for another user's job."""
-    job = actions.find_job(root.queues, job_id)
+def content_jobs(root, context, key):
+    """The jobs of the item ``context``, lazily; of the user ``key`` only on the site root.
+
+    Every job queued without a content item has the site root as its context:
+    who may modify the site root sees their own there, unless they have "Manage portal".
+    """
+    jobs = jobs_of_content(root, context)
+    if IPloneSiteRoot.providedBy(context) and not may_manage(context):
+        return (job for job in jobs if key is not None and own_job(job, key))
+    return jobs
+
+
+def cancel_own(root, job_id, key, site_path):
+    """Cancel the pending job ``job_id`` of user ``key`` in the site ``site_path``;
+    Forbidden (403) for another user's job."""
+    job = actions.find_job(root.queues, job_id, site_path)
     if job is None or not own_job(job, key):
         # The same answer for someone else's job and for no job: ids are not revealed.
         raise Forbidden("You can cancel only your own background jobs.")
@@ -149,14 +164,14 @@ class MyJobsView(JobListView):
 
     def cancel(self, job_id):
         try:
-            job = cancel_own(self.root, job_id, self.key)
+            job = cancel_own(self.root, job_id, self.key, reading.site_path_of(self.context))
         except actions.ActionError as error:
             api.portal.show_message(str(error), self.request, type="error")
             return
         api.portal.show_message(_("Job ${id} was cancelled.", mapping={"id": job.id}), self.request)
 
     def jobs(self):
-        return jobs_of_user(self.root, *self.key)
+        return jobs_of_user(self.root, *self.key, site_path=reading.site_path_of(self.context))
 
 
 class ContentJobsView(JobListView):
@@ -176,4 +191,4 @@ class ContentJobsView(JobListView):
         return self.key is not None and own_job(job, self.key)
 
     def jobs(self):
-        return jobs_of_content(self.root, self.context)
+        return content_jobs(self.root, self.context, self.key)

@@ -4,6 +4,7 @@ from collective.zasync import examples
 from collective.zasync.actions import state_of
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.progress import get_progress
+from collective.zasync.service import get_job
 from collective.zasync.queue import get_queue_root
 from datetime import datetime
 from datetime import timedelta
@@ -74,11 +75,11 @@ class DemoView(BrowserView):
 
 
 class WatchJobView(BrowserView):
-    """One job, found again by its id in a later request (IAsyncService.getJob)."""
+    """One job, found again by its id in a later request (api.get_job: the user's own, or a Manager's)."""
 
     def __call__(self):
         job_id = self.request.form.get("id", "")
-        self.job = getUtility(IAsyncService).getJob(job_id) if job_id else None
+        self.job = get_job(job_id) if job_id else None
         if self.job is None:
             self.request.response.setStatus(404)
         return self.index()

@@ -11,18 +11,16 @@ Only users with "Manage portal" get arguments and tracebacks.
 from collective.zasync import actions
 from collective.zasync import reading
 from collective.zasync.browser.myjobs import cancel_own
+from collective.zasync.browser.myjobs import content_jobs
 from collective.zasync.browser.myjobs import current_user_key
 from collective.zasync.browser.myjobs import may_manage
 from collective.zasync.browser.myjobs import own_job
-from collective.zasync.indexes import jobs_of_content
 from collective.zasync.indexes import jobs_of_user
 from collective.zasync.job import utcnow
 from collective.zasync.restapi.services import JobsService
 from collective.zasync.security import capture_user
-from plone.protect.interfaces import IDisableCSRFProtection
 from plone.restapi.services import Service
 from urllib.parse import urlencode
-from zope.interface import alsoProvides
 
 
 class JobListGet(Service):
@@ -71,20 +69,22 @@ class MyJobsGet(JobListGet):
     name = "@zasync-my-jobs"
 
     def jobs(self):
-        return jobs_of_user(reading.queue_root(self.context), *current_user_key())
+        return jobs_of_user(reading.queue_root(self.context), *current_user_key(),
+                            site_path=reading.site_path_of(self.context))
 
 
 class MyJobsPost(JobsService):
     """POST @zasync-my-jobs/<id>/cancel"""
 
     def reply(self):
-        # A JSON API request (Accept: application/json, which a cross-site form cannot send).
-        alsoProvides(self.request, IDisableCSRFProtection)
+        refused = self.not_json_nor_token()
+        if refused is not None:
+            return refused
         if len(self.params) != 2 or self.params[1] != "cancel":
             return self.error(404, "NotFound", "POST @zasync-my-jobs/<id>/cancel.")
         root = reading.queue_root(self.context)
         try:
-            job = cancel_own(root, self.params[0], current_user_key())
+            job = cancel_own(root, self.params[0], current_user_key(), reading.site_path_of(self.context))
         except actions.ActionError as exc:
             return self.error(400, "BadRequest", str(exc))
         return reading.jsonable(reading.personal_summary(job, full=may_manage(self.context)))
@@ -96,8 +96,12 @@ class ContentJobsGet(JobListGet):
     name = "@zasync-content-jobs"
 
     def jobs(self):
-        return jobs_of_content(reading.queue_root(self.context), self.context)
+        return content_jobs(reading.queue_root(self.context), self.context, self.user_key())
 
     def own(self, job):
+        key = self.user_key()
+        return key is not None and own_job(job, key)
+
+    def user_key(self):
         userfolder_path, user_id = capture_user()
-        return user_id is not None and own_job(job, (userfolder_path, user_id))
+        return (userfolder_path, user_id) if user_id is not None else None

@@ -11,18 +11,38 @@
 
 All need "Manage portal" (registered in configure.zcml). Jobs are never
 created here. Errors are ``{"error": {"type": ..., "message": ...}}`` with
-404 for an unknown job, 400 for an action that does not apply.
+404 for an unknown job, 400 for an action that does not apply, 403 for a
+POST that is neither JSON nor carries a CSRF token (``not_json_nor_token``).
 """
 
 from collective.zasync import actions
 from collective.zasync import reading
 from collective.zasync.job import utcnow
+from plone.protect.authenticator import check as check_authenticator
 from plone.protect.interfaces import IDisableCSRFProtection
 from plone.restapi.services import Service
 from urllib.parse import urlencode
+from zExceptions import Forbidden
 from zope.interface import alsoProvides
 from zope.interface import implementer
 from zope.publisher.interfaces import IPublishTraverse
+
+
+def is_json_or_has_token(request):
+    """True if ``request`` has a JSON body, or a valid plone.protect token (X-CSRF-TOKEN header).
+
+    A cross-site form can post urlencoded or multipart data, never
+    ``Content-Type: application/json`` (that needs a CORS preflight), and
+    ``++api++`` makes any request a JSON API request: Accept alone proves nothing.
+    """
+    content_type = (request.getHeader("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        return True
+    try:
+        check_authenticator(request)
+    except Forbidden:
+        return False
+    return True
 
 
 class BaseService(Service):
@@ -30,9 +50,25 @@ class BaseService(Service):
         self.request.response.setStatus(status)
         return {"error": {"type": type_, "message": message}}
 
+    def not_json_nor_token(self):
+        """The 403 answer to a write that could come from a cross-site form, else None.
+
+        Called by every POST service before it switches plone.protect off.
+        """
+        if is_json_or_has_token(self.request):
+            alsoProvides(self.request, IDisableCSRFProtection)
+            return None
+        return self.error(403, "Forbidden", "Send this request with a JSON body (Content-Type: "
+                          "application/json) or Plone's CSRF token in the X-CSRF-TOKEN header.")
+
     @property
     def root(self):
         return reading.queue_root(self.context)
+
+    @property
+    def site_path(self):
+        """This site's path: its jobs are the only ones these services see (sites share the queue database)."""
+        return reading.site_path_of(self.context)
 
     def site_url(self):
         return self.context.absolute_url()
@@ -57,7 +93,7 @@ class JobsService(BaseService):
         return self
 
     def find(self, job_id):
-        return actions.find_job(self.root.queues, job_id)
+        return actions.find_job(self.root.queues, job_id, self.site_path)
 
     def not_found(self, job_id):
         return self.error(404, "NotFound", "There is no background job %r." % job_id)
@@ -90,10 +126,10 @@ class QueuesGet(BaseService):
         for name, queue in root.queues.items():
             queues.append({
                 "name": name,
-                "counts": reading.queue_counts(root, queue, now),
+                "counts": reading.queue_counts(root, queue, now, self.site_path),
                 "jobs": {state: self.jobs_url(queue=name, state=state) for state in reading.STATES},
                 "recurring": [reading.jsonable(reading.recurrence_info(recurrence))
-                              for recurrence in queue.recurring.values()],
+                              for recurrence in reading.recurrences(queue, self.site_path)],
                 "rate_limits": reading.rate_limits_info(queue),
             })
         return {
@@ -126,8 +162,9 @@ class JobsGet(JobsService):
         except (TypeError, ValueError):
             return self.error(400, "BadRequest", "b_start and b_size are integers.")
         now = utcnow()
-        jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, now), b_start, b_size)
-        total = max(reading.queue_counts(self.root, queue, now)[state], b_start + len(jobs))
+        jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, now, self.site_path),
+                                  b_start, b_size)
+        total = max(reading.queue_counts(self.root, queue, now, self.site_path)[state], b_start + len(jobs))
         items = []
         for job in jobs:
             item = reading.jsonable(reading.job_summary(job, now))
@@ -159,9 +196,9 @@ class JobsPost(JobsService):
     """POST @zasync-jobs/<id>/retry or @zasync-jobs/<id>/cancel"""
 
     def reply(self):
-        # Like plone.restapi's own write services: a JSON API request (Accept:
-        # application/json, which a cross-site form cannot send) needs no token.
-        alsoProvides(self.request, IDisableCSRFProtection)
+        refused = self.not_json_nor_token()
+        if refused is not None:
+            return refused
         if len(self.params) != 2 or self.params[1] not in ("retry", "cancel"):
             return self.error(
                 404, "NotFound", "POST @zasync-jobs/<id>/retry or @zasync-jobs/<id>/cancel; "
@@ -181,6 +218,8 @@ class JobsDelete(JobsService):
     """DELETE @zasync-jobs/<id> (one finished job) or @zasync-jobs?queue=&state= (all)"""
 
     def reply(self):
+        # A form sends GET or POST only, and a DELETE from another origin needs a
+        # CORS preflight: no cross-site request gets here (Volto sends no body).
         alsoProvides(self.request, IDisableCSRFProtection)
         if len(self.params) == 1:
             job = self.find(self.params[0])
@@ -196,5 +235,5 @@ class JobsDelete(JobsService):
         queue, state, error = self.queue_and_state(reading.FINISHED_STATES)
         if error is not None:
             return error
-        removed = actions.remove_finished(queue, failed=state == "failed")
+        removed = actions.remove_finished(queue, failed=state == "failed", site_path=self.site_path)
         return {"queue": queue.name, "state": state, "removed": removed}
