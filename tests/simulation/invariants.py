@@ -32,7 +32,6 @@ def loads(job):
 
 
 RUNNING_OR_WAITING = (interfaces.PENDING, interfaces.ACTIVE, interfaces.CALLBACKS)
-EMPTY_INDEX_ENTRIES_CHECKED = True  # indexes.py drops a tree with its last job
 
 
 class Observer:
@@ -240,7 +239,7 @@ class Observer:
                     problems.append("queue %r lists job %s (%s) that is not filed finished" % (name, job_id, job.status))
             for index in ("by_user", "by_item", "by_site"):
                 for key, jobs in (getattr(queue, index, None) or {}).items():
-                    if not len(jobs) and EMPTY_INDEX_ENTRIES_CHECKED:
+                    if not len(jobs):
                         problems.append("queue %r keeps an empty %s entry for %r" % (name, index, key))
                     for job in jobs.values():
                         if unloadable(job) or job._p_oid in aside:
