@@ -3,6 +3,8 @@ from setuptools import setup
 
 
 RELSTORAGE = ["RelStorage", "psycopg2-binary"]
+# make docs: Sphinx with MyST, as Plone's own documentation.
+DOCS = ["furo", "myst-parser", "sphinx"]
 
 
 setup(
@@ -56,7 +58,8 @@ setup(
     extras_require={
         # RelStorage on PostgreSQL instead of ZEO (psycopg2-binary: no compiler, no libpq-dev).
         "relstorage": RELSTORAGE,
-        "test": RELSTORAGE + [
+        "docs": DOCS,
+        "test": RELSTORAGE + DOCS + [
             "i18ndude",
             "plone.app.contenttypes[test]",
             "plone.app.robotframework",
