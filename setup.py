@@ -64,9 +64,13 @@ setup(
             "plone.app.contenttypes[test]",
             "plone.app.robotframework",
             "plone.app.testing",
+            # tests/test_doc_buildout.py: the recipes' own code writes the documented configurations
+            "plone.recipe.zeoserver",
+            "plone.recipe.zope2instance",
             "plone.testing",
             "playwright",
             "towncrier",
+            "zc.buildout",
             "zope.testrunner",
         ],
     },
