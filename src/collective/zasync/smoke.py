@@ -69,9 +69,11 @@ def run(site, user_name="admin", queue="", timeout=60.0):
 def report(site, job, user, seconds):
     """The outcome of a completed smoke job, or SmokeError if it did not run as it should."""
     if job.failed:
-        raise SmokeError("the job %s failed on worker %s: %s" % (job.id, job.worker_uuid, job.result))
-    if job.result.get("user") != user.getId():
-        raise SmokeError("the job %s ran as %r, not as %r" % (job.id, job.result.get("user"), user.getId()))
+        raise SmokeError(
+            "the job %s failed on worker %s: %s" % (job.id, job.worker_uuid, job.result))
+    ran_as = job.result.get("user")
+    if ran_as != user.getId():
+        raise SmokeError("the job %s ran as %r, not as %r" % (job.id, ran_as, user.getId()))
     worker = queue_root(site).workers.get(job.worker_uuid)
     return {
         "job": job.id,
