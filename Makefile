@@ -12,7 +12,7 @@ PG_PORT ?= 8432
 CLUSTER ?= var/cluster
 BUILDOUT_VENV ?= .venv-buildout
 
-.PHONY: install zeo-venv run test simulate check-dist test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
+.PHONY: install zeo-venv run test simulate docs check-dist test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -49,9 +49,9 @@ run: install
 	@echo
 	$(BIN)/runwsgi var/instance/etc/zope.ini
 
-## Every test: the built distributions, in-process jobs, multi-process ZEO and RelStorage
-## clusters, browser.
-test: install zeo-venv system-deps check-dist
+## Every test: the documentation, the built distributions (and the production path of
+## docs/deploy.md), in-process jobs, multi-process ZEO and RelStorage clusters, browser.
+test: install zeo-venv system-deps docs check-dist
 	bash scripts/run-tests.sh
 
 ## The integrity simulation for longer than `make test` runs it (2,000 schedules): seeds
@@ -60,6 +60,10 @@ test: install zeo-venv system-deps check-dist
 SIMULATE_MINUTES ?= 60
 simulate: install
 	$(BIN)/python scripts/simulate.py --minutes $(SIMULATE_MINUTES) $(SIMULATE_FLAGS)
+
+## The documentation (docs/, Sphinx and MyST) in build/docs; a warning is an error.
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs build/docs
 
 ## Build the sdist and the wheel, check them (twine, contents) and run a job from the wheel
 ## installed in a fresh virtualenv.

@@ -3,6 +3,8 @@ from setuptools import setup
 
 
 RELSTORAGE = ["RelStorage", "psycopg2-binary"]
+# make docs: Sphinx with MyST, as Plone's own documentation.
+DOCS = ["furo", "myst-parser", "sphinx"]
 
 
 setup(
@@ -56,14 +58,19 @@ setup(
     extras_require={
         # RelStorage on PostgreSQL instead of ZEO (psycopg2-binary: no compiler, no libpq-dev).
         "relstorage": RELSTORAGE,
-        "test": RELSTORAGE + [
+        "docs": DOCS,
+        "test": RELSTORAGE + DOCS + [
             "i18ndude",
             "plone.app.contenttypes[test]",
             "plone.app.robotframework",
             "plone.app.testing",
+            # tests/test_doc_buildout.py: the recipes' own code writes the documented configurations
+            "plone.recipe.zeoserver",
+            "plone.recipe.zope2instance",
             "plone.testing",
             "playwright",
             "towncrier",
+            "zc.buildout",
             "zope.testrunner",
         ],
     },

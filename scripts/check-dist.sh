@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Check what PyPI would get: build the sdist and the wheel from a copy of the checkout, check
 # them with twine and by their contents, install the wheel (not the source tree) into a fresh
-# virtualenv and run a job there as a Member (scripts/dist_smoke.py).
+# virtualenv and run a job there as a Member (scripts/dist_smoke.py); then follow
+# docs/deploy.md's pip-only path with it, to a Member's job over HTTP (scripts/dist_deploy.py).
 # Usage: scripts/check-dist.sh   (after `make install`; `make check-dist` does both)
 # Everything happens in a temporary directory, removed at the end.
 set -euo pipefail
@@ -52,6 +53,20 @@ quiet "zasync-worker --help" "$tmp/venv/bin/zasync-worker" --help
 # Plone's set-up logs warnings: show them only on failure, else the smoke test's last line.
 (cd "$tmp" && quiet "smoke test of the installed wheel" \
     "$tmp/venv/bin/python" -I "$root/scripts/dist_smoke.py" "$root")
+tail -n 1 "$tmp/step.log"
+
+# zasync-cluster from a wheel has no .venv-zeo beside it: it says what to install, no traceback.
+if out=$(cd "$tmp" && env -u ZASYNC_ZEO_RUNZEO -u ZASYNC_STOCK_ZEO \
+        "$tmp/venv/bin/zasync-cluster" start --root "$tmp/cluster" 2>&1); then
+    fail "zasync-cluster started a cluster without a stock ZEO server"
+fi
+if ! grep -q "ZASYNC_ZEO_RUNZEO" <<<"$out" || grep -q "Traceback" <<<"$out"; then
+    fail "zasync-cluster without a stock ZEO server said: $out"
+fi
+
+# docs/deploy.md's pip-only path, followed as written, with this wheel (scripts/dist_deploy.py).
+quiet "the production path of docs/deploy.md" \
+    "$tmp/venv/bin/python" -I "$root/scripts/dist_deploy.py" "$root" "$tmp/venv" "$uv" "$tmp/deploy"
 tail -n 1 "$tmp/step.log"
 
 files=$("$py" -c "import sys, zipfile; print(len(zipfile.ZipFile(sys.argv[1]).namelist()))" \

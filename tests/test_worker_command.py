@@ -69,8 +69,9 @@ def free_port_pair():
 
 
 def read_log(cluster):
-    """The client instance's log (zope.ini's), where the command logs too."""
-    path = cluster.root / "client" / "var" / "instance.log"
+    """The command's log: the client instance's zope.ini's, in a file of its own beside the
+    instance's (zasync-worker- before its name)."""
+    path = cluster.root / "client" / "var" / "zasync-worker-instance.log"
     return path.read_text() if path.exists() else ""
 
 

@@ -6,6 +6,7 @@
     zasync retry  -C etc/zope.conf JOB_ID [JOB_ID ...] [--yes]
     zasync cancel -C etc/zope.conf JOB_ID [JOB_ID ...] [--yes]
     zasync purge  -C etc/zope.conf --state failed|completed [--queue NAME] [--yes]
+    zasync smoke  -C etc/zope.conf [--user admin] [--queue NAME] [--timeout 60]
 
 It opens the instance's databases as ``zconsole`` does (a FileStorage must
 not be in use by a running instance: use it on ZEO or RelStorage, or stop
@@ -17,6 +18,7 @@ queue or job id ends with exit code 1 and a message; a bad command line with 2.
 
 from collective.zasync import actions
 from collective.zasync import reading
+from collective.zasync import smoke
 from collective.zasync.metrics import oldest_due_age
 
 from ZODB.POSException import ConflictError
@@ -69,7 +71,7 @@ def build_parser():
                             "traceback.")
     show.add_argument("job_id", metavar="JOB_ID")
     for verb, what in (("retry", "queue failed jobs again (as the user who queued them)"),
-                       ("cancel", "cancel pending or delayed jobs")):
+                       ("cancel", "cancel pending or delayed jobs; ask running ones to stop")):
         action = verbs.add_parser(verb, parents=common, help=what, description=what.capitalize() + ".")
         action.add_argument("job_ids", nargs="+", metavar="JOB_ID")
         confirm_option(action)
@@ -78,6 +80,15 @@ def build_parser():
     purge.add_argument("--queue", default="", metavar="NAME", help="the queue (default: the default queue)")
     purge.add_argument("--state", required=True, choices=reading.FINISHED_STATES)
     confirm_option(purge)
+    check = verbs.add_parser("smoke", parents=common, help="queue a harmless job and wait until a worker ran it",
+                             description="Queue a harmless job (it writes nothing) as --user, at the highest "
+                             "priority, and wait until a worker has run it: exit 0 if it did, as that user; "
+                             "1 if not (the job is then cancelled).")
+    check.add_argument("--user", default="admin", metavar="NAME",
+                       help="the user the job runs as, of the site or the Zope root (default: %(default)s)")
+    check.add_argument("--queue", default="", metavar="NAME", help="the queue (default: the default queue)")
+    check.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="how long to wait for a worker (default: %(default)s)")
     return parser
 
 
@@ -245,8 +256,19 @@ def do_purge(args, site, root):
     return {"removed": removed}, "Removed %d %s jobs." % (removed, args.state)
 
 
+def do_smoke(args, site, root):
+    if args.queue:
+        get_queue(root, args.queue)
+    try:
+        data = smoke.run(site, user_name=args.user, queue=args.queue, timeout=args.timeout)
+    except smoke.SmokeError as error:
+        raise CliError("smoke check failed: %s" % error) from None
+    return data, "OK: job %s ran as %s on worker %s (%s, pid %s) %.2f s after it was queued." % (
+        data["job"], data["user"], data["worker"], data["host"], data["pid"], data["seconds"])
+
+
 VERBS = {"status": do_status, "list": do_list, "show": do_show, "retry": do_retry,
-         "cancel": do_cancel, "purge": do_purge}
+         "cancel": do_cancel, "purge": do_purge, "smoke": do_smoke}
 
 
 def run(args, site):

@@ -32,6 +32,18 @@ STOCK_ZEO = True
 # ZASYNC_ZEO_RUNZEO names another stock runzeo.
 STOCK_RUNZEO = BIN.parent.parent / ".venv-zeo" / "bin" / "runzeo"
 STORAGES = ("zeo", "relstorage")
+NO_STOCK_ZEO = """\
+no stock ZEO server at {path}.
+zasync-cluster runs its ZEO server from a virtualenv that holds ZEO alone (as Plone's ZEO
+image does). Make one and name its runzeo:
+    python3 -m venv /srv/zeo && /srv/zeo/bin/pip install ZEO=={version}
+    export ZASYNC_ZEO_RUNZEO=/srv/zeo/bin/runzeo
+or run ZEO from this virtualenv: zasync-cluster start --no-stock-zeo (or ZASYNC_STOCK_ZEO=0).
+In a checkout of collective.zasync: make zeo-venv."""
+
+
+class ClusterError(RuntimeError):
+    """A cluster that cannot start as asked; the message says what to do."""
 PG_DATABASES = {"main": "zasync", "async": "zasync_async"}
 
 # A stock ZEO server cannot import Plone's classes (DateTime in the catalog's metadata, ...),
@@ -312,7 +324,9 @@ class Cluster:
             return BIN / "runzeo"
         path = Path(os.environ.get("ZASYNC_ZEO_RUNZEO") or STOCK_RUNZEO)
         if not path.exists():
-            raise RuntimeError("No stock ZEO server %s: make zeo-venv (or set ZASYNC_ZEO_RUNZEO)" % path)
+            from importlib.metadata import version
+
+            raise ClusterError(NO_STOCK_ZEO.format(path=path, version=version("ZEO")))
         return path
 
     def start_zeo(self):
@@ -504,6 +518,11 @@ def main(argv=None):
     cluster.write(args.workers, args.client_port)
     if args.command == "write":
         return
+    if args.storage == "zeo":
+        try:
+            cluster.runzeo()  # before anything starts: say what to install, not a traceback
+        except ClusterError as error:
+            sys.exit("zasync-cluster: error: %s" % error)
     try:
         cluster.start_storage()
         for name in ["client"] + ["worker%d" % n for n in range(1, args.workers + 1)]:

@@ -9,13 +9,15 @@ is, the dispatcher it starts is the one used). With more than one process
 Worker process N takes its UUID from the instance's UUID file (ZASYNC_UUID or
 uuid-file) with ``.N`` appended: each is a distinct worker, and keeps its
 identity when restarted. SIGTERM or SIGINT stops them: running jobs get
-stop-timeout seconds, the others go back to the queue.
+stop-timeout seconds, the others go back to the queue. The worker logs as the
+instance does, but to files of its own (``zasync-worker-`` before each name).
 """
 
 from collective.zasync.workersettings import WorkerSettings
 
 import argparse
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -35,14 +37,48 @@ class UsageError(Exception):
     """A bad command line or configuration: exit code 2 and this message."""
 
 
+def available_cpus(cgroup_root="/sys/fs/cgroup"):
+    """The CPUs this process may use: its CPU affinity, capped by a container's CPU quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cgroup_root)
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def cgroup_cpu_quota(cgroup_root="/sys/fs/cgroup"):
+    """CPUs allowed by the cgroup's quota (cgroup v2 cpu.max, or v1 cfs), or None: no quota."""
+    try:
+        with open(os.path.join(cgroup_root, "cpu.max")) as f:
+            quota, _, period = f.read().strip().partition(" ")
+    except OSError:
+        try:
+            with open(os.path.join(cgroup_root, "cpu", "cpu.cfs_quota_us")) as f:
+                quota = f.read().strip()
+            with open(os.path.join(cgroup_root, "cpu", "cpu.cfs_period_us")) as f:
+                period = f.read().strip()
+        except OSError:
+            return None
+    if quota in ("max", "-1") or not period:
+        return None
+    try:
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="zasync-worker", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "-C", "--config", required=True, metavar="ZOPE_CONF", help="the instance's zope.conf"
     )
     parser.add_argument(
-        "--processes", type=int, default=os.cpu_count() or 1, metavar="N",
-        help="worker processes (default: one per CPU, %(default)s here)",
+        "--processes", type=int, default=available_cpus(), metavar="N",
+        help="worker processes (default: one per CPU this process may use, with its CPU "
+             "affinity and a container's CPU quota: %(default)s here)",
     )
     parser.add_argument(
         "--threads", type=int, metavar="M",
@@ -97,15 +133,22 @@ def read_config(path):
         raise UsageError(str(error)) from None
 
 
+LOG_PREFIX = "zasync-worker-"  # the worker's log files beside the instance's: never the same
+
+
 def setup_logging(config, label=None):
     """Log as the instance does: with the logging sections of the zope.ini (mkwsgiinstance) or
-    wsgi.ini (buildout) beside zope.conf, as runwsgi reads them; without one, to stderr."""
+    wsgi.ini (buildout) beside zope.conf, as runwsgi reads them, but each log file with
+    LOG_PREFIX before its name; without such a file, to stderr."""
     from Zope2.Startup.serve import setup_logging as from_ini
 
     for name in ("zope.ini", "wsgi.ini"):
         ini = os.path.join(os.path.dirname(config), name)
         if os.path.isfile(ini):
             from_ini(ini)
+            files = log_files_of_our_own()
+            if files and not label:  # said once, by the supervisor or the single process
+                log.info("zasync-worker logs to %s (the logging of %s)", ", ".join(files), ini)
             break
     if not logging.getLogger().handlers:
         logging.basicConfig(
@@ -120,6 +163,35 @@ def setup_logging(config, label=None):
             return record
 
         logging.setLogRecordFactory(labelled)
+
+
+def log_files_of_our_own():
+    """Point every file handler of the logging configuration at a file of the worker's own.
+
+    The instance's .ini names the instance's files: an instance and a worker started on one
+    configuration must not write (and rotate) one file from two processes.
+    """
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    moved = {}
+    for logger in loggers:
+        for handler in logger.handlers:
+            path = getattr(handler, "baseFilename", None)
+            if path is None or handler in moved:
+                continue
+            folder, name = os.path.split(path)
+            if name.startswith(LOG_PREFIX):
+                continue
+            handler.acquire()
+            try:
+                handler.close()
+                handler.baseFilename = os.path.join(folder, LOG_PREFIX + name)
+            finally:
+                handler.release()
+            moved[handler] = handler.baseFilename
+    return sorted(set(moved.values()))
 
 
 def run_worker(args):
