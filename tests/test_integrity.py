@@ -30,6 +30,8 @@ from collective.zasync.transactional import transactional
 from collective.zasync.workersettings import WorkerSettings
 from datetime import timedelta
 from plone import api
+from plone.app.testing import login
+from plone.app.testing import SITE_OWNER_NAME
 from tests import integrity_jobs
 from tests import sample_jobs
 from tests.base import OwnWorkerTestCase
@@ -225,6 +227,13 @@ class TestOneJobFailsAlone(OwnWorkerTestCase):
         [(key, job_id, error, _when, where)] = set_aside_jobs(root)
         self.assertEqual(job_id, poisoned_id)
         self.assertIn("Fragile has changed", error)
+        # The control panel lists it to the Zope root's Manager (a job that cannot be loaded
+        # cannot tell its site), not to a site's Manager.
+        panel = self.portal.restrictedTraverse("@@zasync-controlpanel")
+        self.assertEqual(panel.set_aside(), [])
+        login(self.layer["app"], SITE_OWNER_NAME)
+        [row] = panel.set_aside()
+        self.assertEqual((row["key"], row["job_id"]), (key, poisoned_id))
         # Fixed: an administrator files it again, and it runs.
         integrity_jobs.Fragile.broken = False
         actions.retry_set_aside(root, key)

@@ -7,6 +7,9 @@ shows one job. Every action is a POST to ``@@zasync-controlpanel`` carrying
 plone.protect's authenticator; anything else changes nothing.
 """
 
+from collective.zasync.setaside import set_aside_jobs
+from collective.zasync.settings import check_database_change
+from collective.zasync.settings import may_change_database
 from collective.zasync import actions
 from collective.zasync import reading
 from collective.zasync.i18n import _
@@ -29,7 +32,8 @@ from zExceptions import NotFound
 from zope.component import getUtility
 
 
-ACTIONS = ("retry", "cancel", "remove", "remove-all", "cancel-recurring")
+ACTIONS = ("retry", "cancel", "remove", "remove-all", "cancel-recurring", "retry-set-aside",
+           "remove-set-aside")
 
 
 def format_time(when):
@@ -128,6 +132,8 @@ class ControlPanelView(BaseView):
                     self.request,
                 )
                 return back
+            if action in ("retry-set-aside", "remove-set-aside"):
+                return self.act_on_set_aside(action, form.get("key", ""), back)
             if action == "cancel-recurring":
                 recurrence = reading.find_recurrence(self.root, form.get("recurrence_id", ""), self.site_path)
                 if recurrence is None:
@@ -160,7 +166,31 @@ class ControlPanelView(BaseView):
             api.portal.show_message(str(error), self.request, type="error")
             return back
 
+    def act_on_set_aside(self, action, key, back):
+        """Retry or remove a job set aside (setaside.py): the Zope root's Manager only, since
+        a job that cannot be loaded cannot tell which site it belongs to."""
+        check_database_change(self.context, "A job set aside")
+        if key not in {row[0] for row in set_aside_jobs(self.root)}:
+            raise actions.ActionError("There is no job set aside with the key %r." % key)
+        if action == "retry-set-aside":
+            job = actions.retry_set_aside(self.root, key)
+            message = _("Job ${id} can be loaded again: it is queued again.", mapping={"id": job.id})
+        else:
+            actions.remove_set_aside(self.root, key)
+            message = _("The job set aside was removed.")
+        api.portal.show_message(message, self.request)
+        return back
+
     # -- what the page shows -----------------------------------------------
+
+    def set_aside(self):
+        """The jobs set aside, for the Zope root's Manager (else an empty list)."""
+        if not may_change_database(self.context):
+            return []
+        return [{"key": key, "job_id": job_id or "?", "error": reading.truncate(error),
+                 "when": when, "where": where}
+                for key, job_id, error, when, where in set_aside_jobs(self.root)]
+
 
     def settings_url(self):
         return self.context.absolute_url() + "/@@zasync-settings"
