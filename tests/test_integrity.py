@@ -54,6 +54,8 @@ import unittest
 class PlainDatabase(unittest.TestCase):
     """One queue database, no site: what the dispatchers' transactions do, played by hand."""
 
+    queued = 5  # jobs waiting when a test begins
+
     def setUp(self):
         # A FileStorage, as a ZEO server has: conflicts on BTrees are resolved as there.
         home = tempfile.mkdtemp()
@@ -66,7 +68,7 @@ class PlainDatabase(unittest.TestCase):
         for uuid in ("a", "b"):  # a is the finisher (first by uuid)
             root.workers[uuid] = WorkerRecord(uuid, threads=2)
         # Five: the entries share a bucket that no commit below empties (that would conflict).
-        self.jobs = [root.queues[""].put(Job("tests.sample_jobs:noop")) for _ in range(5)]
+        self.jobs = [root.queues[""].put(Job("tests.sample_jobs:noop")) for _ in range(self.queued)]
         filing.file_inboxes(root.queues[""])
         tm.commit()
         self.late = utcnow() + timedelta(seconds=claiming.STEAL_AFTER + 5)  # b may take a's share
@@ -154,6 +156,8 @@ class TestRaces(PlainDatabase):
 
 
 class TestIdentity(PlainDatabase):
+
+    queued = 0  # (no site here to run them in)
 
     def start(self, uuid="w"):
         dispatcher = Dispatcher(self.db, uuid, WorkerSettings(threads=1, poll_interval=0.2, stop_timeout=1.0))
@@ -287,7 +291,7 @@ class TestCancelAndRecurrences(OwnWorkerTestCase):
         wait_until(lambda: job.id in root.queues[""].jobs and job.id not in root.cancel_requests,
                    "the job filed, its request forgotten")
 
-    def test_a_removed_job_stays_removed(self):
+    def test_a_job_that_just_finished_is_removed_or_retried_once_filed(self):
         job = self.service.queueJob(sample_jobs.noop, self.portal)
         transaction.commit()
         root = get_queue_root(self.portal._p_jar)
@@ -295,14 +299,18 @@ class TestCancelAndRecurrences(OwnWorkerTestCase):
         queue = root.queues[""]
         filing.file_inboxes(queue)
         [claimed] = claiming.claim(root, record, 1, utcnow() + timedelta(seconds=5))
-        claimed.finish(None)
-        claimed.complete()  # completed, not filed by its worker yet
-        actions.remove(job)
+        claimed.finish(Failure(ValueError("failed")))
+        claimed.complete()  # finished, not filed by the finisher yet
+        # (once: removed, then filed again by the finisher; retried, then its old end filed too)
+        for action in (actions.remove, actions.retry):
+            with self.assertRaisesRegex(actions.ActionError, "a worker is filing it: try again"):
+                action(job)
         filing.file_completed(root, record)
         filing.file_done_logs(root, True)
+        actions.remove(job)
         self.assertIsNone(queue.get(job.id))
-        self.assertNotIn(job, list(queue.completed.values()))  # (once: filed again, listed)
-        filing.take_back(root, record)
+        self.assertNotIn(job, list(queue.failed.values()))
+        self.assertEqual(queue.failed_count(), len(queue.failed))
         del root.workers["played"]
         transaction.commit()
 

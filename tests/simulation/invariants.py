@@ -53,12 +53,13 @@ class Observer:
         self.conn.close()
 
     def refresh(self):
-        """Begin a new transaction; False if nothing was committed since the last one."""
-        self.manager.begin()
+        """Begin a new transaction if something was committed since the last one; True if so."""
         tid = self.world.storage.lastTransaction()
-        changed = tid != self.last_tid
+        if tid == self.last_tid:
+            return False
         self.last_tid = tid
-        return changed
+        self.manager.begin()
+        return True
 
     def root(self):
         return get_queue_root(self.conn, create=False)
@@ -162,7 +163,7 @@ class Observer:
                     and "finished" in where):
                 problems.append("recurring job %s stopped: its run %s was filed finished and no next run "
                                 "is due, although it was not stopped" % (recurrence.id, job.id))
-            if job.status == interfaces.COMPLETED and not where and (job._p_oid in self.seen_finished or job.removed):
+            if job.status == interfaces.COMPLETED and not where and job._p_oid in self.seen_finished:
                 continue  # removed after it was filed: retention, an administrator
             seen = (where, job.status, job.worker_uuid, job.claim_token)
             history = self.history[job._p_oid]

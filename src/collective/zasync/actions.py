@@ -81,12 +81,11 @@ def retry(job):
             )
         job = batch
     queue = queue_of(job)
+    parts = [*failed_parts(job), job] if job.batch_kind else [job]
+    check_filed(queue, parts)
     forget_request(get_queue_root(job._p_jar, create=False), job.id)  # one it never saw
-    for part in [*failed_parts(job), job] if job.batch_kind else [job]:
-        # Before the reset (where it is filed depends on its result). One that its
-        # worker has not filed yet stays among that worker's claimed jobs: the
-        # dispatcher drops it from there, since it is no longer completed.
-        unfile_finished(queue, part)
+    for part in parts:
+        unfile_finished(queue, part)  # (before the reset: where it is filed depends on its result)
         part.reset()
     count_retry(queue)
     return queue.put(job)
@@ -148,17 +147,23 @@ def remove(job):
     if job.status != interfaces.COMPLETED:
         raise ActionError("Only a finished job can be removed; job %s is %s." % (job.id, state_of(job)))
     queue = queue_of(job)
-    root = get_queue_root(job._p_jar, create=False)
-    if not is_filed_finished(queue, job):
-        # Its worker has not filed it yet: filed now, with what comes after it (its batch
-        # goes on, the next run of a recurring job is due), then removed; ``removed`` keeps
-        # the dispatcher from filing it again when it gets there.
-        filing.file_done(root, job)
-    job.removed = True
+    check_filed(queue, [job])
     unfile_finished(queue, job)
     queue.jobs.pop(job.id, None)
     unindex_job(queue, job)
-    forget_request(root, job.id)
+    forget_request(get_queue_root(job._p_jar, create=False), job.id)
+
+
+def check_filed(queue, jobs):
+    """Raise unless every finished job of ``jobs`` is filed as finished (by the finisher).
+
+    One that ended a moment ago waits in its worker's claims or done log: retried or
+    removed now, the filing that comes next would file its old end again.
+    """
+    for job in jobs:
+        if not is_filed_finished(queue, job):
+            raise ActionError("Job %s finished a moment ago and a worker is filing it: try again "
+                              "in a moment." % job.id)
 
 
 def remove_finished(queue, failed=False, site_path=None):

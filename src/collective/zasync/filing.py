@@ -265,8 +265,8 @@ def wake_oids(root, mine):
 
 def file_done(root, job):
     """A job finished: file it, and what comes after it (batch, next run)."""
-    if job.status != interfaces.COMPLETED or job.removed:
-        return  # retried from the control panel meanwhile; or filed and removed (actions.remove)
+    if job.status != interfaces.COMPLETED:
+        return  # retried from the control panel meanwhile
     queue = root.queues[job.queue_name]
     if is_filed_finished(queue, job):
         return  # retried and finished again before its first end was filed: filed once

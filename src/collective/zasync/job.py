@@ -66,7 +66,6 @@ class Job(Persistent):
     context_uid = None  # the context's UID (plone.uuid), when it has one
     attempts = 0  # how many times a worker started its function
     callback_claims = 0  # how many times a worker claimed it to fire its events and callbacks
-    removed = False  # True: an administrator removed it (actions.remove)
     max_retries = None  # ConflictError retries, from the site's settings; None: the worker's
     recurrence = None  # a recurring.Recurrence for runs of a recurring job
     alone = False  # True: out of conflict retries, it waits to run (or runs) alone in the cluster (gate.py)
@@ -246,7 +245,7 @@ class Job(Persistent):
         self._result = None
         self.ended = self.started = self.worker_uuid = None
         self.retries = 0
-        self.alone = self.removed = False
+        self.alone = False
         self.events_fired = False
         self.callback_claims = 0
         self.begin_after = self.next_try = self.last_error = None
