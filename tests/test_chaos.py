@@ -13,6 +13,7 @@ PostgreSQL server restarted once.
 
 from collective.zasync import interfaces
 from collective.zasync.cluster import BIN
+from collective.zasync.lifeline import tied
 from collective.zasync.queue import finished_key
 from pathlib import Path
 from tests.test_zeo import ClusterLayer
@@ -61,6 +62,7 @@ RELSTORAGE_CHAOS_CLUSTER = ChaosClusterLayer(
 
 class TestChaos(unittest.TestCase):
     layer = CHAOS_CLUSTER
+    time_limit = 30 * 60  # seconds (tests/timelimit.py)
 
     @property
     def cluster(self):
@@ -171,7 +173,7 @@ class TestChaos(unittest.TestCase):
             clients.append(subprocess.Popen(
                 [str(BIN / "zconsole"), "run", str(conf), str(HERE / "chaos_queue.py"), "Plone",
                  "admin", "chaos%d" % number, str(self.layer.jobs_per_client), str(PER_TRANSACTION)],
-                stdout=out, stderr=err, env=env,
+                stdout=out, stderr=err, env=env, preexec_fn=tied(),
             ))
             out.close()
             err.close()

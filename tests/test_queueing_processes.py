@@ -9,6 +9,7 @@ counts are printed with the test's output and must be 0.
 """
 
 from collective.zasync.cluster import BIN
+from collective.zasync.lifeline import tied
 from pathlib import Path
 from tests.test_zeo import ClusterLayer
 from tests.test_zeo import TESTS
@@ -49,7 +50,7 @@ class QueueingTests:
             subprocess.Popen(
                 [str(BIN / "zconsole"), "run", str(conf), str(HERE / "queue_counting_conflicts.py"),
                  "Plone", "admin", "%s%d" % (prefix, number), str(JOBS)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=tied(),
             )
             for number in range(PROCESSES)
         ]

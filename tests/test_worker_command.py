@@ -11,6 +11,7 @@ from collective.zasync.cluster import free_port
 from collective.zasync.cluster import wait_for_port
 from collective.zasync.cluster import write_instance_files
 from collective.zasync.cluster import pid_alive
+from collective.zasync.lifeline import tied
 from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 from tests.test_zeo import ClusterLayer
@@ -49,7 +50,7 @@ class WorkerCommandLayer(ClusterLayer):
                    "--metrics-port", str(cluster.metrics_port)]
         with open(client / "var" / "zasync-worker.out", "ab") as out:
             cluster.processes["zasync-worker"] = process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, env=env
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=tied()
             )
         deadline = time.monotonic() + 180
         while read_log(cluster).count("runs jobs as worker") < 2:  # both processes
@@ -192,7 +193,7 @@ class TestWorkerCommand(ClusterTestCase):
         with open(home / "var" / "stdout.log", "ab") as out:
             self.cluster.processes["envworker"] = process = subprocess.Popen(
                 [str(BIN / "runwsgi"), str(home / "etc" / "zope.ini")], stdout=out,
-                stderr=subprocess.STDOUT, env=env)
+                stderr=subprocess.STDOUT, env=env, preexec_fn=tied())
         port = int((home / "http_port").read_text())
         wait_for_port(port, 180, process)
         record = self.root().workers[uuid]

@@ -52,7 +52,8 @@ class ClusterLayer(Layer):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="zasync-cluster-")
-        cluster = Cluster(self.tmp, multi_db=self.multi_db, worker_config=FAST_WORKERS, storage=self.storage)
+        cluster = Cluster(self.tmp, multi_db=self.multi_db, worker_config=FAST_WORKERS, storage=self.storage,
+                          tied=True)
         cluster.write(workers=self.worker_instances)
         try:
             cluster.start_storage()
@@ -90,6 +91,7 @@ def server_venv(process):
 
 class ClusterTestCase(unittest.TestCase):
     multi_db = False
+    time_limit = 15 * 60  # seconds (tests/timelimit.py); real processes on a busy machine
 
     @property
     def cluster(self):
@@ -307,7 +309,7 @@ class TestStockZEOServer(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="zasync-stock-zeo-")
-        self.cluster = Cluster(self.tmp, stock_zeo=True)
+        self.cluster = Cluster(self.tmp, stock_zeo=True, tied=True)
         self.cluster.write_zeo()
         self.cluster.start_zeo()
         self.db = self.cluster.open_db()
