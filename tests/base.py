@@ -2,6 +2,7 @@
 
 from collective.zasync import filing
 from collective.zasync.dispatcher import Dispatcher
+from collective.zasync.gate import gate
 from collective.zasync.interfaces import IAsyncService
 from collective.zasync.queue import get_queue_root
 from collective.zasync.records import WorkerRecord
@@ -18,10 +19,19 @@ import transaction
 import unittest
 
 
+def forget_conflict_windows():
+    """The process's conflict gate forgets the kinds of jobs it runs one at a time (gate.py):
+    a conflict in one test must not serialize the jobs of the next."""
+    with gate._lock:
+        gate._serial.clear()
+
+
 class WorkerTestCase(unittest.TestCase):
     layer = ZASYNC_FUNCTIONAL_TESTING
 
     def setUp(self):
+        sample_jobs.reset()  # counters and lists of the job functions, kept by this process
+        forget_conflict_windows()
         self.portal = self.layer["portal"]
         self.service = getUtility(IAsyncService)
         setRoles(self.portal, TEST_USER_ID, ["Manager"])
@@ -49,7 +59,6 @@ class OwnWorkerTestCase(WorkerTestCase):
         transaction.begin()  # see that it unregistered
         super().setUp()
         self.worker = None
-        sample_jobs.ran.clear()
 
     def tearDown(self):
         transaction.abort()
