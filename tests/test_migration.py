@@ -24,6 +24,7 @@ from tests import sample_jobs
 from tests.base import OwnWorkerTestCase
 from Testing.makerequest import makerequest
 from ZODB import DB
+from ZODB.broken import Broken
 from ZODB.DemoStorage import DemoStorage
 from ZODB.FileStorage import FileStorage
 from zope.component import getGlobalSiteManager
@@ -76,13 +77,28 @@ class QueueDatabaseTestCase(OwnWorkerTestCase):
     def start(self):
         """A worker of this release on the site's and the queue's databases."""
         # (a retention of a century: the stored jobs that finished then are kept whenever it runs)
+        # (a short death interval: the stored worker that died is declared dead soon)
         self.own = Dispatcher(self.db, "00000000-0000-0000-0000-0000migrated", WorkerSettings(
-            threads=2, poll_interval=0.2, ping_interval=1.0, death_interval=30.0, max_retries=3,
+            threads=2, poll_interval=0.2, ping_interval=0.5, death_interval=2.0, max_retries=3,
             stop_timeout=10.0, retention_days=36500))
         self.own.start()
 
     def root(self):
         return get_queue_root(self.portal._p_jar)
+
+    def assert_every_object_loads(self):
+        """Each object stored in the queue database loads with a class of this release."""
+        conn = self.portal._p_jar.get_connection("async")
+        oids = {record.oid for txn in conn.db().storage.iterator() for record in txn}
+        broken = {}
+        for oid in oids:
+            obj = conn.get(oid)
+            obj._p_activate()
+            found = list(broken_in(obj.__getstate__()))
+            if isinstance(obj, Broken) or found:
+                broken[oid] = (type(obj), found)
+        self.assertEqual(broken, {})
+        return len(oids)
 
     def state(self, obj):
         """The stored attributes of ``obj`` (those the classes of this release no longer have)."""
@@ -105,6 +121,20 @@ class QueueDatabaseTestCase(OwnWorkerTestCase):
         return {self.call(job): job.result for job in queue.completed.values()}
 
 
+def broken_in(state, depth=4):
+    """The objects of classes that no longer load (ZODB's Broken) in ``state``, a few levels down."""
+    if isinstance(state, Broken):
+        yield state
+    elif depth and isinstance(state, dict):
+        for value in state.values():
+            yield from broken_in(value, depth - 1)
+    elif depth and isinstance(state, (list, tuple)):
+        for value in state:
+            yield from broken_in(value, depth - 1)
+    elif depth and hasattr(state, "__dict__") and not hasattr(state, "_p_oid"):
+        yield from broken_in(vars(state), depth - 1)
+
+
 class TestLayout1(QueueDatabaseTestCase):
     """1.0.0a1's queue database (tests/databases/make_layout1.py, commit 44cc960)."""
 
@@ -115,6 +145,7 @@ class TestLayout1(QueueDatabaseTestCase):
                ("report_progress", ()): "done"}
 
     def test_it_loads_as_that_release_left_it(self):
+        self.assertGreater(self.assert_every_object_loads(), 20)
         root = self.root()
         self.assertEqual(root.layout, 1)
         queue = root.queues[""]
@@ -175,3 +206,54 @@ class TestLayout1(QueueDatabaseTestCase):
         self.assertEqual({self.call(job) for job in self.root().queues[""].pending()}, self.pending)
         self.assertEqual(setup.getLastVersionForProfile("collective.zasync:default"),
                          (setup.getVersionForProfile("collective.zasync:default"),))
+
+
+class TestDatabaseOf68e181d(QueueDatabaseTestCase):
+    """The code of commit 68e181d's queue database (tests/databases/make_68e181d.py), written
+    before a restructure moved every persistent class: the class paths it names keep loading."""
+
+    database = "queue-68e181d.fs"
+    old_worker = "22222222-2222-2222-2222-222222222222"  # killed while it ran report_progress
+
+    def test_every_object_loads_and_every_job_runs(self):
+        self.assertGreater(self.assert_every_object_loads(), 40)
+        root = self.root()
+        self.assertEqual(root.layout, LAYOUT)
+        self.assertFalse(migrate(root), "the current layout: nothing to do")
+        queue = root.queues[""]
+        jobs = {self.call(job): job for job in queue.jobs.values() if job.func_name}
+        [batch] = [job for job in queue.jobs.values() if job.batch_kind == "serial"]
+        recurrence = jobs[("add", (40,))].recurrence
+        self.assertEqual((recurrence.schedule, recurrence.runs), (60.0, 0))
+        self.assertEqual(list(root.blocked.values()), [jobs[("add", (5,))]])  # waits for add(6)
+        self.assertEqual([self.call(job) for job in root.workers[self.old_worker].claimed.values()],
+                         [("report_progress", ())])
+        self.assertEqual({call: job.result for call, job in jobs.items() if job.status == COMPLETED},
+                         {("add", (1,)): 1, ("add", (2,)): 2, ("fail", ("boom",)): jobs[("fail", ("boom",))].result})
+        self.assertEqual(str(jobs[("fail", ("boom",))].result), "ValueError: boom")
+        self.assertEqual([callback.result for callback in jobs[("add", (2,))].callbacks], ["called back with 2"])
+        self.adopt(queue.jobs.values())
+        transaction.commit()
+        sample_jobs.gate.set()  # report_progress ends at once
+        self.start()
+
+        def next_run():
+            return recurrence.current if recurrence.current is not jobs[("add", (40,))] else None
+
+        wait_until(lambda: next_run() is not None and all(
+            job.status == COMPLETED for job in queue.jobs.values() if job is not next_run()),
+            "every job but the next recurring run to complete", seconds=60)
+        self.service.cancelRecurringJob(recurrence)
+        transaction.commit()
+        self.assertEqual({call: job.result for call, job in jobs.items() if not job.failed}, {
+            ("add", (1,)): 1, ("add", (2,)): 2, ("report_progress", ()): "done", ("add", (10,)): 10,
+            ("add", (30,)): 30, ("add", (40,)): 40, ("add", (3,)): 3, ("add", (4,)): 4, ("add", (6,)): 6,
+            ("add", (5,)): 5})
+        self.assertEqual(jobs[("report_progress", ())].attempts, 2)  # taken back from the dead worker
+        self.assertNotIn(self.old_worker, root.workers)
+        self.assertEqual([callback.result for callback in jobs[("add", (10,))].callbacks], ["called back with 10"])
+        self.assertEqual([job.result for job in batch.subjobs], [3, 4])
+        self.assertEqual(batch.status, COMPLETED)
+        self.assertGreaterEqual(jobs[("add", (5,))].started, jobs[("add", (6,))].ended)
+        self.assertEqual(recurrence.runs, 1)
+        self.assertEqual(len(root.blocked), 0)
