@@ -31,6 +31,7 @@ from collective.zasync.lifeline import tied
 from collective.zasync.queue import finished_key
 from pathlib import Path
 from tests.test_zeo import ClusterLayer
+from tests.test_zeo import held_entries
 from tests.test_zeo import TESTS
 
 import contextlib
@@ -180,26 +181,17 @@ class TestChaos(unittest.TestCase):
         hold.touch()
         try:
             deadline = time.monotonic() + 120
-            while not self.held(pids):
+            while not held_entries(self.effects, pids):
                 self.check_clients()
                 if time.monotonic() > deadline:
                     self.fail("No job started in %s in 120 s (events: %s)" % (", ".join(names), self.events))
                 time.sleep(0.05)
             yield
-            self.interrupted.append((what, self.held(pids)))
+            self.interrupted.append((what, held_entries(self.effects, pids)))
         finally:
             hold.unlink()
             for pid in pids:  # a later fault counts the jobs it holds only
                 (self.effects / ("held-%d" % pid)).unlink(missing_ok=True)
-
-    def held(self, pids):
-        """The entries of the jobs that worker processes ``pids`` hold in their function."""
-        entries = set()
-        for pid in pids:
-            path = self.effects / ("held-%d" % pid)
-            if path.exists():
-                entries.update(path.read_text().split())
-        return entries
 
     def kill_worker1(self, number):
         what = "SIGKILL %d of worker1" % number

@@ -6,7 +6,6 @@ from collective.zasync import filing
 from collective.zasync import gate
 from collective.zasync.gate import ConflictGate
 from collective.zasync.interfaces import COMPLETED
-from collective.zasync.interfaces import PENDING
 from collective.zasync.job import utcnow
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import unfile_waiting

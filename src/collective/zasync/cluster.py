@@ -384,14 +384,17 @@ class Cluster:
 
     def stop(self, name, sig=signal.SIGTERM, timeout=60):
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if getattr(process, "watcher", None) is not None:  # lifeline.popen_group's: stopped here
+            process.watcher.cancel()
 
     def stop_all(self):
         for name in [n for n in self.processes if n != "zeo"]:

@@ -6,7 +6,8 @@ after a hang. ``tied()`` is a ``preexec_fn`` for subprocess that has Linux send
 the child SIGKILL when its parent ends (prctl PR_SET_PDEATHSIG); a server that
 detaches itself (pg_ctl starts PostgreSQL so) gets a watcher instead
 (``Watcher``): a small process that runs a command to stop it once the pipe from
-its parent is closed, that is, once the parent has ended.
+its parent is closed, that is, once the parent has ended. A process whose children
+must end too runs in a process group of its own, which a watcher kills (``popen_group``).
 
 ``zasync-cluster start`` ties nothing: its servers run on after it exits.
 """
@@ -50,6 +51,15 @@ def tied():
             os.kill(os.getpid(), signal.SIGKILL)
 
     return die_with_parent
+
+
+def popen_group(command, **kwargs):
+    """Popen ``command`` in a process group of its own that ends with this process, the
+    children it starts included (a supervisor's workers, which would wait for a server that
+    is gone too): the returned process's ``watcher`` kills the group then."""
+    process = subprocess.Popen(command, start_new_session=True, preexec_fn=tied(), **kwargs)
+    process.watcher = Watcher(["kill", "-s", "KILL", "--", "-%d" % process.pid])
+    return process
 
 
 class Watcher:
