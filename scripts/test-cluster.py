@@ -143,7 +143,8 @@ def main(argv=None):
     started = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="zasync-test-cluster-")
     workers = ["worker1", "worker2"]
-    cluster = Cluster(tmp, multi_db=args.multi_db, storage=args.storage)
+    # tied: its servers end with this script, even when it is killed (make test's time limits)
+    cluster = Cluster(tmp, multi_db=args.multi_db, storage=args.storage, tied=True)
     cluster.write(workers=len(workers))  # free ports for the storage server and each instance
     problems = []
     db = None

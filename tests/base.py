@@ -22,6 +22,10 @@ class WorkerTestCase(unittest.TestCase):
     layer = ZASYNC_FUNCTIONAL_TESTING
 
     def setUp(self):
+        sample_jobs.reset()  # counters and lists of the job functions, kept by this process
+        # The layer's worker's conflict gate forgets the kinds of jobs it runs one at a time
+        # (gate.py): a conflict in one test must not serialize the jobs of the next.
+        self.layer["zasync_dispatcher"].gate.forget()
         self.portal = self.layer["portal"]
         self.service = getUtility(IAsyncService)
         setRoles(self.portal, TEST_USER_ID, ["Manager"])
@@ -49,7 +53,6 @@ class OwnWorkerTestCase(WorkerTestCase):
         transaction.begin()  # see that it unregistered
         super().setUp()
         self.worker = None
-        sample_jobs.ran.clear()
 
     def tearDown(self):
         transaction.abort()

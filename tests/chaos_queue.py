@@ -1,14 +1,15 @@
 """Queue ``mark`` jobs for tests/test_chaos.py, surviving a ZEO restart.
 
-Usage: zconsole run etc/zope.conf chaos_queue.py SITE_ID USER PREFIX COUNT PER_TRANSACTION
+Usage: zconsole run etc/zope.conf chaos_queue.py SITE_ID USER PREFIX COUNT PER_TRANSACTION DIRECTORY
 
-collective.zasync.scripts.queue_jobs with what a client queueing
-during chaos needs: several jobs per transaction, and a transaction that fails
-(ZEO went away, a conflict) is tried again. A commit interrupted by the ZEO
-restart is *in doubt*: before trying again, the script looks whether its jobs
-are in the queue, so that an entry is never queued twice. Prints the ids of
-the queued jobs, one per line. Not a test module (its name does not start
-with "test").
+Queues ``sample_jobs.mark_outside_too`` jobs (their outside effects go to
+DIRECTORY) with what a client queueing during chaos needs: several jobs per
+transaction, and a transaction that fails (the storage server went away, a
+conflict) is tried again. A commit interrupted by the restart is *in doubt*:
+before trying again, the script looks whether its jobs are in the queue, so
+that an entry is never queued twice. Prints the ids of the queued jobs, one
+per line, as each transaction commits. Not a test module (its name does not
+start with "test").
 """
 
 from tests import sample_jobs
@@ -40,10 +41,9 @@ def retrying(step, what, seconds=180):
             time.sleep(0.5)
 
 
-def queue_jobs(app, site_id, user_id, prefix, count, per_transaction):
+def queue_jobs(app, site_id, user_id, prefix, count, per_transaction, directory):
     # (the ZEO restart may come while this client still starts up)
     site, service = retrying(lambda: open_site_as(app, site_id, user_id), "opening the site")
-    ids = []
     for start in range(0, count, per_transaction):
         numbers = range(start, min(count, start + per_transaction))
         batch = []
@@ -52,7 +52,7 @@ def queue_jobs(app, site_id, user_id, prefix, count, per_transaction):
             transaction.begin()
             del batch[:]
             for n in numbers:
-                job = service.queueJob(sample_jobs.mark, site, "%s-%d" % (prefix, n))
+                job = service.queueJob(sample_jobs.mark_outside_too, site, "%s-%d" % (prefix, n), directory)
                 if RETRIES is not None:  # fewer: more jobs run out of them and run alone in the cluster
                     job.max_retries = int(RETRIES)
                 batch.append(job.id)
@@ -80,12 +80,11 @@ def queue_jobs(app, site_id, user_id, prefix, count, per_transaction):
                 if batch and retrying(committed, "the in-doubt check"):
                     print("... it was committed after all", file=sys.stderr, flush=True)
                     break
-        ids.extend(batch)
-    return ids
+        for job_id in batch:  # as they are queued: the soak sees that this client is under way
+            print(job_id)
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    site_id, user_id, prefix, count, per_transaction = sys.argv[sys.argv.index("run") + 3 :]
-    for job_id in queue_jobs(app, site_id, user_id, prefix, int(count), int(per_transaction)):  # noqa: F821
-        print(job_id)
-    sys.stdout.flush()
+    site_id, user_id, prefix, count, per_transaction, directory = sys.argv[sys.argv.index("run") + 3 :]
+    queue_jobs(app, site_id, user_id, prefix, int(count), int(per_transaction), directory)  # noqa: F821

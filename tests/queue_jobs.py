@@ -38,7 +38,7 @@ def queue_jobs(app, site_id, user_id, function, count, *args, per_transaction=1)
         transaction.commit()
     ids = []
     for n in range(int(count)):
-        if function in ("log_id", "mark", "sleep_and_mark", "hot_write"):
+        if function in ("log_id", "mark", "sleep_and_mark", "hot_write", "mark_outside_too"):
             job_args = ("%s-%d" % (args[0] if args else "job", n),) + tuple(args[1:])
         else:
             job_args = args

@@ -312,3 +312,38 @@ def hot_write(context, entry, seconds="0.3"):
     hot["count"] = count + 1
     hot[entry] = hot.get(entry, 0) + 1
     return os.getpid()
+
+
+# -- the soak with faults (tests/test_chaos.py) --
+
+
+def mark_outside_too(context, entry, directory):
+    """Write ``entry`` to a file (an outside effect, as a mail is), then ``mark`` it.
+
+    The line goes to ``effects-<pid>.log`` in ``directory`` first, outside any
+    transaction: a run interrupted after it leaves the line and no mark. While a
+    file ``hold`` exists in ``directory`` the job then waits (a minute at most),
+    having added ``entry`` to ``held-<pid>``: the soak kills a worker, or
+    restarts the storage, knowing which jobs were running then.
+    """
+    pid = os.getpid()
+    with open(os.path.join(directory, "effects-%d.log" % pid), "a") as effects:
+        effects.write(entry + "\n")
+    hold = os.path.join(directory, "hold")
+    if os.path.exists(hold):
+        with open(os.path.join(directory, "held-%d" % pid), "a") as held:
+            held.write(entry + "\n")
+        deadline = time.monotonic() + 60
+        while os.path.exists(hold) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return mark(context, entry)
+
+
+def reset():
+    """Forget what earlier tests' jobs left in this module (tests/base.py calls it before each test)."""
+    _attempts.clear()
+    calls.clear()
+    with ran_lock:
+        del ran[:]
+    del results[:]
+    gate.clear()

@@ -6,6 +6,7 @@ ran on the workers (see docs/deploy.md); here it runs for both layouts on ZEO, a
 RelStorage (PostgreSQL).
 """
 
+from collective.zasync.lifeline import tied
 from pathlib import Path
 
 import subprocess
@@ -17,9 +18,11 @@ SCRIPT = Path(__file__).parent.parent / "scripts" / "test-cluster.py"
 
 
 class TestCluster(unittest.TestCase):
+    time_limit = 15 * 60  # seconds (tests/timelimit.py); the script's own limit is 10 minutes
     def run_script(self, *flags):
         result = subprocess.run(
-            [sys.executable, str(SCRIPT), *flags], capture_output=True, text=True, timeout=600
+            [sys.executable, str(SCRIPT), *flags], capture_output=True, text=True, timeout=600,
+            preexec_fn=tied(),  # its cluster's processes end with it
         )
         output = result.stdout + result.stderr
         self.assertEqual(result.returncode, 0, output[-4000:])

@@ -6,7 +6,6 @@ from collective.zasync import filing
 from collective.zasync import gate
 from collective.zasync.gate import ConflictGate
 from collective.zasync.interfaces import COMPLETED
-from collective.zasync.interfaces import PENDING
 from collective.zasync.job import utcnow
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import unfile_waiting
@@ -18,11 +17,42 @@ from tests.base import OwnWorkerTestCase
 
 from datetime import timedelta
 from unittest import mock
+from ZODB.POSException import ConflictError
 
+import collections
+import sys
 import threading
 import time
 import transaction
 import unittest
+
+
+# The code of the gate's three ways in, to see a thread waiting in one of them.
+SHARED, ALONE, ONE_AT_A_TIME = (method.__wrapped__.__code__ for method in (
+    ConflictGate.shared, ConflictGate.alone, ConflictGate.one_at_a_time))
+
+
+def inside(ident, code, kind=None):
+    """True if thread ``ident`` runs ``code`` now (for ``kind``): waits there, its stack says."""
+    frame = sys._current_frames().get(ident)
+    while frame is not None:
+        if frame.f_code is code and (kind is None or frame.f_locals.get("kind") == kind):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def seen_waiting(ident, code, kind=None, seconds=20, done=lambda: False):
+    """Wait until thread ``ident`` is seen in ``code`` three times in a row, 10 ms apart (it
+    waits there: passing through takes microseconds); False if ``done()`` or time is up first."""
+    deadline = time.monotonic() + seconds
+    sightings = 0
+    while time.monotonic() < deadline and not done():
+        sightings = sightings + 1 if inside(ident, code, kind) else 0
+        if sightings == 3:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 class TestConflictGate(unittest.TestCase):
@@ -31,6 +61,7 @@ class TestConflictGate(unittest.TestCase):
         order = []
         release_first = threading.Event()
         first_in = threading.Event()
+        held = []
 
         def first():
             with gate.shared():
@@ -42,7 +73,7 @@ class TestConflictGate(unittest.TestCase):
             with gate.alone():
                 order.append("alone")
                 second.start()  # asks for the gate while we hold it alone
-                second.join(0.3)
+                held.append(seen_waiting(second.ident, SHARED))
                 order.append("alone done")
 
         def later():
@@ -52,13 +83,14 @@ class TestConflictGate(unittest.TestCase):
         second = threading.Thread(target=later)
         threads = [threading.Thread(target=first), threading.Thread(target=alone)]
         threads[0].start()
-        first_in.wait(10)
+        self.assertTrue(first_in.wait(10))
         threads[1].start()
-        threads[1].join(0.3)
-        self.assertEqual(order, [])  # alone waits for first
+        self.assertTrue(seen_waiting(threads[1].ident, ALONE), "alone never waited for the first")
+        self.assertEqual(order, [])
         release_first.set()
         for thread in threads + [second]:
             thread.join(10)
+        self.assertEqual(held, [True], "the later attempt never waited for the one alone")
         self.assertEqual(order, ["first done", "alone", "alone done", "later"])
 
     def test_alone_goes_ahead_after_waiting_for_a_long_attempt(self):
@@ -85,9 +117,9 @@ class TestConflictGate(unittest.TestCase):
         self.assertTrue(gate.should_run_alone(conflicts=2, last_seconds=0.01))
         self.assertFalse(gate.should_run_alone(conflicts=4, last_seconds=gate.max_seconds + 1))
 
-
     def overlaps(self, gate, first_kind, second_kind):
-        """True if an attempt of ``second_kind`` enters while one of ``first_kind`` runs."""
+        """While an attempt of ``first_kind`` runs, one of ``second_kind`` either enters (True)
+        or is seen waiting for its kind's turn (False); it runs in the end either way."""
         holding, release, entered = threading.Event(), threading.Event(), threading.Event()
 
         def first():
@@ -101,14 +133,15 @@ class TestConflictGate(unittest.TestCase):
 
         threads = [threading.Thread(target=first), threading.Thread(target=second)]
         threads[0].start()
-        holding.wait(10)
+        self.assertTrue(holding.wait(10))
         threads[1].start()
-        overlapped = entered.wait(0.3)
+        waits = seen_waiting(threads[1].ident, ONE_AT_A_TIME, done=entered.is_set)
+        self.assertTrue(waits or entered.is_set(), "the second attempt neither entered nor waited")
         release.set()
         for thread in threads:
             thread.join(10)
         self.assertTrue(entered.is_set())  # it ran, after the first if not before
-        return overlapped
+        return not waits
 
     def test_jobs_of_a_kind_that_conflicted_run_one_at_a_time_for_a_while(self):
         gate = ConflictGate(serial_for=30)
@@ -127,6 +160,88 @@ class TestConflictGate(unittest.TestCase):
         wait_until(lambda: self.overlaps(gate, "reindex", "reindex"), "the window to end")
 
 
+# -- jobs that say when they run (the in-process worker's threads call them) ----------------
+
+visits = {}  # phase -> {"inside": n, "entered": n, "most": n, "left": [why each left]}
+visits_lock = threading.Lock()
+visit_conflicts = collections.Counter()  # phase -> ConflictErrors raised
+
+
+def visit(context, phase, expected, conflicts=0):
+    """Enter, stay until another job of this kind is inside too, is seen waiting for its
+    turn, or none of the ``expected`` of ``phase`` is left to come; then leave.
+
+    The first ``conflicts`` calls of ``phase`` raise ConflictError instead.
+    """
+    if visit_conflicts[phase] < conflicts:
+        visit_conflicts[phase] += 1
+        raise ConflictError("conflict %d of %s" % (visit_conflicts[phase], phase))
+    with visits_lock:
+        state = visits.setdefault(phase, {"inside": 0, "entered": 0, "most": 0, "left": []})
+        state["inside"] += 1
+        state["entered"] += 1
+        state["most"] = max(state["most"], state["inside"])
+    me = threading.get_ident()
+
+    def why():
+        with visits_lock:
+            if state["inside"] > 1:
+                return "together"
+            if state["entered"] == expected:
+                return "last"
+        # (only threads in the gate now are watched for a moment)
+        at_gate = [ident for ident in sys._current_frames() if ident != me and inside(ident, ONE_AT_A_TIME, KIND)]
+        if any(seen_waiting(ident, ONE_AT_A_TIME, KIND, seconds=1) for ident in at_gate):
+            return "waited for"
+        return None
+
+    deadline = time.monotonic() + 20
+    reason = None
+    while reason is None and time.monotonic() < deadline:
+        reason = why()
+        time.sleep(0.01)
+    with visits_lock:
+        state["inside"] -= 1
+        state["left"].append(reason or "timed out")
+    return reason
+
+
+KIND = "tests.test_conflict_gate:visit"
+
+
+class TestOneAtATimeInTheWorker(OwnWorkerTestCase):
+    """What the jobs see: before a conflict two of a kind run at once, after it one at a time."""
+
+    def setUp(self):
+        super().setUp()
+        visits.clear()
+        visit_conflicts.clear()
+        self.service.createQueue("parallel")  # (the default queue runs one job at a time)
+
+    def start_worker(self, **settings):
+        worker = super().start_worker(**settings)
+        worker.gate.serial_for = 120  # (5 s: the window might end before the test looks)
+        return worker
+
+    def run_phase(self, phase, count, conflicts=0):
+        jobs = [self.service.queueJobInQueue("parallel", (), visit, self.portal, phase, count, conflicts)
+                for _ in range(count)]
+        for job in jobs:
+            wait_for_result(job, seconds=60)
+        self.assertEqual([job.func_name for job in jobs], [KIND] * count)
+        return visits[phase]
+
+    def test_a_conflict_makes_the_jobs_of_its_kind_run_one_at_a_time_in_the_worker(self):
+        self.start_worker(threads=2)
+        before = self.run_phase("before", 2)
+        self.assertEqual((before["most"], sorted(before["left"])), (2, ["together", "together"]))
+        self.assertEqual(self.run_phase("conflicting", 1, conflicts=1)["left"], ["last"])
+        after = self.run_phase("after", 3)
+        self.assertEqual(after["most"], 1, after)  # never two at once
+        # each left only once the next one was waiting for its turn: they would have overlapped
+        self.assertEqual(after["left"], ["waited for", "waited for", "last"])
+
+
 class TestAloneInTheCluster(OwnWorkerTestCase):
     """A job out of conflict retries runs once more, alone in the cluster, before it fails."""
 
@@ -143,15 +258,6 @@ class TestAloneInTheCluster(OwnWorkerTestCase):
         self.assertIsNotNone(job.alone_since)  # it waited to run alone ...
         self.assertFalse(job.alone)  # ... and ran: a later claim of it stops no other claim
         self.assertEqual(job.attempts, 2)  # its first start, then the one alone
-
-    def test_a_conflict_makes_the_jobs_of_its_kind_run_one_at_a_time_in_the_worker(self):
-        worker = self.start_worker(threads=2)
-        kind = "tests.sample_jobs:conflicts_first"
-        job = self.queue("conflicts-once", 1)
-        self.assertEqual(wait_for_result(job), 2)
-        self.assertEqual(job.func_name, kind)
-        with worker.gate._lock:
-            self.assertGreater(worker.gate._serial[kind][1], time.monotonic())  # one at a time now
 
     def test_a_job_that_conflicts_alone_too_fails(self):
         self.start_worker()

@@ -1,10 +1,17 @@
-"""Group commit: a job that wrote nothing has its completion committed by its dispatcher."""
+"""Group commit: a job that wrote nothing has its completion committed by its dispatcher.
+
+Which transaction completed which job is read from the storage itself: its
+iterator over the transactions committed since the jobs were queued, each
+looked at through a historical connection.
+"""
 
 from collective.zasync.interfaces import COMPLETED
 from collective.zasync.testing import wait_until
 from collective.zasync.workersettings import WorkerSettings
 from tests import sample_jobs
 from tests.base import OwnWorkerTestCase
+from ZODB.utils import p64
+from ZODB.utils import u64
 
 import threading
 import transaction
@@ -29,52 +36,92 @@ def wait_a_moment(context):
 
 
 class TestGroupCommit(OwnWorkerTestCase):
+    def setUp(self):
+        super().setUp()
+        hooks_run.clear()
 
     def run_jobs(self, *calls, **settings):
-        """Queue ``(func, args)`` calls, run them with a fresh worker, return (jobs, its stats)."""
-        jobs = [self.service.queueJob(func, self.portal, *args) for func, args in calls]
+        """Queue ``(func, args)`` calls, run them with a fresh worker (that claims several
+        jobs ahead of its thread), return (jobs, its stats, the transactions that completed
+        them: {job: (tid, description)}). In a queue without a limit: the default queue
+        runs one job at a time, claimed one per pass."""
+        self.service.createQueue("parallel")
+        jobs = [self.service.queueJobInQueue("parallel", (), func, self.portal, *args) for func, args in calls]
         transaction.commit()
-        worker = self.start_worker(**settings)
+        since = p64(u64(self.layer["zodbDB"].storage.lastTransaction()) + 1)
+        worker = self.start_worker(average_run=0.001, **settings)
         wait_until(lambda: transaction.begin() and all(job.status == COMPLETED for job in jobs),
                    "the jobs to complete")
         worker.stop()
         transaction.begin()
-        return jobs, worker.stats
+        return jobs, worker.stats, self.completed_by(jobs, since)
+
+    def completed_by(self, jobs, since):
+        """{job: (tid, description) of the transaction in which it became COMPLETED}."""
+        db = self.layer["zodbDB"]
+        found = {}
+        for txn in db.storage.iterator(start=since):
+            written = {record.oid for record in txn}
+            conn = db.open(at=txn.tid)  # the database as this transaction left it
+            try:
+                for job in jobs:
+                    if job not in found and job._p_oid in written and conn.get(job._p_oid).status == COMPLETED:
+                        found[job] = (txn.tid, txn.description.decode())
+            finally:
+                conn.close()
+        return found
 
     def test_jobs_that_wrote_nothing_are_committed_by_the_dispatcher(self):
-        jobs, stats = self.run_jobs(*[(sample_jobs.add, (n, 1)) for n in range(6)])
+        jobs, stats, completed_by = self.run_jobs(*[(sample_jobs.add, (n, 1)) for n in range(6)])
         self.assertEqual([job.result for job in jobs], [1, 2, 3, 4, 5, 6])
         self.assertEqual(stats["group-committed"], 6)
+        self.assertEqual(set(completed_by), set(jobs))
+        commits = dict(completed_by.values())  # tid -> description
+        self.assertTrue(all(text.startswith("collective.zasync worker ") for text in commits.values()), commits)
+        self.assertLess(len(commits), len(jobs), "no commit completed several jobs: %s" % commits)
         for job in jobs:
             self.assertEqual((job.attempts, job.retries, job.events_fired), (1, 0, True))
             self.assertLessEqual(job.started, job.ended)
-            self.assertIn(job, list(self.service.getQueues()[""].completed.values()))
+            self.assertIn(job, list(self.service.getQueues()["parallel"].completed.values()))
 
     def test_jobs_with_effects_commit_them_with_their_completion(self):
-        jobs, stats = self.run_jobs(
+        jobs, stats, completed_by = self.run_jobs(
             (sample_jobs.create_document, ("made-by-a-job",)),  # writes the site
             (sample_jobs.return_context, ()),  # its result refers to a persistent object
             (with_after_commit_hook, ()),  # a commit hook: its transaction must commit
         )
         self.assertEqual(stats["group-committed"], 0)
+        self.assert_each_committed_itself(jobs, completed_by)
         self.assertIn("made-by-a-job", self.portal.objectIds())
         self.assertIs(jobs[1].result, self.portal.aq_base)
         self.assertEqual((jobs[2].result, hooks_run), ("hooked", [True]))
 
     def test_off_every_job_commits_itself(self):
-        jobs, stats = self.run_jobs((sample_jobs.add, (1, 1)), group_commit=False)
-        self.assertEqual((jobs[0].result, stats["group-committed"]), (2, 0))
+        jobs, stats, completed_by = self.run_jobs(*[(sample_jobs.add, (n, 1)) for n in range(3)],
+                                                  group_commit=False)
+        self.assertEqual(([job.result for job in jobs], stats["group-committed"]), ([1, 2, 3], 0))
+        self.assert_each_committed_itself(jobs, completed_by)
+
+    def assert_each_committed_itself(self, jobs, completed_by):
+        """Each job became COMPLETED in a transaction of its own, named after it (history.py)."""
+        self.assertEqual(set(completed_by), set(jobs))
+        self.assertEqual(len({tid for tid, _ in completed_by.values()}), len(jobs))
+        for job, (_tid, text) in completed_by.items():
+            self.assertTrue(text.startswith("collective.zasync job %s: " % job.id), text)
 
     def test_a_job_ending_while_its_worker_stops_is_recorded_once(self):
         started.clear()
         job = self.service.queueJob(wait_a_moment, self.portal)
         transaction.commit()
+        since = p64(u64(self.layer["zodbDB"].storage.lastTransaction()) + 1)
         worker = self.start_worker()
         self.assertTrue(started.wait(30))
         worker.stop()  # (its loop ends first: the job's outcome is written as it unregisters)
         transaction.begin()
         self.assertEqual((job.status, job.result, job.attempts), (COMPLETED, "done while stopping", 1))
         self.assertEqual(worker.stats["group-committed"], 1)
+        [(_tid, text)] = self.completed_by([job], since).values()
+        self.assertEqual(text, "collective.zasync worker %s: unregister" % self.layer.worker_uuid)
 
     def test_the_setting_is_on_or_off(self):
         self.assertFalse(WorkerSettings.from_product_config({"group-commit": "off"}, {}).group_commit)

@@ -73,12 +73,11 @@ class TestQueueing(JobTestCase):
         self.assertIn(job.id, errors[0].getMessage())
 
     def test_persistent_argument_is_passed_by_reference(self):
-        doc = api.content.create(self.portal, "Document", id="doc", title="Old")
+        api.content.create(self.portal, "Document", id="doc", title="Old")
         job = self.async_.queueJob(sample_jobs.set_title, self.portal.doc, "New")
-        wait_for_result(job)
+        self.assertEqual(wait_for_result(job), "New")
         transaction.begin()
         self.assertEqual(self.portal.doc.Title(), "New")
-        self.assertTrue(doc)
 
 
 class TestSecurity(JobTestCase):

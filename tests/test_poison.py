@@ -77,7 +77,8 @@ class TestPoisonJobs(PoisonTestCase):
         # Conflict retries happen in the same claim; then the job runs once more, alone in
         # the cluster (gate.py), and fails only when it conflicts that often again.
         self.assertEqual(job.attempts, 2)
-        self.assertTrue(job.alone)
+        self.assertIsNotNone(job.alone_since)  # it waited to run alone ...
+        self.assertFalse(job.alone)  # ... and its run alone is over
         transaction.begin()
         self.assertEqual(job.status, interfaces.COMPLETED, "not retried forever")
 
@@ -167,15 +168,12 @@ class TestPoisonJobs(PoisonTestCase):
         self.assertIn("cannot be pickled", str(result))
 
     def test_acquisition_wrapped_result(self):
-        # content returned as the result: stored by reference, or refused
-        # cleanly; never a worker that cannot commit
+        # Content returned as the result is stored by reference, without its acquisition
+        # wrapper (never a worker that cannot commit).
         job = self.service.queueJob(sample_jobs.return_context, self.portal)
-        transaction.commit()
-        wait_until(lambda: job.status == interfaces.COMPLETED, "the job to finish")
-        if job.failed:
-            self.assertIn("pickle", str(job.result).lower())
-        else:  # the site, by reference (no acquisition wrapper in the ZODB)
-            self.assertEqual(job.result._p_oid, self.portal._p_oid)
+        result = wait_for_result(job)
+        self.assertFalse(job.failed, result)
+        self.assertIs(result, self.portal.aq_base)
 
     def test_poison_in_a_serial_batch_stops_it_and_the_worker_goes_on(self):
         from collective.zasync.service import makeJob

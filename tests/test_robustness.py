@@ -28,7 +28,6 @@ from zope.component import getGlobalSiteManager
 from zope.interface import Interface
 
 import contextlib
-import time
 import transaction
 
 
@@ -136,7 +135,7 @@ class TestOrder(OwnWorkerTestCase):
         delayed = self.service.queueJobWithDelay(
             None, utcnow() + timedelta(seconds=1), sample_jobs.record, self.portal, "delayed")
         transaction.commit()
-        time.sleep(1.5)  # due now, and no worker is running
+        wait_until(lambda: utcnow() > delayed.begin_after, "the delayed job to be due (no worker runs)")
         later = [self.service.queueJob(sample_jobs.record, self.portal, "later %d" % n) for n in range(3)]
         transaction.commit()
         self.start_worker()

@@ -132,13 +132,11 @@ class TestContentRuleAction(ThroughTheWebTestCase):
         self.assertIn("may not run tests.manage on /plone/f/doc", logs.output[0])
 
     def test_the_add_form_offers_the_registered_functions(self):
-        request = self.layer["request"]
         adding = self.portal.restrictedTraverse("++rule++zasync-rule/+action")
         view = adding.restrictedTraverse("collective.zasync.RunInBackground")
         html = view()
         self.assertIn("Mark the item", html)
         self.assertIn("Manage it", html)
-        self.assertIsNotNone(request)
 
 
 XML = """<?xml version="1.0"?>

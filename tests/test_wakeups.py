@@ -45,7 +45,9 @@ class TestWakeUps(OwnWorkerTestCase):
         self.assertTrue(worker.wakeup.is_set())
 
     def test_jobs_queued_by_a_request_wake_it(self):
-        worker = self.start_worker(poll_interval=60.0)  # no poll would find them in time
+        # Neither a poll nor a ping would wake its loop within the minute (the loop also
+        # wakes up to ping): only the request's commit can, in time.
+        worker = self.start_worker(poll_interval=60.0, ping_interval=60.0, death_interval=180.0)
         job = self.service.queueJob(sample_jobs.add, self.portal, 1, 1)
         transaction.commit()
         self.assertEqual(wait_for_result(job, seconds=20), 2)

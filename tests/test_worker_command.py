@@ -11,11 +11,14 @@ from collective.zasync.cluster import free_port
 from collective.zasync.cluster import wait_for_port
 from collective.zasync.cluster import write_instance_files
 from collective.zasync.cluster import pid_alive
+from collective.zasync.lifeline import popen_group
+from collective.zasync.lifeline import tied
 from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 from tests.test_zeo import ClusterLayer
 from tests.test_zeo import ClusterTestCase
 from tests.test_zeo import FAST_WORKERS
+from tests.test_zeo import running
 
 import json
 import os
@@ -39,7 +42,10 @@ class WorkerCommandLayer(ClusterLayer):
     worker_instances = 0
 
     def start_workers(self, cluster):
+        if running(cluster, "zasync-worker"):
+            return
         client = cluster.root / "client"
+        before = len(read_log(cluster))
         # The same file as the <environment> of its zope.conf, which would win anyway.
         env = dict(os.environ, ZASYNC_UUID=str(client / "var" / "worker-uuid.txt"))
         env.pop("ZASYNC_DISABLE", None)
@@ -48,15 +54,18 @@ class WorkerCommandLayer(ClusterLayer):
         command = [COMMAND, "-C", conf, "--processes", "2", "--threads", "2",
                    "--metrics-port", str(cluster.metrics_port)]
         with open(client / "var" / "zasync-worker.out", "ab") as out:
-            cluster.processes["zasync-worker"] = process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, env=env
-            )
+            # Its worker processes end with the test run too (they outlive a killed supervisor).
+            cluster.processes["zasync-worker"] = process = popen_group(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 180
-        while read_log(cluster).count("runs jobs as worker") < 2:  # both processes
+        while read_log(cluster)[before:].count("runs jobs as worker") < 2:  # both processes
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("zasync-worker did not start (exit code %s):\n%s"
                                    % (process.poll(), read_log(cluster)[-5000:]))
             time.sleep(0.2)
+
+    def stop_workers(self, cluster):
+        cluster.stop("zasync-worker", timeout=STOP_TIMEOUT + 15)
 
 
 def free_port_pair():
@@ -179,6 +188,12 @@ class TestWorkerCommand(ClusterTestCase):
         self.assertEqual(sorted(self.marks("terminated-").values()), [1] * len(completed))
 
 
+class TestWithoutTheCommand(ClusterTestCase):
+    """The same cluster with zasync-worker stopped (test_3 stops it; each test here makes sure)."""
+
+    layer = WORKER_COMMAND
+    needs_workers = False
+
     def test_4_an_instance_configured_by_environment_variables_only(self):
         """As a plone/plone-backend container: no worker ZCML, no product-config, no
         <environment>; ZASYNC_WORKER=1, ZASYNC_UUID (a UUID), ZASYNC_THREADS, ZASYNC_PING_INTERVAL."""
@@ -193,7 +208,8 @@ class TestWorkerCommand(ClusterTestCase):
         with open(home / "var" / "stdout.log", "ab") as out:
             self.cluster.processes["envworker"] = process = subprocess.Popen(
                 [str(BIN / "runwsgi"), str(home / "etc" / "zope.ini")], stdout=out,
-                stderr=subprocess.STDOUT, env=env)
+                stderr=subprocess.STDOUT, env=env, preexec_fn=tied())
+        self.addCleanup(self.cluster.stop, "envworker")  # (if the test stops before it does)
         port = int((home / "http_port").read_text())
         wait_for_port(port, 180, process)
         record = self.root().workers[uuid]

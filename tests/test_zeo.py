@@ -8,6 +8,7 @@ its own connection to the storage.
 
 from collective.zasync import interfaces
 from collective.zasync.cluster import Cluster
+from collective.zasync.cluster import pid_alive
 from pathlib import Path
 from persistent import Persistent
 from plone.testing import Layer
@@ -44,15 +45,34 @@ class ClusterLayer(Layer):
         """Hook: runs after the site exists, before the workers start."""
 
     def start_workers(self, cluster):
-        """Hook: start the processes that run jobs (here: the worker instances) and wait for them."""
-        cluster.start_instance("worker1", wait=False)
-        cluster.start_instance("worker2", wait=False)
-        cluster.wait_for("worker1")
-        cluster.wait_for("worker2")
+        """Hook: start the processes that run jobs that do not run (here: the worker
+        instances) and wait for them."""
+        names = [name for name in ("worker1", "worker2") if not running(cluster, name)]
+        for name in names:
+            cluster.start_instance(name, wait=False)
+        for name in names:
+            cluster.wait_for(name)
+
+    def stop_workers(self, cluster):
+        """Hook: stop the processes that start_workers starts."""
+        for name in ("worker1", "worker2"):
+            cluster.stop(name)
+
+    def restore(self, workers=True):
+        """Bring the cluster to the layer's state, whatever an earlier test left: the storage
+        server running, and the workers (or, ``workers`` false, none): each test starts there."""
+        cluster = self["cluster"]
+        if not storage_running(cluster):
+            cluster.start_storage()
+        if workers:
+            self.start_workers(cluster)
+        else:
+            self.stop_workers(cluster)
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="zasync-cluster-")
-        cluster = Cluster(self.tmp, multi_db=self.multi_db, worker_config=FAST_WORKERS, storage=self.storage)
+        cluster = Cluster(self.tmp, multi_db=self.multi_db, worker_config=FAST_WORKERS, storage=self.storage,
+                          tied=True)
         cluster.write(workers=self.worker_instances)
         try:
             cluster.start_storage()
@@ -76,6 +96,30 @@ class ClusterLayer(Layer):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def held_entries(directory, pids):
+    """The entries of the jobs that worker processes ``pids`` hold inside their function while
+    ``directory``/hold exists (tests.sample_jobs.mark_outside_too)."""
+    entries = set()
+    for pid in pids:
+        path = Path(directory) / ("held-%d" % pid)
+        if path.exists():
+            entries.update(path.read_text().split())
+    return entries
+
+
+def running(cluster, name):
+    """True if the cluster's process ``name`` was started and has not ended."""
+    process = cluster.processes.get(name)
+    return process is not None and process.poll() is None
+
+
+def storage_running(cluster):
+    if cluster.postgres is None:
+        return running(cluster, "zeo")
+    pid = cluster.postgres.pid()
+    return pid is not None and pid_alive(pid)
+
+
 SINGLE_DB_CLUSTER = ClusterLayer(False, "collective.zasync:ZEOCluster")
 MULTI_DB_CLUSTER = ClusterLayer(True, "collective.zasync:ZEOClusterMultiDB")
 RELSTORAGE_CLUSTER = ClusterLayer(False, "collective.zasync:RelStorageCluster", storage="relstorage")
@@ -90,6 +134,13 @@ def server_venv(process):
 
 class ClusterTestCase(unittest.TestCase):
     multi_db = False
+    time_limit = 15 * 60  # seconds (tests/timelimit.py); real processes on a busy machine
+    needs_workers = True  # False: its tests start with no worker running
+
+    def setUp(self):
+        # Independent of the tests before it: one that failed half-way (a worker killed, the
+        # storage stopped) does not make the next ones fail too.
+        self.layer.restore(workers=self.needs_workers)
 
     @property
     def cluster(self):
@@ -159,24 +210,25 @@ class WorkerTests:
         self.assertEqual(self.marks("spread-"), {"spread-%d" % n: 1 for n in range(20)})
 
     def test_2_sigkilled_worker_jobs_run_again_elsewhere_exactly_once(self):
-        ids = self.queue("sleep_and_mark", 4, "killed", "3")
-        victim = self.worker_uuid("worker1")
-
-        def running_on_victim():
-            return [job for job in self.jobs(ids) if job and job.status == interfaces.ACTIVE and job.worker_uuid == victim]
-
-        self.wait_until(running_on_victim, 60, "a job running on worker1")
-        interrupted = {job.id for job in running_on_victim()}
-        self.cluster.stop("worker1", signal.SIGKILL)
+        # The jobs that start wait inside their function while the file "hold" exists, and
+        # say so (sample_jobs.mark_outside_too): worker1 is killed while one runs there.
+        effects = Path(self.tmp) / "effects-killed"
+        effects.mkdir()
+        victim, pid = self.worker_uuid("worker1"), self.cluster.processes["worker1"].pid
+        (effects / "hold").touch()
+        try:
+            ids = self.queue("mark_outside_too", 4, "killed", effects)
+            self.wait_until(lambda: held_entries(effects, [pid]), 60, "a job running in worker1")
+            self.cluster.stop("worker1", signal.SIGKILL)
+        finally:
+            (effects / "hold").unlink()
+        interrupted = held_entries(effects, [pid])
         jobs = self.wait_completed(ids, seconds=120)
-        for job in jobs:
-            self.assertFalse(job.failed, job.result)
-            if job.id in interrupted:
-                self.assertEqual(job.attempts, 2)
-                self.assertEqual(job.worker_uuid, self.worker_uuid("worker2"))
+        self.assertEqual([str(job.result) for job in jobs if job.failed], [])
+        again = {job.args[0]: (job.attempts, job.worker_uuid) for job in jobs if job.args[0] in interrupted}
+        self.assertEqual(again, {entry: (2, self.worker_uuid("worker2")) for entry in interrupted})
         self.assertEqual(self.marks("killed-"), {"killed-%d" % n: 1 for n in range(4)})
         self.assertNotIn(victim, self.root().workers)
-        self.cluster.start_instance("worker1")
 
     def test_4_sigterm_lets_jobs_finish_and_unregisters(self):
         ids = self.queue("sleep_and_mark", 4, "terminated", "2")
@@ -194,8 +246,6 @@ class WorkerTests:
         # the jobs it was running finished there: none was run twice
         self.assertEqual({job.attempts for job in jobs}, {1})
         self.assertEqual(self.marks("terminated-"), {"terminated-%d" % n: 1 for n in range(4)})
-        self.cluster.start_instance(names[leaving])
-
 
     def test_5_retry_policy_attempts_leave_no_effects_on_any_worker(self):
         [spawner] = self.queue("tests.runner_jobs:queue_flaky", 1, "retried-", 12, 2)
@@ -307,7 +357,7 @@ class TestStockZEOServer(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="zasync-stock-zeo-")
-        self.cluster = Cluster(self.tmp, stock_zeo=True)
+        self.cluster = Cluster(self.tmp, stock_zeo=True, tied=True)
         self.cluster.write_zeo()
         self.cluster.start_zeo()
         self.db = self.cluster.open_db()

@@ -8,6 +8,7 @@ that an integrator would deploy. Run ``python -m collective.zasync.cluster
 --help`` for the command line.
 """
 
+from collective.zasync.lifeline import tied
 from collective.zasync.postgres import PostgresServer
 from pathlib import Path
 
@@ -253,10 +254,11 @@ class Cluster:
 
     ``storage``: "zeo" (a ZEO server; ``stock_zeo``: one without collective.zasync, see
     STOCK_ZEO) or "relstorage" (a PostgreSQL server in ``root``/postgres).
+    ``tied``: every process it starts ends with this process, however it ends (the tests).
     """
 
     def __init__(self, root, zeo_port=None, multi_db=False, worker_config=None, storage="zeo",
-                 stock_zeo=None, pg_port=None):
+                 stock_zeo=None, pg_port=None, tied=False):
         if storage not in STORAGES:
             raise ValueError("storage %r: one of %s" % (storage, ", ".join(STORAGES)))
         self.root = Path(root).absolute()
@@ -266,9 +268,10 @@ class Cluster:
         self.worker_config = dict(DEFAULT_WORKER_CONFIG, **(worker_config or {}))
         self.storage = storage
         self.stock_zeo = stock_zeo_default() if stock_zeo is None else stock_zeo
+        self.tied = tied
         self.postgres = None
         if storage == "relstorage":
-            self.postgres = PostgresServer(self.root / "postgres", pg_port or free_port())
+            self.postgres = PostgresServer(self.root / "postgres", pg_port or free_port(), tied=tied)
         self.processes = {}  # name -> Popen
 
     # -- configuration -----------------------------------------------------------
@@ -336,7 +339,7 @@ class Cluster:
         log = open(self.root / "zeo.out", "ab")
         self.processes["zeo"] = subprocess.Popen(
             [str(self.runzeo()), "-C", str(self.root / "zeo.conf")],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=self.preexec_fn(),
         )
         log.close()
         wait_for_port(self.zeo_port, 60, self.processes["zeo"])
@@ -363,7 +366,7 @@ class Cluster:
         env = dict(os.environ, ZASYNC_DISABLE="")
         self.processes[name] = process = subprocess.Popen(
             [str(BIN / "runwsgi"), str(home / "etc" / "zope.ini")],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=self.preexec_fn(),
         )
         log.close()  # the child has its own copy
         if wait:
@@ -383,22 +386,29 @@ class Cluster:
         env = dict(os.environ, ZASYNC_DISABLE="1")  # a script is no worker
         result = subprocess.run(
             [str(BIN / "zconsole"), "run", str(home / "etc" / "zope.conf"), str(script), *map(str, args)],
-            capture_output=True, text=True, env=env, timeout=timeout,
+            capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=self.preexec_fn(),
         )
         if result.returncode != 0:
             raise RuntimeError("Script %s failed:\n%s\n%s" % (script, result.stdout, result.stderr))
         return result.stdout
 
+    def preexec_fn(self):
+        """What a process started by this cluster runs before its program (lifeline.py)."""
+        return tied() if self.tied else None
+
     def stop(self, name, sig=signal.SIGTERM, timeout=60):
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if getattr(process, "watcher", None) is not None:  # lifeline.popen_group's: stopped here
+            process.watcher.cancel()
 
     def stop_all(self):
         for name in [n for n in self.processes if n != "zeo"]:

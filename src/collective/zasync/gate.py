@@ -56,6 +56,11 @@ class ConflictGate:
             entry = self._serial.setdefault(kind, [threading.Lock(), 0.0])
             entry[1] = time.monotonic() + self.serial_for
 
+    def forget(self):
+        """Forget which kinds of jobs run one at a time (their windows end now)."""
+        with self._lock:
+            self._serial.clear()
+
     @contextlib.contextmanager
     def one_at_a_time(self, kind):
         """Hold ``kind``'s lock for the block while its jobs conflict lately; else nothing."""

@@ -6,6 +6,7 @@ only: never the system's service. PostgreSQL refuses to run as root, so as root 
 runs as the ``postgres`` system user (made by Debian's package), who owns the directory.
 """
 
+from collective.zasync.lifeline import Watcher
 from pathlib import Path
 
 import os
@@ -43,16 +44,25 @@ def traversed_parents(directory):
 
 
 class PostgresServer:
-    """A PostgreSQL server whose data, socket and log are in ``directory``."""
+    """A PostgreSQL server whose data, socket and log are in ``directory``.
 
-    def __init__(self, directory, port=None):
+    ``tied``: the server is stopped when this process ends, however it ends (lifeline.py).
+    """
+
+    def __init__(self, directory, port=None, tied=False):
         self.directory = Path(directory).absolute()
         self.data = self.directory / "data"
         self.port = port
         self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.tied = tied
+        self.watcher = None
+
+    def command(self, program, *args):
+        """The command line of one of PostgreSQL's programs, as the user who owns the server."""
+        return [*self.as_postgres, str(pg_bin() / program), *map(str, args)]
 
     def run(self, program, *args):
-        command = [*self.as_postgres, str(pg_bin() / program), *map(str, args)]
+        command = self.command(program, *args)
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError("%s failed:\n%s%s" % (" ".join(command), result.stdout, result.stderr))
@@ -74,6 +84,8 @@ class PostgresServer:
         options = "-p %d -k %s -c listen_addresses=127.0.0.1" % (self.port, shlex.quote(str(self.directory)))
         log = self.directory / "postgres.log"
         self.run("pg_ctl", "start", "-w", "-t", "60", "-D", self.data, "-l", log, "-o", options)
+        if self.tied:
+            self.watcher = Watcher(self.command("pg_ctl", "stop", "-m", "immediate", "-D", self.data))
         return new
 
     def create_database(self, name):
@@ -91,5 +103,8 @@ class PostgresServer:
 
     def stop(self):
         """Stop the server: sessions are ended, transactions in progress rolled back."""
+        if self.watcher is not None:
+            self.watcher.cancel()
+            self.watcher = None
         if self.pid() is not None:
             self.run("pg_ctl", "stop", "-w", "-m", "fast", "-D", self.data)
