@@ -5,15 +5,29 @@
  *   <item>/background-jobs           an item's jobs ("More" menu, for who may modify it)
  *   /controlpanel/zasync             Site Setup → Background jobs (the backend's configlet)
  *   /controlpanel/zasync/jobs/<id>   one job
- *   /controlpanel/zasync/settings    the settings (plone.restapi's @controlpanels/zasync)
+ *   /controlpanel/zasync/settings    the settings (plone.restapi's @controlpanels/zasync-settings)
  */
+import clockSVG from '@plone/volto/icons/clock.svg';
 import ContentJobs, { VIEW_NAME } from './components/ContentJobs';
 import JobPage from './components/JobPage';
 import JobsPanel, { PANEL } from './components/JobsPanel';
 import Menus from './components/Menus';
 import MyJobs from './components/MyJobs';
-import Settings from './components/Settings';
+import Settings, { CONTROLPANEL_ID } from './components/Settings';
 import zasync from './reducers';
+
+/**
+ * Site Setup lists the backend's "Background jobs" configlet (shown to those who may
+ * use it, "Manage portal") by its settings panel: make it open the queues page.
+ */
+export function linkToPanel(filter) {
+  return (controlpanels) =>
+    filter(controlpanels).map((controlpanel) =>
+      controlpanel['@id'].endsWith(`/${CONTROLPANEL_ID}`)
+        ? { ...controlpanel, '@id': PANEL }
+        : controlpanel,
+    );
+}
 
 export default function applyConfig(config) {
   config.addonRoutes = [
@@ -30,6 +44,13 @@ export default function applyConfig(config) {
     ...(config.settings.appExtras || []),
     { match: '', component: Menus },
   ];
+  config.settings.filterControlPanels = linkToPanel(
+    config.settings.filterControlPanels || ((controlpanels) => controlpanels),
+  );
+  config.settings.controlPanelsIcons = {
+    ...(config.settings.controlPanelsIcons || {}),
+    zasync: clockSVG,
+  };
   // Not content: Volto neither fetches nor shows an item at these paths.
   config.settings.nonContentRoutes = [
     ...(config.settings.nonContentRoutes || []),
