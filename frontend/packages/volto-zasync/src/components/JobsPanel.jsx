@@ -258,7 +258,10 @@ export default function JobsPanel({ location }) {
       )}
       <Segment className="zasync-job-list">
         <Header as="h2">
-          {queueName(intl, selected.queue)}: <StateLabel state={selected.state} />
+          {intl.formatMessage(messages.jobList, {
+            queue: queueName(intl, selected.queue),
+            state: intl.formatMessage(messages[selected.state]),
+          })}
         </Header>
         {jobs.data && (
           <>

@@ -76,9 +76,12 @@ describe('Background jobs panel', () => {
   });
 
   it('is refused to a user without "Manage portal"', async () => {
-    const store = storeFor(() => {
-      throw httpError(403, 'You are not allowed');
-    });
+    const store = storeFor(
+      () => {
+        throw httpError(403, 'You are not allowed');
+      },
+      { userSession: { token: 'member-token' } },
+    );
     renderPage(JobsPanel, { path: '/controlpanel/zasync', store });
     await screen.findByText(/Forbidden/);
     expect(screen.queryByText('Workers')).toBeNull();
@@ -88,5 +91,18 @@ describe('Background jobs panel', () => {
     expect(selection('')).toEqual({ queue: '', state: 'failed', start: 0 });
     expect(selection('?queue=mail&state=active&b_start=40')).toEqual({ queue: 'mail', state: 'active', start: 40 });
     expect(selection('?state=bogus&b_start=-3')).toEqual({ queue: '', state: 'failed', start: 0 });
+  });
+});
+
+describe('Background jobs panel, refused', () => {
+  it('tells a logged-in user it is forbidden, even when Zope answers 401', async () => {
+    const store = storeFor(
+      () => {
+        throw httpError(401, 'You are not authorized');
+      },
+      { userSession: { token: 'member-token' } },
+    );
+    renderPage(JobsPanel, { path: '/controlpanel/zasync', store });
+    await screen.findByText(/Forbidden/);
   });
 });

@@ -1,6 +1,7 @@
 /** The frame of every page: title, Volto's toolbar with a back arrow, refusals. */
 import React from 'react';
 import { createPortal } from 'react-dom';
+import { useSelector } from 'react-redux';
 import { Link } from 'react-router-dom';
 import { Container, Message } from 'semantic-ui-react';
 import { useIntl } from 'react-intl';
@@ -18,9 +19,12 @@ export default function Page({ title, description, pathname, back, error, classN
   const intl = useIntl();
   const isClient = useClient();
   const toolbar = isClient && document.getElementById('toolbar');
+  const loggedIn = useSelector((state) => Boolean(state.userSession?.token));
   const status = errorStatus(error);
-  if (status === 401) return <Unauthorized />;
-  if (status === 403) return <Forbidden />;
+  // Zope answers 401 to a logged-in user who lacks the permission, too.
+  if (status === 401 || status === 403) {
+    return loggedIn ? <Forbidden /> : <Unauthorized />;
+  }
   return (
     <Container id="page-zasync" className={className}>
       <Helmet title={title} />

@@ -47,6 +47,7 @@ export default defineMessages({
     defaultMessage: 'That did not work: {message}',
   },
   queues: { id: 'Queues', defaultMessage: 'Queues' },
+  jobList: { id: '{queue}: {state} jobs', defaultMessage: '{queue}: {state} jobs' },
   queue: { id: 'Queue', defaultMessage: 'Queue' },
   defaultQueue: { id: 'default queue', defaultMessage: 'default queue' },
   rateLimits: { id: 'Limits', defaultMessage: 'Limits' },
