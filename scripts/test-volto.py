@@ -277,7 +277,7 @@ class VoltoPagesTestCase(unittest.TestCase):
         page.goto(self.url("/controlpanel/zasync"))
         page.get_by_role("link", name="Settings").click()
         expect(page).to_have_url(self.url("/controlpanel/zasync/settings"))
-        expect(page.locator("form")).to_contain_text("Keep finished jobs (days)")
+        expect(page.get_by_text("Keep finished jobs (days)")).to_be_visible()
 
     def test_anonymous_and_a_member_are_refused_the_panel(self):
         page = self.page
