@@ -122,8 +122,10 @@ frontend/node_modules/.stamp: frontend/pnpm-lock.yaml frontend/package.json \
 volto-install: frontend/node_modules/.stamp
 
 ## Volto's production build of the development site (frontend/build/).
+## Without PORT and HOST (make passes its command line's on): the build would fix them in the
+## server, which reads them when it starts.
 frontend/build/server.js: frontend/node_modules/.stamp $(VOLTO_SOURCES)
-	cd frontend && $(PNPM) build
+	cd frontend && env -u PORT -u HOST $(PNPM) build
 	touch $@
 
 volto-build: frontend/build/server.js
