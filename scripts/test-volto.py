@@ -3,16 +3,16 @@
 Starts the pip-only cluster (collective.zasync.cluster) in a temporary directory on
 free ports: a ZEO server, a client and one worker, with the demo's ZCML (its
 ``@zasync-demo`` service queues example jobs as the user who asks). Creates the
-site, a member, an editor and a manager, and a published page "News". Starts Volto's
-production server (frontend/build, ``make volto-build``) in front of the client,
-then, in Debian's Chromium through Playwright:
+site, a member, an editor, a site administrator and a manager, and a published page
+"News". Starts Volto's production server (frontend/build, ``make volto-build``) in
+front of the client, then, in Debian's Chromium through Playwright:
 
 - a member queues a job and watches it complete in My jobs (from the personal
   menu), and cancels a delayed one there;
 - an editor opens an item's Background jobs from the toolbar's "More" menu;
 - a manager retries a failed job in Site Setup → Background jobs;
-- Anonymous and the member are refused the panel, and Site Setup does not list it
-  for the member.
+- Anonymous, the member and a site administrator are refused the panel ("Manage
+  portal"), and Site Setup does not list it for the site administrator.
 
 Saves the three pages as docs/volto-*.png (``--no-screenshots``: not).
 
@@ -50,7 +50,8 @@ FRONTEND = HERE / "frontend"
 DOCS = HERE / "docs"
 SCRIPTS = Path(collective.zasync.scripts.__file__).parent
 PASSWORD = "secret-Pw-123"
-USERS = {"member": ["Member"], "editor": ["Member", "Editor"], "manager": ["Member", "Manager"]}
+USERS = {"member": ["Member"], "editor": ["Member", "Editor"], "siteadmin": ["Member", "Site Administrator"],
+         "manager": ["Member", "Manager"]}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 TIMEOUT = 60_000  # ms: a page, a job, on a busy machine
@@ -290,6 +291,19 @@ class VoltoPagesTestCase(unittest.TestCase):
         expect(page.locator(".zasync-workers")).to_have_count(0)
         page.goto(self.url("/controlpanel/zasync/jobs/anything"))
         expect(page.locator("body")).to_contain_text("Forbidden")
+
+    def test_site_setup_lists_the_panel_to_managers_only(self):
+        self.log_in("siteadmin")
+        page = self.page
+        page.goto(self.url("/controlpanel"))
+        expect(page.get_by_role("link", name="Mail")).to_be_visible()  # Site Setup is there ...
+        expect(page.get_by_role("link", name="Background jobs")).to_have_count(0)  # ... without it
+        page.goto(self.url("/controlpanel/zasync"))
+        expect(page.locator("body")).to_contain_text("Forbidden")
+        self.context.clear_cookies()
+        self.log_in("manager")
+        page.goto(self.url("/controlpanel"))
+        expect(page.get_by_role("link", name="Background jobs")).to_have_attribute("href", "/controlpanel/zasync")
 
 
 def main(argv=None):
