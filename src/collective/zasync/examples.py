@@ -5,6 +5,8 @@ Each is an ordinary module-level function: queue it with
 """
 
 from collective.zasync import task
+from collective.zasync.api import checkpoint
+from collective.zasync.api import get_checkpoint
 from collective.zasync.api import set_progress
 from plone import api
 from urllib.error import URLError
@@ -38,6 +40,14 @@ def count_content(context, seconds=5):
     for brain in brains:
         by_type[brain.portal_type] = by_type.get(brain.portal_type, 0) + 1
     return by_type
+
+
+def fail_once(context):
+    """Fail on the first attempt and succeed when retried (to show a retry in the control panel)."""
+    if get_checkpoint() is None:
+        checkpoint("failed once")
+        raise ValueError("The first attempt fails on purpose: retry it from the control panel.")
+    return "succeeded when retried"
 
 
 def tag_all(context, subject, every=100):

@@ -1,0 +1,2 @@
+// Volto's build configuration, unchanged.
+module.exports = require('@plone/volto/razzle.config');

@@ -1,0 +1,1 @@
+export { default } from '@plone/volto/routes';

@@ -1,0 +1,5 @@
+// The add-ons this development site loads (read by @plone/registry).
+module.exports = {
+  addons: ['@plone-collective/volto-zasync'],
+  theme: '',
+};
