@@ -17,6 +17,8 @@ from collective.zasync.interfaces import IQueueDatabase
 from collective.zasync.migration import migrate
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import LAYOUT
+from collective.zasync.priority import waiting_trees
+from collective.zasync.queue import waiting_key
 from collective.zasync.testing import wait_until
 from collective.zasync.workersettings import WorkerSettings
 from pathlib import Path
@@ -219,8 +221,12 @@ class TestDatabaseOf68e181d(QueueDatabaseTestCase):
     def test_every_object_loads_and_every_job_runs(self):
         self.assertGreater(self.assert_every_object_loads(), 40)
         root = self.root()
+        self.assertEqual(root.layout, 3)  # (4: a job given back waits under a new key)
+        self.assertTrue(migrate(root))
         self.assertEqual(root.layout, LAYOUT)
-        self.assertFalse(migrate(root), "the current layout: nothing to do")
+        for _priority, tree in waiting_trees(root.queues[""]):
+            for key, job in tree.items():
+                self.assertEqual(key, waiting_key(job))
         queue = root.queues[""]
         jobs = {self.call(job): job for job in queue.jobs.values() if job.func_name}
         [batch] = [job for job in queue.jobs.values() if job.batch_kind == "serial"]

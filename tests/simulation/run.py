@@ -31,7 +31,7 @@ class Result:
         return "\n".join(lines)
 
 
-def run_schedule(seed, fault_steps=250, settle_steps=6000, faults=True):
+def run_schedule(seed, fault_steps=180, settle_steps=6000, faults=True):
     """Run the schedule of ``seed``; return a Result (``.ok``, ``.problems``)."""
     world = World(seed, faults=faults, steps=fault_steps)
     World.current = world

@@ -117,8 +117,8 @@ def cancel(job):
         raise ActionError("Job %s is part of a batch: cancel the batch's jobs from the batch." % job.id)
     queue = queue_of(job)
     end_unstarted(queue, job, Cancelled("Cancelled before it ran."))
-    if job.recurrence is not None:
-        schedule_next_run(queue, job)  # one run cancelled: the next is due as planned (unless it is stopped)
+    if job.recurrence is not None and not job.recurrence.cancelled:
+        schedule_next_run(queue, job)  # one run cancelled: the next is due as planned
     return job
 
 
