@@ -25,7 +25,7 @@ $(BIN)/uv:
 install: .stamp-install
 
 ## ZEO alone, at the version of .venv, in a virtualenv of its own: like Plone's official ZEO
-## image, a server that cannot import collective.zasync (collective.zasync.cluster.STOCK_ZEO).
+## image, a server that cannot import collective.zasync (collective.zasync.dev.cluster.STOCK_ZEO).
 $(ZEO_VENV)/bin/runzeo: constraints.txt | $(BIN)/uv
 	test -x $(ZEO_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(ZEO_VENV)
 	$(BIN)/uv pip install -q -p $(ZEO_VENV)/bin/python -c constraints.txt ZEO
@@ -40,7 +40,7 @@ system-deps:
 run: install
 	$(BIN)/zasync-cluster standalone --root var/instance --http-port $(PORT)
 	ZASYNC_DISABLE=1 $(BIN)/zconsole run var/instance/etc/zope.conf \
-	    src/collective/zasync/scripts/create_site.py Plone admin:admin
+	    src/collective/zasync/dev/create_site.py Plone admin:admin
 	@echo
 	@# localhost, not 127.0.0.1: Plone leaves pages unthemed on the host name 127.0.0.1
 	@echo "  Site:  http://localhost:$(PORT)/Plone   (login: admin / admin)"

@@ -36,6 +36,8 @@ setup(
     python_requires=">=3.11",
     install_requires=[
         "BTrees",
+        # cron schedules of recurring jobs, in a time zone, across daylight-saving changes
+        "cronsim",
         "persistent",
         "plone.api",
         "plone.app.registry",
@@ -77,9 +79,9 @@ setup(
     entry_points={
         "plone.autoinclude.plugin": ["target = plone"],
         "console_scripts": [
-            "zasync-cluster = collective.zasync.cluster:main",
-            "zasync-worker = collective.zasync.command:main",
-            "zasync = collective.zasync.cli:main",
+            "zasync-cluster = collective.zasync.dev.cli:main",
+            "zasync-worker = collective.zasync.worker.cli:main",
+            "zasync = collective.zasync.client.cli:main",
         ],
     },
 )

@@ -19,7 +19,7 @@ REQUIRED = [
     "configure.zcml",
     "interfaces.py",
     "testing.py",
-    "demo/configure.zcml",
+    "dev/demo/configure.zcml",
     "browser/configure.zcml",
     "browser/templates/controlpanel.pt",
     "restapi/configure.zcml",
@@ -32,16 +32,17 @@ REQUIRED = [
     "single_db_worker.zcml",
     "multi_db_instance.zcml",
     "multi_db_worker.zcml",
-    "ops.zcml",
+    "meta.zcml",
+    "plone/configure.zcml",
 ]
 SDIST_ONLY = ["README.md", "CHANGES.rst", "setup.py", "pyproject.toml", "MANIFEST.in"]
 FORBIDDEN = {"tests", "benchmarks"}
 ENTRY_POINTS = [
     "[plone.autoinclude.plugin]",
     "target = plone",
-    "zasync-cluster = collective.zasync.cluster:main",
-    "zasync-worker = collective.zasync.command:main",
-    "zasync = collective.zasync.cli:main",
+    "zasync-cluster = collective.zasync.dev.cli:main",
+    "zasync-worker = collective.zasync.worker.cli:main",
+    "zasync = collective.zasync.client.cli:main",
 ]
 
 

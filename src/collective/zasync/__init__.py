@@ -1,15 +1,49 @@
 """collective.zasync: durable background jobs for Plone, queued in the ZODB.
 
-Start with ``interfaces.py``: it is the contract of the package.
+Start with ``interfaces.py``: it is the contract of the package. Add-ons import
+``collective.zasync.api``, ``collective.zasync.interfaces``, ``collective.zasync.testing``
+and the names below; the layers below them (core, client, worker, browser, restapi, plone,
+dev) are drawn in docs/design.md.
 """
 
-# ``collective.zasync.transactional`` is the decorator (its module has the same name).
-from collective.zasync.transactional import transactional  # noqa: E402,F401
+# Old module paths (stored in databases, documented for add-ons) load what they named,
+# before anything is unpickled (moved.py).
+from collective.zasync import moved
 
-# ``@collective.zasync.task``: a job function with its queueing options (tasks.py).
-from collective.zasync.tasks import task  # noqa: E402,F401
+moved.install()
 
-# ZEO reuses ids of new objects after a server restart unless patched (see zeopatch.py).
-from collective.zasync.zeopatch import forget_prefetched_oids_on_reconnect  # noqa: E402
+# ZEO reuses ids of new objects after a server restart unless patched (worker/zeopatch.py).
+from collective.zasync.worker.zeopatch import forget_prefetched_oids_on_reconnect  # noqa: E402
 
 forget_prefetched_oids_on_reconnect()
+
+# -- the public names (each also where the documentation gives it) ---------------------------
+from collective.zasync import api  # noqa: E402
+from collective.zasync import interfaces  # noqa: E402
+from collective.zasync.api import check_cancelled  # noqa: E402
+from collective.zasync.api import checkpoint  # noqa: E402
+from collective.zasync.api import Failure  # noqa: E402
+from collective.zasync.api import get_checkpoint  # noqa: E402
+from collective.zasync.api import get_job  # noqa: E402
+from collective.zasync.api import get_progress  # noqa: E402
+from collective.zasync.api import get_service  # noqa: E402
+from collective.zasync.api import JobCancelled  # noqa: E402
+from collective.zasync.api import makeJob  # noqa: E402
+from collective.zasync.api import set_progress  # noqa: E402
+from collective.zasync.client.task import task  # noqa: E402
+from collective.zasync.client.transactional import transactional  # noqa: E402
+from collective.zasync.interfaces import IAsyncService  # noqa: E402
+
+
+__all__ = [
+    # decorators for job functions and scripts
+    "task", "transactional",
+    # queueing and finding jobs, in a request or a script
+    "IAsyncService", "get_service", "makeJob", "get_job", "get_progress",
+    # what a running job calls
+    "set_progress", "check_cancelled", "JobCancelled", "checkpoint", "get_checkpoint",
+    # what a failed job leaves in job.result
+    "Failure",
+    # the modules add-ons import (and collective.zasync.testing, for tests)
+    "api", "interfaces",
+]

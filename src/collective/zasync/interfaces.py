@@ -1,4 +1,4 @@
-"""The contract of collective.zasync: read this module and you know the package.
+"""The contract of collective.zasync: read this module and you know the package. Add-ons import it.
 
 The names (IAsyncService, IJob, IQueue, IJobSuccess, IJobFailure and the
 status constants) are those of plone.app.async, so that code written for it
@@ -8,6 +8,7 @@ ports by changing imports.
 from zope.interface import Attribute
 from zope.interface import Interface
 from zope.interface.interfaces import IObjectEvent
+from zope.publisher.interfaces.browser import IDefaultBrowserLayer
 
 
 # Job states, with plone.app.async's (and zc.async's) values.
@@ -29,20 +30,27 @@ class IAsyncService(Interface):
     after that transaction commits, and never if it aborts. Each call checks
     its input at once and raises ``ValueError``/``TypeError`` on bad input.
 
-    Every call that takes ``func, context`` (and ``makeJob``) also takes the
-    keyword argument ``about=item``, taken by the service: a stored content
-    item of the same site that the job belongs to instead of its context, so
-    that it is listed in that item's "Background jobs" (``@@zasync-jobs``).
+    The keyword arguments the service takes for itself are never passed to
+    the job's function: ``queue``, ``quota_names``, ``priority``, ``about``,
+    ``unique_key``, ``unique_scope``, ``depends_on``, ``run_on_failure``,
+    ``retry_on``, ``max_attempts``, ``retry_backoff``, ``retry_backoff_max``
+    (one list: client/options.py). A job function with a parameter of one of
+    these names is refused when queued: rename the parameter.
+
+    Every call that takes ``func, context`` (and ``makeJob``) takes
+    ``about=item``: a stored content item of the same site that the job
+    belongs to instead of its context, so that it is listed in that item's
+    "Background jobs" (``@@zasync-jobs``).
     """
 
     def queueJob(func, context, *args, **kwargs):
-        """Queue ``func(context, *args, **kwargs)`` in the default queue.
+        """Queue ``func(context, *args, **kwargs)`` in the default queue (or ``queue=``).
 
         ``func`` is a module-level function or a method of a persistent
         object; ``context`` a persistent object inside a Plone site. The job
-        runs as the current user, with the site set. Keyword arguments
-        ``unique_key`` (str) and ``quota_names`` (tuple) are taken by the
-        service, not passed on. Returns the job.
+        runs as the current user, with the site set. ``queue`` (a name) and
+        ``quota_names`` (a tuple of the queue's quotas) are taken by the
+        service, not passed on, as the others above. Returns the job.
 
         ``unique_key``: if this user already has an unfinished job with that
         key in this queue and site, that job is returned and nothing is
@@ -53,17 +61,17 @@ class IAsyncService(Interface):
         Also taken by the service (by every queueJob... variant):
         ``priority`` (int from -10 to 10, default 0): among the due jobs of
         its queue, a higher priority starts first, equal ones in queueing
-        order; strict, no aging (priority.py). ``depends_on`` (a queued job,
+        order; strict, no aging (core/priority.py). ``depends_on`` (a queued job,
         or a list of them, of the same site): the job starts only once they
         have all finished; if one failed or was cancelled it fails at once,
-        naming that job, unless ``run_on_failure=True`` (dependencies.py).
+        naming that job, unless ``run_on_failure=True`` (core/dependencies.py).
         ``makeJob`` and ``queueRecurringJob`` take ``priority`` too.
         A retry policy, also taken by the service (on every queue... call):
         ``retry_on`` (an exception class or a tuple of them, importable),
         ``max_attempts`` (default 3), ``retry_backoff`` (seconds or a
         timedelta, default 10) and ``retry_backoff_max`` (default 3600).
         An attempt that raises one of ``retry_on`` is aborted and the job
-        waits in its queue until its next try (see retrying.py for the
+        waits in its queue until its next try (see core/retrying.py for the
         formula); after ``max_attempts`` it fails with the last error.
         """
 
@@ -103,11 +111,14 @@ class IAsyncService(Interface):
         """queueParallelJobs in the given queue, with quotas as in queueSerialJobsInQueue."""
 
     def queueRecurringJob(func, context, schedule, *args, **kwargs):
-        """Run the job on ``schedule`` (seconds, timedelta or cron line, UTC)
-        as the current user until cancelled; runs never overlap. Keyword
-        arguments ``queue`` (a name) and ``quota_names`` are taken by the
-        service. Returns the first run; ``job.recurrence`` identifies the
-        series."""
+        """Run the job on ``schedule`` as the current user until cancelled; runs
+        never overlap. ``schedule``: seconds, a timedelta, or a cron line
+        (``"0 3 * * MON-FRI"``, ``"@daily"``) in the time zone it names first
+        (``"TZ=Europe/Brussels 0 3 * * *"``), else in the site's
+        (``plone.portal_timezone``), kept across daylight-saving changes. Takes
+        the service's keyword arguments but those of a single job only
+        (unique_key, unique_scope, depends_on, run_on_failure). Returns the
+        first run; ``job.recurrence`` identifies the series."""
 
     def cancelRecurringJob(recurrence):
         """Stop a recurring job (given its Recurrence or any of its runs)."""
@@ -320,3 +331,9 @@ class IJobFunction(Interface):
 
     def allowed(context):
         """True if the current user has the permission on ``context``."""
+
+
+class ICollectiveZasyncLayer(IDefaultBrowserLayer):
+    """The browser layer of collective.zasync (profiles/default/browserlayer.xml): its pages and
+    services answer only where the add-on is installed. (Sites installed before 1.0 store it as
+    ``collective.zasync.browser.interfaces.ICollectiveZasyncLayer``: moved.py.)"""

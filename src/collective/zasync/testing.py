@@ -4,12 +4,12 @@
 inside the test process on the test's own database: queue a job, call
 ``transaction.commit()``, then ``wait_for_result(job)``.
 ``ZASYNC_ACCEPTANCE_TESTING`` also serves the site over HTTP (for browser
-and REST tests).
+and REST tests). Add-ons may import this module (it needs plone.app.testing).
 """
 
-from collective.zasync.dispatcher import Dispatcher
 from collective.zasync.interfaces import COMPLETED
-from collective.zasync.worker import WorkerSettings
+from collective.zasync.worker.dispatcher import Dispatcher
+from collective.zasync.worker.settings import WorkerSettings
 from plone.app.contenttypes.testing import PLONE_APP_CONTENTTYPES_FIXTURE
 from plone.app.testing import FunctionalTesting
 from plone.app.testing import IntegrationTesting

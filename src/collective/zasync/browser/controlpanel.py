@@ -1,31 +1,27 @@
-"""Site Setup > Background jobs: queues, jobs, workers; retry, cancel, remove.
+"""Site Setup > Background jobs: queues, jobs, workers; retry, cancel, remove. Not for add-ons.
 
 ``@@zasync-controlpanel`` shows every queue with its counts, the recurring
 jobs and the workers; with ``?queue=NAME&state=STATE`` it also lists that
 queue's jobs in that state, 50 a page (``b_start``). ``@@zasync-job?id=ID``
 shows one job. Every action is a POST to ``@@zasync-controlpanel`` carrying
-plone.protect's authenticator; anything else changes nothing.
+plone.protect's authenticator; anything else changes nothing. (The settings form,
+``@@zasync-settings``, is Plone glue: plone/controlpanel.py.)
 """
 
-from collective.zasync.setaside import set_aside_jobs
-from collective.zasync.settings import check_database_change
-from collective.zasync.settings import may_change_database
-from collective.zasync import actions
-from collective.zasync import reading
+from collective.zasync.client import admin
+from collective.zasync.client import reading
+from collective.zasync.client.permissions import check_database_change
+from collective.zasync.client.permissions import may_change_database
+from collective.zasync.client.sites import site_path_of
+from collective.zasync.defaults import PAGE_SIZE
 from collective.zasync.i18n import _
 from collective.zasync.interfaces import IAsyncService
-from collective.zasync.job import utcnow
-from collective.zasync.settings import DATABASE_WIDE_FIELDS
-from collective.zasync.settings import ISettings
-from collective.zasync.settings import may_change_database
+from datetime import datetime
 from datetime import timezone
 from plone import api
-from plone.app.registry.browser.controlpanel import ControlPanelFormWrapper
-from plone.app.registry.browser.controlpanel import RegistryEditForm
 from plone.protect import CheckAuthenticator
 from Products.Five.browser import BrowserView
 from urllib.parse import urlencode
-from z3c.form.interfaces import DISPLAY_MODE
 from zExceptions import BadRequest
 from zExceptions import Forbidden
 from zExceptions import NotFound
@@ -43,7 +39,7 @@ def format_time(when):
     return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-# The title of each state (reading.state_of) in the panel and on "My jobs".
+# The title of each state (core.job.state_name) in the panel and on "My jobs".
 STATE_TITLES = {
     "pending": _("Pending"),
     "delayed": _("Delayed"),
@@ -66,7 +62,7 @@ class BaseView(BrowserView):
     @property
     def site_path(self):
         """This site's path: the panel shows and steers this site's jobs only."""
-        return reading.site_path_of(self.context)
+        return site_path_of(self.context)
 
     def panel_url(self, **params):
         url = self.context.absolute_url() + "/@@zasync-controlpanel"
@@ -98,7 +94,7 @@ class BaseView(BrowserView):
 class ControlPanelView(BaseView):
     """@@zasync-controlpanel"""
 
-    page_size = reading.PAGE_SIZE
+    page_size = PAGE_SIZE
 
     def __call__(self):
         form = self.request.form
@@ -107,7 +103,7 @@ class ControlPanelView(BaseView):
                 raise Forbidden("Background job actions are POST requests only.")
             CheckAuthenticator(self.request)  # raises Forbidden without a valid token
             return self.request.response.redirect(self.do_action(form))
-        self.now = utcnow()
+        self.now = datetime.now(timezone.utc)
         return self.index()
 
     # -- actions -----------------------------------------------------------
@@ -124,8 +120,8 @@ class ControlPanelView(BaseView):
         try:
             if action == "remove-all":
                 if queue_name not in queues or state not in reading.FINISHED_STATES:
-                    raise actions.ActionError("Only all failed or all completed jobs of a queue can be removed.")
-                count = actions.remove_finished(queues[queue_name], failed=state == "failed",
+                    raise admin.ActionError("Only all failed or all completed jobs of a queue can be removed.")
+                count = admin.remove_finished(queues[queue_name], failed=state == "failed",
                                                 site_path=self.site_path)
                 api.portal.show_message(
                     _("Removed ${count} ${state} jobs.", mapping={"count": count, "state": state}),
@@ -137,46 +133,46 @@ class ControlPanelView(BaseView):
             if action == "cancel-recurring":
                 recurrence = reading.find_recurrence(self.root, form.get("recurrence_id", ""), self.site_path)
                 if recurrence is None:
-                    raise actions.ActionError("There is no recurring job %r." % form.get("recurrence_id"))
+                    raise admin.ActionError("There is no recurring job %r." % form.get("recurrence_id"))
                 getUtility(IAsyncService).cancelRecurringJob(recurrence)
                 api.portal.show_message(_("The recurring job was cancelled."), self.request)
                 return back
-            job = actions.find_job(queues, form.get("job_id", ""), self.site_path)
+            job = admin.find_job(queues, form.get("job_id", ""), self.site_path)
             if job is None:
-                raise actions.ActionError("There is no job %r." % form.get("job_id"))
+                raise admin.ActionError("There is no job %r." % form.get("job_id"))
             if action == "retry":
-                actions.retry(job)
+                admin.retry(job)
                 message = _("Job ${id} was queued again.", mapping={"id": job.id})
-            elif action == "cancel" and actions.state_of(job) == "active":
-                actions.cancel(job)
+            elif action == "cancel" and reading.state_name(job) == "active":
+                admin.cancel(job)
                 message = _("Job ${id} was asked to stop: it ends at its next progress report "
                             "or check for cancelling.", mapping={"id": job.id})
             elif action == "cancel":
-                actions.cancel(job)
+                admin.cancel(job)
                 message = _("Job ${id} was cancelled.", mapping={"id": job.id})
             else:
-                actions.remove(job)
+                admin.remove(job)
                 api.portal.show_message(_("Job ${id} was removed.", mapping={"id": job.id}), self.request)
                 return back
             api.portal.show_message(message, self.request)
             if form.get("next") == "job":
                 return self.job_url(job.id)
             return back
-        except actions.ActionError as error:
+        except admin.ActionError as error:
             api.portal.show_message(str(error), self.request, type="error")
             return back
 
     def act_on_set_aside(self, action, key, back):
-        """Retry or remove a job set aside (setaside.py): the Zope root's Manager only, since
+        """Retry or remove a job set aside (core/setaside.py): the Zope root's Manager only, since
         a job that cannot be loaded cannot tell which site it belongs to."""
         check_database_change(self.context, "A job set aside")
-        if key not in {row[0] for row in set_aside_jobs(self.root)}:
-            raise actions.ActionError("There is no job set aside with the key %r." % key)
+        if key not in {row[0] for row in reading.set_aside(self.root)}:
+            raise admin.ActionError("There is no job set aside with the key %r." % key)
         if action == "retry-set-aside":
-            job = actions.retry_set_aside(self.root, key)
+            job = admin.retry_set_aside(self.root, key)
             message = _("Job ${id} can be loaded again: it is queued again.", mapping={"id": job.id})
         else:
-            actions.remove_set_aside(self.root, key)
+            admin.remove_set_aside(self.root, key)
             message = _("The job set aside was removed.")
         api.portal.show_message(message, self.request)
         return back
@@ -189,7 +185,7 @@ class ControlPanelView(BaseView):
             return []
         return [{"key": key, "job_id": job_id or "?", "error": reading.truncate(error),
                  "when": when, "where": where}
-                for key, job_id, error, when, where in set_aside_jobs(self.root)]
+                for key, job_id, error, when, where in reading.set_aside(self.root)]
 
 
     def settings_url(self):
@@ -249,7 +245,7 @@ class ControlPanelView(BaseView):
         name, state = self.selected()
         queue = self.root.queues[name]
         b_start = self.b_start()
-        size = reading.PAGE_SIZE
+        size = PAGE_SIZE
         jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, self.now, self.site_path),
                                   b_start, size)
         total = reading.queue_counts(self.root, queue, self.now, self.site_path)[state]
@@ -274,7 +270,7 @@ class JobView(BaseView):
 
     def __call__(self):
         job_id = self.request.form.get("id", "")
-        job = actions.find_job(self.root.queues, job_id, self.site_path) if job_id else None
+        job = admin.find_job(self.root.queues, job_id, self.site_path) if job_id else None
         if job is None:
             raise NotFound("There is no background job %r." % job_id)
         self.job = reading.job_detail(job)
@@ -282,27 +278,3 @@ class JobView(BaseView):
 
     def back_url(self):
         return self.panel_url(queue=self.job["queue"], state=self.job["state"])
-
-
-class SettingsEditForm(RegistryEditForm):
-    schema = ISettings
-    schema_prefix = "collective.zasync"
-    label = _("Background jobs settings")
-    description = _("How long finished jobs are kept, and the conflict retries of a job.")
-
-    def updateFields(self):
-        super().updateFields()
-        if not may_change_database(self.context):
-            # Shown, not changed: a display widget is not extracted, so saving leaves them be.
-            for name in DATABASE_WIDE_FIELDS:
-                self.fields[name].mode = DISPLAY_MODE
-            self.description = _(
-                "How long finished jobs are kept, and the conflict retries of a job. The retention "
-                "and the default queue's concurrency apply to every site of the queue database: "
-                "only a Manager of the Zope root changes them.")
-
-
-class SettingsView(ControlPanelFormWrapper):
-    """@@zasync-settings"""
-
-    form = SettingsEditForm

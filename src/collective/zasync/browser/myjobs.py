@@ -1,27 +1,30 @@
 """"My jobs" (``@@zasync-my-jobs`` on the site) and an item's "Background jobs" (``@@zasync-jobs``).
+Not for add-ons.
 
 My jobs lists the jobs the current user queued, newest first, 20 a page,
 and lets them cancel their own pending jobs (a POST with plone.protect's
 authenticator). An item's Background jobs lists the jobs that belong to it,
 for users who may modify it. Only a user with "Manage portal" sees
 arguments and tracebacks. Both pages refresh the rows of unfinished jobs
-from their REST counterparts (static/myjobs.js). Jobs are found through the
-indexes of indexes.py, never by a scan of the queues.
+from their REST counterparts (static/myjobs.js). What they list and who may see
+it: client/personal.py, which restapi/personal.py shares.
 """
 
-from AccessControl import Unauthorized
-from collective.zasync import actions
-from collective.zasync import reading
-from collective.zasync.browser.controlpanel import STATE_TITLES
 from collective.zasync.browser.controlpanel import format_time
+from collective.zasync.browser.controlpanel import STATE_TITLES
+from collective.zasync.client import admin
+from collective.zasync.client import personal
+from collective.zasync.client import reading
+from collective.zasync.client.permissions import current_user_key
+from collective.zasync.client.permissions import may_manage
+from collective.zasync.client.permissions import own_job
+from collective.zasync.client.sites import site_path_of
+from collective.zasync.client.users import user_key_of_current_user
+from collective.zasync.defaults import PERSONAL_PAGE_SIZE
 from collective.zasync.i18n import _
-from collective.zasync.indexes import jobs_of_content
-from collective.zasync.indexes import jobs_of_user
-from collective.zasync.indexes import user_key
-from collective.zasync.job import utcnow
-from collective.zasync.security import capture_user
+from datetime import datetime
+from datetime import timezone
 from plone import api
-from plone.base.interfaces import IPloneSiteRoot
 from plone.protect import CheckAuthenticator
 from Products.Five.browser import BrowserView
 from urllib.parse import urlencode
@@ -29,47 +32,6 @@ from zExceptions import Forbidden
 from zope.i18n import translate
 
 import json
-
-
-def current_user_key():
-    """(user folder path, user id) of the logged-in user; Unauthorized for Anonymous."""
-    userfolder_path, user_id = capture_user()
-    if user_id is None:
-        raise Unauthorized("Log in to see your background jobs.")
-    return userfolder_path, user_id
-
-
-def may_manage(context):
-    return api.user.has_permission("Manage portal", obj=context)
-
-
-def own_job(job, key):
-    """True if ``job`` was queued by the user ``key`` (see indexes.user_key), not by a deleted
-    account of the same id."""
-    return user_key(job) == key and not job.user_deleted
-
-
-def content_jobs(root, context, key):
-    """The jobs of the item ``context``, lazily; of the user ``key`` only on the site root.
-
-    Every job queued without a content item has the site root as its context:
-    who may modify the site root sees their own there, unless they have "Manage portal".
-    """
-    jobs = jobs_of_content(root, context)
-    if IPloneSiteRoot.providedBy(context) and not may_manage(context):
-        return (job for job in jobs if key is not None and own_job(job, key))
-    return jobs
-
-
-def cancel_own(root, job_id, key, site_path):
-    """Cancel the pending job ``job_id`` of user ``key`` in the site ``site_path``;
-    Forbidden (403) for another user's job."""
-    job = actions.find_job(root.queues, job_id, site_path)
-    if job is None or not own_job(job, key):
-        # The same answer for someone else's job and for no job: ids are not revealed.
-        raise Forbidden("You can cancel only your own background jobs.")
-    actions.cancel(job)
-    return job
 
 
 def b_start_of(request):
@@ -82,7 +44,7 @@ def b_start_of(request):
 class JobListView(BrowserView):
     """The page both lists share: a page of jobs, with refresh from ``rest_name``."""
 
-    page_size = reading.PERSONAL_PAGE_SIZE
+    page_size = PERSONAL_PAGE_SIZE
     format_time = staticmethod(format_time)
     show_user = False
     rest_name = None
@@ -101,11 +63,11 @@ class JobListView(BrowserView):
     def listing(self):
         b_start = b_start_of(self.request)
         full = may_manage(self.context)
-        now = utcnow()
+        now = datetime.now(timezone.utc)
         jobs, more = reading.page(self.jobs(), b_start, self.page_size)
         size = self.page_size
         return {
-            "jobs": [reading.personal_summary(job, full=full, own=self.own(job), now=now) for job in jobs],
+            "jobs": [personal.personal_summary(job, full=full, own=self.own(job), now=now) for job in jobs],
             "full": full,
             "first": b_start + 1 if jobs else 0,
             "last": b_start + len(jobs),
@@ -164,14 +126,14 @@ class MyJobsView(JobListView):
 
     def cancel(self, job_id):
         try:
-            job = cancel_own(self.root, job_id, self.key, reading.site_path_of(self.context))
-        except actions.ActionError as error:
+            job = personal.cancel_own(self.root, job_id, self.key, site_path_of(self.context))
+        except admin.ActionError as error:
             api.portal.show_message(str(error), self.request, type="error")
             return
         api.portal.show_message(_("Job ${id} was cancelled.", mapping={"id": job.id}), self.request)
 
     def jobs(self):
-        return jobs_of_user(self.root, *self.key, site_path=reading.site_path_of(self.context))
+        return personal.my_jobs(self.root, self.context, self.key)
 
 
 class ContentJobsView(JobListView):
@@ -183,12 +145,11 @@ class ContentJobsView(JobListView):
     rest_name = "@zasync-content-jobs"
 
     def __call__(self):
-        userfolder_path, user_id = capture_user()
-        self.key = (userfolder_path, user_id) if user_id is not None else None
+        self.key = user_key_of_current_user()
         return self.index()
 
     def own(self, job):
         return self.key is not None and own_job(job, self.key)
 
     def jobs(self):
-        return content_jobs(self.root, self.context, self.key)
+        return personal.content_jobs(self.root, self.context, self.key)

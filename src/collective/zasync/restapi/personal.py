@@ -1,24 +1,27 @@
-"""plone.restapi services for users: their own jobs, and the jobs of a content item.
+"""plone.restapi services for users: their own jobs, and the jobs of a content item. Not for
+add-ons (the services are the API).
 
     GET  @zasync-my-jobs?b_start=&b_size=        the current user's jobs, newest first
     POST @zasync-my-jobs/<id>/cancel             cancel one of their own pending jobs
     GET  <item>/@zasync-content-jobs?b_start=    the jobs that belong to an item (Modify portal content)
 
-The same lists as the pages of browser/myjobs.py, which refresh from them.
-Only users with "Manage portal" get arguments and tracebacks.
+The same lists as the pages of browser/myjobs.py, which refresh from them (both read
+client/personal.py). Only users with "Manage portal" get arguments and tracebacks.
 """
 
-from collective.zasync import actions
-from collective.zasync import reading
-from collective.zasync.browser.myjobs import cancel_own
-from collective.zasync.browser.myjobs import content_jobs
-from collective.zasync.browser.myjobs import current_user_key
-from collective.zasync.browser.myjobs import may_manage
-from collective.zasync.browser.myjobs import own_job
-from collective.zasync.indexes import jobs_of_user
-from collective.zasync.job import utcnow
+from collective.zasync.client import admin
+from collective.zasync.client import personal
+from collective.zasync.client import reading
+from collective.zasync.client.permissions import current_user_key
+from collective.zasync.client.permissions import may_manage
+from collective.zasync.client.permissions import own_job
+from collective.zasync.client.sites import site_path_of
+from collective.zasync.client.users import user_key_of_current_user
+from collective.zasync.defaults import MAX_PAGE_SIZE
+from collective.zasync.defaults import PERSONAL_PAGE_SIZE
 from collective.zasync.restapi.services import JobsService
-from collective.zasync.security import capture_user
+from datetime import datetime
+from datetime import timezone
 from plone.restapi.services import Service
 from urllib.parse import urlencode
 
@@ -40,17 +43,16 @@ class JobListGet(Service):
     def reply(self):
         try:
             b_start = max(int(self.request.form.get("b_start", 0)), 0)
-            b_size = min(max(int(self.request.form.get("b_size", reading.PERSONAL_PAGE_SIZE)), 1),
-                         reading.MAX_PAGE_SIZE)
+            b_size = min(max(int(self.request.form.get("b_size", PERSONAL_PAGE_SIZE)), 1), MAX_PAGE_SIZE)
         except (TypeError, ValueError):
             self.request.response.setStatus(400)
             return {"error": {"type": "BadRequest", "message": "b_start and b_size are integers."}}
         full = may_manage(self.context)
-        now = utcnow()
+        now = datetime.now(timezone.utc)
         jobs, more = reading.page(self.jobs(), b_start, b_size)
         items = []
         for job in jobs:
-            item = reading.jsonable(reading.personal_summary(job, full=full, own=self.own(job), now=now))
+            item = reading.jsonable(personal.personal_summary(job, full=full, own=self.own(job), now=now))
             if item["cancellable"] and self.name == "@zasync-my-jobs":
                 item["cancel"] = "%s/%s/%s/cancel" % (self.context.absolute_url(), self.name, job.id)
             items.append(item)
@@ -69,8 +71,7 @@ class MyJobsGet(JobListGet):
     name = "@zasync-my-jobs"
 
     def jobs(self):
-        return jobs_of_user(reading.queue_root(self.context), *current_user_key(),
-                            site_path=reading.site_path_of(self.context))
+        return personal.my_jobs(reading.queue_root(self.context), self.context, current_user_key())
 
 
 class MyJobsPost(JobsService):
@@ -84,10 +85,10 @@ class MyJobsPost(JobsService):
             return self.error(404, "NotFound", "POST @zasync-my-jobs/<id>/cancel.")
         root = reading.queue_root(self.context)
         try:
-            job = cancel_own(root, self.params[0], current_user_key(), reading.site_path_of(self.context))
-        except actions.ActionError as exc:
+            job = personal.cancel_own(root, self.params[0], current_user_key(), site_path_of(self.context))
+        except admin.ActionError as exc:
             return self.error(400, "BadRequest", str(exc))
-        return reading.jsonable(reading.personal_summary(job, full=may_manage(self.context)))
+        return reading.jsonable(personal.personal_summary(job, full=may_manage(self.context)))
 
 
 class ContentJobsGet(JobListGet):
@@ -96,12 +97,8 @@ class ContentJobsGet(JobListGet):
     name = "@zasync-content-jobs"
 
     def jobs(self):
-        return content_jobs(reading.queue_root(self.context), self.context, self.user_key())
+        return personal.content_jobs(reading.queue_root(self.context), self.context, user_key_of_current_user())
 
     def own(self, job):
-        key = self.user_key()
+        key = user_key_of_current_user()
         return key is not None and own_job(job, key)
-
-    def user_key(self):
-        userfolder_path, user_id = capture_user()
-        return (userfolder_path, user_id) if user_id is not None else None

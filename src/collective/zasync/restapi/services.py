@@ -1,4 +1,5 @@
-"""plone.restapi services: queues, jobs and workers, for Volto or scripts.
+"""plone.restapi services: queues, jobs and workers, for Volto or scripts. Not for add-ons
+(the services are the API).
 
     GET    @zasync-queues                             queues with counts, recurring jobs, workers
     GET    @zasync-jobs?queue=&state=&b_start=&b_size=  one page of a queue's jobs in a state
@@ -15,9 +16,13 @@ created here. Errors are ``{"error": {"type": ..., "message": ...}}`` with
 POST that is neither JSON nor carries a CSRF token (``not_json_nor_token``).
 """
 
-from collective.zasync import actions
-from collective.zasync import reading
-from collective.zasync.job import utcnow
+from collective.zasync.client import admin
+from collective.zasync.client import reading
+from collective.zasync.client.sites import site_path_of
+from collective.zasync.defaults import MAX_PAGE_SIZE
+from collective.zasync.defaults import PAGE_SIZE
+from datetime import datetime
+from datetime import timezone
 from plone.protect.authenticator import check as check_authenticator
 from plone.protect.interfaces import IDisableCSRFProtection
 from plone.restapi.services import Service
@@ -68,7 +73,7 @@ class BaseService(Service):
     @property
     def site_path(self):
         """This site's path: its jobs are the only ones these services see (sites share the queue database)."""
-        return reading.site_path_of(self.context)
+        return site_path_of(self.context)
 
     def site_url(self):
         return self.context.absolute_url()
@@ -93,7 +98,7 @@ class JobsService(BaseService):
         return self
 
     def find(self, job_id):
-        return actions.find_job(self.root.queues, job_id, self.site_path)
+        return admin.find_job(self.root.queues, job_id, self.site_path)
 
     def not_found(self, job_id):
         return self.error(404, "NotFound", "There is no background job %r." % job_id)
@@ -121,7 +126,7 @@ class QueuesGet(BaseService):
 
     def reply(self):
         root = self.root
-        now = utcnow()
+        now = datetime.now(timezone.utc)
         queues = []
         for name, queue in root.queues.items():
             queues.append({
@@ -157,11 +162,10 @@ class JobsGet(JobsService):
             return error
         try:
             b_start = max(int(self.request.form.get("b_start", 0)), 0)
-            b_size = min(max(int(self.request.form.get("b_size", reading.PAGE_SIZE)), 1),
-                         reading.MAX_PAGE_SIZE)
+            b_size = min(max(int(self.request.form.get("b_size", PAGE_SIZE)), 1), MAX_PAGE_SIZE)
         except (TypeError, ValueError):
             return self.error(400, "BadRequest", "b_start and b_size are integers.")
-        now = utcnow()
+        now = datetime.now(timezone.utc)
         jobs, more = reading.page(reading.jobs_in_state(self.root, queue, state, now, self.site_path),
                                   b_start, b_size)
         total = max(reading.queue_counts(self.root, queue, now, self.site_path)[state], b_start + len(jobs))
@@ -208,8 +212,8 @@ class JobsPost(JobsService):
         if job is None:
             return self.not_found(job_id)
         try:
-            getattr(actions, action)(job)
-        except actions.ActionError as exc:
+            getattr(admin, action)(job)
+        except admin.ActionError as exc:
             return self.error(400, "BadRequest", str(exc))
         return self.detail(job)
 
@@ -226,8 +230,8 @@ class JobsDelete(JobsService):
             if job is None:
                 return self.not_found(self.params[0])
             try:
-                actions.remove(job)
-            except actions.ActionError as exc:
+                admin.remove(job)
+            except admin.ActionError as exc:
                 return self.error(400, "BadRequest", str(exc))
             return self.reply_no_content()
         if self.params:
@@ -235,5 +239,5 @@ class JobsDelete(JobsService):
         queue, state, error = self.queue_and_state(reading.FINISHED_STATES)
         if error is not None:
             return error
-        removed = actions.remove_finished(queue, failed=state == "failed", site_path=self.site_path)
+        removed = admin.remove_finished(queue, failed=state == "failed", site_path=self.site_path)
         return {"queue": queue.name, "state": state, "removed": removed}

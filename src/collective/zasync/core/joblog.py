@@ -1,0 +1,93 @@
+"""Job logs: how jobs travel between processes without two commits writing one object.
+
+A JobLog has ONE writer: a request thread of one process (a queue's inbox),
+or one job thread of a worker (the jobs it finished). Dispatchers read it and
+never write it: how far they have read is kept in its ``mark``, a ReadMark
+that only dispatchers write. The writer, on its next append, drops the
+entries the mark says were read.
+
+So a queueing commit writes its own log and nothing another process writes
+at the same time: nothing needs resolving, on a stock ZEO server (which cannot
+import this package) or on RelStorage. Two dispatchers reading one log both
+write its mark: one of them gets a ConflictError, retried inside the
+dispatcher, and never files a job twice. Every append costs the same (the last
+bucket of a BTree and the log itself), with 100 or 100,000 jobs unread. Not for add-ons.
+"""
+
+from BTrees.OOBTree import OOBTree
+from collective.zasync.core.uidindex import forget_read
+from collective.zasync.defaults import PRUNE_PER_APPEND
+from datetime import datetime
+from datetime import timezone
+from persistent import Persistent
+
+import itertools
+import time
+
+
+class ReadMark(Persistent):
+    """How far dispatchers have read a JobLog; written by dispatchers only."""
+
+    key = ""  # the last key read
+    count = 0  # how many entries were read
+    read_at = None  # when a dispatcher last read entries (time.time()); None: never
+
+
+class JobLog(Persistent):
+    """Jobs in the order one writer appended them, keyed by increasing strings."""
+
+    closed = False  # set by a dispatcher that retires an idle log; a closed log takes no job
+    uids = None  # an inbox's UID index (uidindex.py), written by its writer; made on first use
+
+    def __init__(self, writer):
+        self.writer = writer  # who may append (see writer_id())
+        self.entries = OOBTree()  # key -> job
+        self.count = 0  # entries ever appended
+        self.last_key = ""
+        self.written = None  # when the last entry was appended
+        self.mark = ReadMark()
+
+    def __repr__(self):
+        return "<JobLog of %s: %d unread>" % (self.writer, self.unread_count())
+
+    # -- the writer ----------------------------------------------------------------
+
+    def append(self, key, job):
+        """Add ``job`` under ``key``, which must sort after every key before it."""
+        if self.closed:
+            raise ValueError("Job log of %s is closed; the writer uses a new one." % self.writer)
+        if key <= self.last_key:
+            raise ValueError("Key %r does not sort after %r." % (key, self.last_key))
+        self.prune()
+        self.entries[key] = job
+        self.last_key = key
+        self.count += 1
+        self.written = datetime.now(timezone.utc)
+
+    def prune(self, limit=PRUNE_PER_APPEND):
+        """Drop up to ``limit`` entries that dispatchers have read."""
+        mark = self.mark.key
+        if mark:
+            for key in list(itertools.islice(self.entries.keys(max=mark), limit)):
+                forget_read(self, key, self.entries.pop(key))
+
+    # -- dispatchers -------------------------------------------------------------------
+
+    def unread(self, limit=None):
+        """(key, job) pairs not read yet, oldest first."""
+        items = self.entries.items(min=self.mark.key, excludemin=bool(self.mark.key))
+        return list(itertools.islice(items, limit))
+
+    def mark_read(self, pairs):
+        """Record that the (key, job) ``pairs`` (from unread()) were filed."""
+        if pairs:
+            self.mark.key = pairs[-1][0]
+            self.mark.count += len(pairs)
+            self.mark.read_at = time.time()
+
+    def unread_count(self):
+        return self.count - self.mark.count
+
+    def get_unread(self, key):
+        """The job under ``key`` if it is not read yet, else None."""
+        return self.entries.get(key) if key > self.mark.key else None

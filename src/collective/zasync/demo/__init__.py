@@ -1,1 +1,0 @@
-"""make run's demo pages: not loaded by the add-on's configure.zcml (see demo/configure.zcml)."""

@@ -1,1 +1,0 @@
-"""Scripts run with ``zconsole run etc/zope.conf <script> [args]`` (``app`` is bound)."""

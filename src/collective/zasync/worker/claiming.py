@@ -1,0 +1,303 @@
+"""Claiming due jobs for a worker's idle threads, inside its dispatcher's transaction.
+
+Each queue offers its due jobs by priority, then oldest first; queues take
+turns; a queue's concurrency, quotas and rate limits count the jobs claimed
+by every worker. With several workers, each takes first the due keys that
+hash to it, so that two dispatchers claiming at once rarely write the same
+objects. filing.py files what comes in and what finished. Not for add-ons.
+"""
+
+from collections import Counter
+from collective.zasync import interfaces
+from collective.zasync.core import alonegate
+from collective.zasync.core import ratelimits
+from collective.zasync.core.failure import Failure
+from collective.zasync.core.keys import due_key
+from collective.zasync.core.keys import due_time
+from collective.zasync.core.keys import waits
+from collective.zasync.core.lifecycle import fail_at_claim
+from collective.zasync.core.places import timed_out
+from collective.zasync.core.priority import due_items
+from collective.zasync.core.priority import first_delayed_key
+from collective.zasync.core.priority import tree_for
+from collective.zasync.defaults import CLAIM_SCAN_LIMIT
+from collective.zasync.defaults import MAX_STARTS
+from collective.zasync.defaults import STEAL_AFTER
+from collective.zasync.worker.filing import finisher
+from collective.zasync.worker.filing import prefetch
+
+import itertools
+import logging
+import zlib
+
+
+log = logging.getLogger("collective.zasync")
+
+QUEUE_PREFIX = "\0queue:"  # running-count key of a queue, apart from quota names
+
+
+def claim(root, record, free, now, first_queue=0):
+    """Claim up to ``free`` due jobs for worker ``record``; return them.
+
+    Each queue offers its due jobs oldest first; the queues take turns,
+    starting with number ``first_queue`` (the dispatcher changes it every
+    pass), so that a backlog in one queue does not keep the others waiting.
+    """
+    queues = list(root.queues.values())
+    due = due_key(now.timestamp())
+    claimed_now = [job for worker in root.workers.values() for job in worker.claimed.values()
+                   if job.status != interfaces.COMPLETED]
+    running = Counter(name for job in claimed_now for name in job.quota_names)
+    running.update(QUEUE_PREFIX + job.queue_name for job in claimed_now)
+    alone = alonegate.claim_alone(root, claimed_now, now, free, lambda job: _reserve_alone(root, job, running))
+    if alone is alonegate.STOP:
+        return []
+    if alone:
+        for job in alone:
+            _take(job, now, record)
+        return alone
+    start = first_queue % len(queues)
+    # The finisher deletes what it claims from ``waiting``; the others leave it to the
+    # finisher, so that two dispatchers never empty or change one bucket at once.
+    remove = finisher(root, record.uuid)
+    share = shares(root, record.uuid, now)
+    offers = [Offer(queue, due, free, share, remove) for queue in queues[start:] + queues[:start]]
+    claimed = []
+    while offers and len(claimed) < free:
+        for offer in list(offers):
+            job = offer.take(running)
+            if job is None:
+                offers.remove(offer)
+                continue
+            _take(job, now, record)
+            running.update(job.quota_names)
+            running[QUEUE_PREFIX + job.queue_name] += 1
+            claimed.append(job)
+            if len(claimed) >= free:
+                break
+    return claimed
+
+
+def shares(root, uuid, now):
+    """``(mine(key), may_take(key))`` for worker ``uuid``; None with one live worker.
+
+    Two dispatchers claiming the same job at once conflict: one of them
+    loses its whole pass. So each waiting key belongs to one live worker (a
+    hash of the key), which takes it first. Another worker takes it only
+    when its own run out, and only if its owner cannot take it now: all its
+    threads are busy, or it was due over STEAL_AFTER seconds ago (its worker
+    is stopping, hung, or not declared dead yet).
+    """
+    live = sorted(key for key, worker in root.workers.items() if worker.is_alive())
+    if uuid not in live or len(live) < 2:
+        return None
+    busy = {key for key in live if _holds(root.workers[key]) >= root.workers[key].threads}
+    late = due_key(now.timestamp() - STEAL_AFTER)
+
+    def owner(key):
+        return live[zlib.crc32(key.encode()) % len(live)]
+
+    return (lambda key: owner(key) == uuid), (lambda key: key <= late or owner(key) in busy)
+
+
+def _holds(worker):
+    """How many unfinished jobs ``worker`` holds (running, or claimed ahead of its threads)."""
+    return sum(1 for job in worker.claimed.values() if job.status != interfaces.COMPLETED)
+
+
+def next_due(root, now, uuid=None):
+    """When the first delayed job of any queue is due, a full rate window reopens, or
+    worker ``uuid`` may take a job left to another (seconds since 1970), or None."""
+    due = due_key(now.timestamp())
+    keys = (first_delayed_key(queue, due) for queue in root.queues.values())
+    times = [due_time(key) for key in keys if key is not None]
+    times.append(ratelimits.next_reopening(root.queues.values(), now.timestamp()))
+    times.append(alonegate.next_look(root, now))  # a job waits to run alone, or runs alone
+    if uuid is not None:
+        times.append(_next_steal(root, uuid, now))
+    return min((when for when in times if when is not None), default=None)
+
+
+def _next_steal(root, uuid, now, looked_at=50):
+    """When the oldest due job that another worker has not claimed yet may be taken by
+    worker ``uuid`` (see shares), if that is still to come; else None.
+
+    Its own worker may be stopping, or hung and not declared dead yet: nothing
+    else would wake this worker then.
+    """
+    share = shares(root, uuid, now)
+    if share is None:
+        return None
+    mine, _may_take = share
+    due = due_key(now.timestamp())
+    times = []
+    for queue in root.queues.values():
+        if queue.concurrency is None:  # (a queue that runs its jobs in order is not shared)
+            for _priority, key, job in itertools.islice(due_items(queue, due), looked_at):
+                if not mine(key) and waits(key, job):
+                    times.append(due_time(key) + STEAL_AFTER)
+                    break
+    return min((when for when in times if when > now.timestamp()), default=None)
+
+
+def _reserve_alone(root, job, running):
+    """Count ``job`` as running and return True if its queue's concurrency and quotas let it
+    start (it starts again: no rate window)."""
+    queue = root.queues[job.queue_name]
+    if queue.concurrency is not None and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
+        return False
+    if any(running[name] >= queue.quotas[name] for name in job.quota_names if _is_size(queue.quotas.get(name))):
+        return False
+    running.update(job.quota_names)
+    running[QUEUE_PREFIX + queue.name] += 1
+    return True
+
+
+class Offer:
+    """What one queue offers in one pass: its due jobs that may start now, one at a time.
+
+    ``take(running)`` returns the next one, taken out of ``waiting`` (if ``remove``) with
+    its limits recorded, or None once the queue has nothing more for this pass. A queue
+    with a concurrency runs its jobs in order: when its first due job may not start, none
+    after it does; in other queues, jobs held back by a quota or a rate limit are passed
+    over. ``running`` counts the unfinished jobs claimed by every worker, this pass's
+    included (``claim`` counts each job it takes): the queue's candidates are looked up
+    at its first ``take``, with the counts of that moment.
+    """
+
+    def __init__(self, queue, due, wanted, share, remove=True):
+        self.queue = queue
+        self.due = due
+        self.wanted = wanted
+        self.share = share
+        self.remove = remove
+        self.ordered = queue.concurrency is not None
+        self.stamp = int(due[:16]) / 1_000_000  # now, as seconds since 1970
+        self.candidates = None  # an iterator of (tree, key, job), from the first take on
+
+    def take(self, running):
+        """The next job of the queue that may start now, made ready to claim; or None."""
+        queue = self.queue
+        if self.candidates is None:
+            held = None if self.ordered else (lambda job: _limits(queue, job, running, self.stamp)[2])
+            share = None if self.ordered else self.share
+            self.candidates = iter(_candidates(queue, self.due, self.wanted, share, held))
+        for tree, key, job in self.candidates:
+            if self.ordered and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
+                break
+            unknown, windows, held_back = _limits(queue, job, running, self.stamp)
+            if held_back and self.ordered:
+                break
+            if not held_back:
+                self._start(tree, key, job, unknown, windows)
+                return job
+        self.candidates = iter(())  # (in order: nothing after the first that may not start)
+        return None
+
+    def _start(self, tree, key, job, unknown, windows):
+        """Record the claim under the queue's limits; take the entry out of ``waiting``."""
+        queue = self.queue
+        if self.ordered or job.quota_names:
+            queue.limit_mark.claims += 1  # two dispatchers claiming under a limit conflict
+        if self.remove:
+            del tree[key]
+            queue.waiting_count.change(-1)
+        for window in windows:
+            window.record(self.stamp)  # two dispatchers starting jobs under one rate limit conflict
+        if unknown:
+            # Deleted since the job was queued: this job fails, the queue goes on.
+            fail_at_claim(job, LookupError(
+                "Queue %r has no quota %s any more (or its size is not a whole number); set it "
+                "again (queue.quotas[%r] = size, or a rate limit) and retry the job."
+                % (queue.name, ", ".join(map(repr, unknown)), unknown[0])
+            ))
+
+
+def _limits(queue, job, running, stamp):
+    """(unknown quota names, rate windows to record, held back now) for ``job``."""
+    unknown = [name for name in job.quota_names
+               if not _is_size(queue.quotas.get(name)) and not ratelimits.is_known(queue, name)]
+    if unknown:
+        return unknown, [], False  # it fails when claimed
+    quotas = [name for name in job.quota_names if _is_size(queue.quotas.get(name))]
+    # Its events and callbacks (CALLBACKS) are no start: no rate limit applies.
+    windows = ratelimits.windows_of(queue, job.quota_names) if job.status == interfaces.PENDING else []
+    held_back = (any(running[name] >= queue.quotas[name] for name in quotas)
+                 or any(window.is_full(stamp) for window in windows))
+    return unknown, windows, held_back
+
+
+def _is_size(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _candidates(queue, due, wanted, share=None, held=None):
+    """Due (tree, key, job) to claim from: highest priority first, then oldest first.
+
+    Jobs for which ``held(job)`` is true are passed over (at most
+    CLAIM_SCAN_LIMIT looked at), so that a backlog held back by a quota or
+    a rate limit does not hide the jobs behind it. With several workers
+    (``share``, see shares), within each priority a worker's own jobs come
+    first, oldest first, then the others' it may take, newest first: their
+    own worker takes them from the other end.
+    """
+    mine, may_take = share if share is not None else (None, None)
+    own, others = [], []
+    items = due_items(queue, due)
+    looked_at = 0
+    while len(own) < 2 * wanted and looked_at < CLAIM_SCAN_LIMIT:
+        chunk = list(itertools.islice(items, 4 * wanted))
+        if not chunk:
+            break
+        prefetch([job for _priority, _key, job in chunk])  # one request for the jobs looked at
+        for priority, key, job in chunk:
+            # Entries claimed by other workers and not deleted yet (see drop_taken) are passed over.
+            if not waits(key, job):
+                continue
+            looked_at += 1
+            if held is not None and held(job):
+                continue
+            if mine is None or mine(key):
+                own.append((priority, key, job))
+            elif may_take(key):
+                others.append((priority, key, job))
+    # Within each priority, highest first: own jobs oldest first, then the others' newest first.
+    ranked = [(item, 0, number) for number, item in enumerate(own)]
+    ranked += [(item, 1, -number) for number, item in enumerate(others)]
+    ranked.sort(key=lambda entry: (-entry[0][0], entry[1], entry[2]))
+    return [(tree_for(queue, priority), key, job) for (priority, key, job), _kind, _number in ranked]
+
+
+def _take(job, now, record):
+    """Make ``job`` the worker's: its function, or its events and callbacks, run there."""
+    if job.status == interfaces.PENDING and timed_out(job, now):
+        fail_at_claim(job, TimeoutError(
+            "Job %s could not start before %s." % (job.id, (job.begin_after or job.queued) + job.begin_by)
+        ))
+    elif job.status == interfaces.PENDING and job.unfinished_starts() >= MAX_STARTS:
+        fail_at_claim(job, RuntimeError(
+            "Job %s was started %d times and never finished: its worker died or was "
+            "stopped while running it each time. Retry it once the cause is fixed."
+            % (job.id, job.attempts)
+        ))
+    job.claim(record.uuid, now)
+    if job.status == interfaces.CALLBACKS and job.callback_claims > MAX_STARTS:
+        _give_up_callbacks(job)
+    record.claimed[job.id] = job
+    # Written on every claim, as take_back writes it: a worker declared dead at this very
+    # moment by another (whose view of ``claimed`` is older) makes one of the two commits
+    # conflict, so that no claim is made on a record that is being deleted.
+    record.claims += 1
+
+
+def _give_up_callbacks(job):
+    """Its thread died in its events or callbacks each time: complete it without them."""
+    times = job.callback_claims - 1
+    log.error("Job %s: its events and callbacks were started %d times and never finished; "
+              "the job completes without them.", job.id, times)
+    job.events_fired = True
+    for callback in job.callbacks_to_run():
+        callback.finish(Failure(RuntimeError(
+            "Not run: the callbacks of job %s were started %d times and never finished." % (job.id, times)
+        )))
+        callback.complete()
