@@ -96,7 +96,7 @@ def set_title(path, title, user_id="admin", site_id="Plone"):
     """Modify a Plone document as ``user_id``: sample_jobs.set_title, from Celery."""
     from AccessControl.SecurityManagement import newSecurityManager
     from AccessControl.SecurityManagement import noSecurityManager
-    from tests import sample_jobs
+    from tests.support import sample_jobs
     from ZODB.POSException import ConflictError
     from zope.component.hooks import setSite
 

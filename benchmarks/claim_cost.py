@@ -18,13 +18,14 @@ timed as above at each depth; the same at the deepest depth with every job at
 priority 0, for comparison. Each claim must take the highest due priority.
 """
 
-from collective.zasync.dispatcher import Dispatcher
-from collective.zasync.job import Job
-from collective.zasync.job import utcnow
-from collective.zasync.queue import file_waiting
-from collective.zasync.queue import get_queue_root
+from collective.zasync.worker import registration
+from collective.zasync.worker.dispatcher import Dispatcher
+from collective.zasync.core.job import Job
+from collective.zasync.core.job import utcnow
+from collective.zasync.core.places import file_waiting
+from collective.zasync.core.queue import get_queue_root
 from datetime import timedelta
-from collective.zasync.worker import WorkerSettings
+from collective.zasync.worker.settings import WorkerSettings
 from ZEO.ClientStorage import ClientStorage
 from ZODB import DB
 
@@ -40,17 +41,16 @@ import uuid
 def main(port, samples):
     db = DB(ClientStorage(("127.0.0.1", int(port)), storage="1", wait=True))
     dispatcher = Dispatcher(db, "bench-" + str(uuid.uuid4()), WorkerSettings(threads=1))
-    dispatcher.tm = transaction.TransactionManager()
-    dispatcher.conn = db.open(transaction_manager=dispatcher.tm)
-    dispatcher._in_transaction(dispatcher._register)
-    depth = dispatcher._in_transaction(lambda root: root.queues[""].waiting_count())
+    dispatcher.connect()
+    dispatcher.in_transaction(registration.register, dispatcher.me)
+    depth = dispatcher.in_transaction(lambda root: root.queues[""].waiting_count())
     times, claimed = [], 0
     for _ in range(int(samples)):
-        dispatcher._busy = 0  # its jobs are never run: pretend the thread is free
+        dispatcher.holdings.busy = 0  # its jobs are never run: pretend the thread is free
         start = time.perf_counter()
         claimed += dispatcher.dispatch()
         times.append((time.perf_counter() - start) * 1000)
-    dispatcher._in_transaction(dispatcher._unregister)
+    dispatcher.in_transaction(dispatcher.unregister)
     dispatcher.conn.close()
     db.close()
     print(json.dumps({"depth": depth, "claimed": claimed, "claim_ms": times,
@@ -70,7 +70,7 @@ def fill(db, target, mixed):
     count = queue.waiting_count()
     while count < target:
         for _ in range(min(10_000, target - count)):
-            job = Job("tests.sample_jobs:noop")
+            job = Job("tests.support.sample_jobs:noop")
             job.status, job.site_path = "pending-status", "/Plone"
             job.priority = MIX[count % len(MIX)] if mixed else 0
             if job.priority == 10:
@@ -84,22 +84,21 @@ def fill(db, target, mixed):
 def claims(db, samples):
     """Time ``samples`` claim transactions; the priorities of the jobs claimed."""
     dispatcher = Dispatcher(db, "bench-" + str(uuid.uuid4()), WorkerSettings(threads=1))
-    dispatcher.tm = transaction.TransactionManager()
-    dispatcher.conn = db.open(transaction_manager=dispatcher.tm)
-    dispatcher._in_transaction(dispatcher._register)
+    dispatcher.connect()
+    dispatcher.in_transaction(registration.register, dispatcher.me)
     times, cpu, taken = [], [], []
     dispatcher.conn.getTransferCounts(True)
     for _ in range(samples):
-        dispatcher._busy = 0
+        dispatcher.holdings.busy = 0
         start, start_cpu = time.perf_counter(), time.thread_time()
         if not dispatcher.dispatch():
             break  # every due job claimed
         times.append((time.perf_counter() - start) * 1000)
         cpu.append((time.thread_time() - start_cpu) * 1000)
-        oid, _token = dispatcher._work.get_nowait()
+        oid, _token = dispatcher.holdings.work.get_nowait()
         taken.append(dispatcher.conn.get(oid).priority)
     loads, stores = dispatcher.conn.getTransferCounts(True)
-    dispatcher._in_transaction(dispatcher._unregister)
+    dispatcher.in_transaction(dispatcher.unregister)
     dispatcher.conn.close()
     return times, cpu, taken, (loads / max(len(times), 1), stores / max(len(times), 1))
 

@@ -11,17 +11,17 @@ missed target is printed as MISS.
 """
 
 from collective.zasync import interfaces
-from collective.zasync.cluster import BIN
-from collective.zasync.cluster import Cluster
-from collective.zasync.cluster import DEFAULT_WORKER_CONFIG
-from collective.zasync.cluster import free_port
-from collective.zasync.cluster import wait_for_port
+from collective.zasync.dev.cluster import BIN
+from collective.zasync.dev.cluster import Cluster
+from collective.zasync.dev.templates import DEFAULT_WORKER_CONFIG
+from collective.zasync.dev.cluster import free_port
+from collective.zasync.dev.cluster import wait_for_port
 from pathlib import Path
 
 import argparse
 import ast
 import collections
-import collective.zasync.scripts
+import collective.zasync.dev
 import datetime
 import json
 import os
@@ -40,7 +40,7 @@ import transaction
 HERE = Path(__file__).absolute().parent
 REPO = HERE.parent
 PY = sys.executable
-SCRIPTS = Path(list(collective.zasync.scripts.__path__)[0])
+SCRIPTS = Path(list(collective.zasync.dev.__path__)[0])
 
 # Worker settings as shipped (WorkerSettings' defaults), threads set per run.
 WORKER_SETTINGS = {"poll-interval": "0", "ping-interval": "10", "death-interval": "60"}
@@ -65,7 +65,7 @@ def source_digest():
     """A digest of the collective.zasync code being measured (it may change under us)."""
     import hashlib
 
-    package = Path(list(collective.zasync.scripts.__path__)[0]).parent
+    package = Path(list(collective.zasync.dev.__path__)[0]).parent
     digest = hashlib.sha1()
     for path in sorted(package.rglob("*.py")) + sorted(package.rglob("*.zcml")):
         digest.update(path.read_bytes())

@@ -8,7 +8,7 @@ Commands:
 
 - ``docs N``: create documents bench/doc-0 .. doc-(N-1) (as admin);
 - ``queue FUNCTION COUNT PER_TX [DOCS]``: queue COUNT jobs of
-  ``tests.sample_jobs.FUNCTION`` as admin, PER_TX per transaction
+  ``tests.support.sample_jobs.FUNCTION`` as admin, PER_TX per transaction
   (``set_title`` jobs go to the DOCS documents in turn); prints the ids;
 - ``enqueue_cost SAMPLES``: time ``queueJob`` + ``transaction.commit()`` of
   one no-op job, SAMPLES times (one job per transaction, as a request does);
@@ -18,9 +18,9 @@ Commands:
 
 from AccessControl.SecurityManagement import newSecurityManager
 from collective.zasync import interfaces
-from tests import sample_jobs
+from tests.support import sample_jobs
 from collective.zasync.interfaces import IAsyncService
-from collective.zasync.queue import get_queue_root
+from collective.zasync.core.queue import get_queue_root
 from Testing.makerequest import makerequest
 from zope.component import getUtility
 from zope.component.hooks import setSite

@@ -15,7 +15,7 @@ Environment= and ExecStart=). What differs from a real machine, and nothing else
 - the worker's unit runs with one CPU (its processes default to the CPUs it may use).
 
 Then, as an integrator's add-on would, the add-on that docs/getting-started.md writes
-(tests/doc_addon/my/addon) is put on the instance's and the worker's path, a Member logs in
+(tests/support/doc_addon/my/addon) is put on the instance's and the worker's path, a Member logs in
 over HTTP, presses its button (a POST with Plone's CSRF token), and the job must complete,
 run by the worker as that Member, as My jobs and ``zasync show`` tell.
 Usage: dist_deploy.py SOURCE_ROOT VENV UV WORKDIR
@@ -165,7 +165,7 @@ class Deployment:
     # -- the add-on of docs/getting-started.md, and a Member over HTTP -------------------------
 
     def addon_env(self):
-        return dict(self.env, PYTHONPATH=str(self.root / "tests" / "doc_addon"))
+        return dict(self.env, PYTHONPATH=str(self.root / "tests" / "support" / "doc_addon"))
 
     def install_addon(self):
         """As pip install of an add-on would: importable by every process from now on."""
@@ -241,7 +241,7 @@ class Deployment:
 
 def main(root, venv, uv, work):
     sys.path.insert(0, root)
-    from tests import examples
+    from tests.support import docexamples as examples
 
     blocks = examples.blocks("docs/deploy.md", "deploy")
     deployment = Deployment(root, venv, uv, work)

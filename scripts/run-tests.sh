@@ -4,8 +4,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 # The repository on PYTHONPATH, absolute: the worker and client processes that the
-# multi-process tests start import the test suite's job functions (tests.sample_jobs).
-PYTHONHASHSEED=0 PYTHONPATH="$PWD" .venv/bin/zope-testrunner --test-path=. -s tests --all "$@" 2>&1 | tee "$log"
+# multi-process tests start import the test suite's job functions (tests.support.sample_jobs).
+# The tests are in tests/unit, tests/inprocess, tests/cluster and tests/web (tests/support:
+# what they share): zope-testrunner looks for test modules in packages of those names.
+PYTHONHASHSEED=0 PYTHONPATH="$PWD" .venv/bin/zope-testrunner --test-path=. -s tests \
+    --tests-pattern '^(unit|inprocess|cluster|web)$' --all "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # zope-testrunner ends with "Total: N tests, F failures, E errors and S skipped"
 # (or "Ran N tests with ..." for a single layer); restate it plainly.

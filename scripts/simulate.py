@@ -6,7 +6,7 @@
     python scripts/simulate.py --seed 1234 --log           # one seed, with the package's log
 
 A failing seed prints what went wrong and the last steps; add it to
-tests/test_simulation.py's REGRESSIONS once fixed.
+tests/unit/test_simulation.py's REGRESSIONS once fixed.
 """
 
 import argparse

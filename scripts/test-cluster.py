@@ -17,14 +17,14 @@ keeping the cluster's directory (logs in each instance's var/) to read.
 """
 
 from collective.zasync import interfaces
-from collective.zasync.cluster import Cluster
-from collective.zasync.cluster import STORAGES
+from collective.zasync.dev.cluster import Cluster
+from collective.zasync.dev.cluster import STORAGES
 from pathlib import Path
 from urllib.parse import urlencode
 
 import argparse
 import base64
-import collective.zasync.scripts
+import collective.zasync.dev
 import http.client
 import logging
 import re
@@ -36,9 +36,9 @@ import transaction
 
 
 log = logging.getLogger("test-cluster")
-SCRIPTS = Path(collective.zasync.scripts.__file__).parent
+SCRIPTS = Path(collective.zasync.dev.__file__).parent
 AUTH = "Basic " + base64.b64encode(b"admin:admin").decode()
-JOB = "collective.zasync.examples:count_content"  # what the demo's "count" button queues
+JOB = "collective.zasync.dev.examples:count_content"  # what the demo's "count" button queues
 
 
 def request(port, method, path, form=None):

@@ -19,16 +19,16 @@ Saves the three pages as docs/volto-*.png (``--no-screenshots``: not).
     PATH=.venv-node/bin:$PATH .venv/bin/python scripts/test-volto.py [--keep] [-k NAME]
 """
 
-from collective.zasync.cluster import Cluster
-from collective.zasync.cluster import free_port
-from collective.zasync.cluster import wait_for_port
+from collective.zasync.dev.cluster import Cluster
+from collective.zasync.dev.cluster import free_port
+from collective.zasync.dev.cluster import wait_for_port
 from pathlib import Path
 from playwright.sync_api import expect
 from playwright.sync_api import sync_playwright
 
 import argparse
 import base64
-import collective.zasync.scripts
+import collective.zasync.dev
 import json
 import logging
 import os
@@ -48,7 +48,7 @@ log = logging.getLogger("test-volto")
 HERE = Path(__file__).resolve().parent.parent
 FRONTEND = HERE / "frontend"
 DOCS = HERE / "docs"
-SCRIPTS = Path(collective.zasync.scripts.__file__).parent
+SCRIPTS = Path(collective.zasync.dev.__file__).parent
 PASSWORD = "secret-Pw-123"
 USERS = {"member": ["Member"], "editor": ["Member", "Editor"], "siteadmin": ["Member", "Site Administrator"],
          "manager": ["Member", "Manager"]}
@@ -268,7 +268,7 @@ class VoltoPagesTestCase(unittest.TestCase):
         row.get_by_role("link").click()
         expect(page).to_have_url(self.url("/controlpanel/zasync/jobs/%s" % job_id))
         expect(page.locator(".zasync-traceback")).to_contain_text("ValueError")
-        expect(page.locator(".zasync-job-details")).to_contain_text("collective.zasync.examples.fail_once")
+        expect(page.locator(".zasync-job-details")).to_contain_text("collective.zasync.dev.examples.fail_once")
         expect(page.locator(".zasync-job-details")).to_contain_text("member")
         page.click("button.zasync-retry")
         expect(page.locator(".zasync-job-details .zasync-state")).to_have_text("completed")

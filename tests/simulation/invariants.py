@@ -13,11 +13,11 @@ Read through a connection of the test's own, at the last commit:
 """
 
 from collective.zasync import interfaces
-from collective.zasync.priority import waiting_trees
-from collective.zasync.queue import get_queue_root
-from collective.zasync.queue import is_filed_finished
-from collective.zasync.queue import waits
-from collective.zasync.setaside import load_error
+from collective.zasync.core.priority import waiting_trees
+from collective.zasync.core.queue import get_queue_root
+from collective.zasync.core.places import is_filed_finished
+from collective.zasync.core.keys import waits
+from collective.zasync.core.setaside import load_error
 
 import collections
 

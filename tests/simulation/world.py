@@ -3,30 +3,31 @@
 Everything that touches the database is the package's real code: requests
 queue with AsyncService, workers are real Dispatchers (their loop and job
 threads, JobRunner, filing, claiming, group commit, the conflict gate),
-the administrator uses the control panel's actions. Only the threads take
+the administrator uses the control panel's admin. Only the threads take
 turns (scheduler.py) and the storage, a DemoStorage over a small Zope
 application, lets the scheduler in at every commit and injects faults there.
 """
 
 from AccessControl.SecurityManagement import newSecurityManager
 from AccessControl.SecurityManagement import noSecurityManager
-from collective.zasync import actions
+from collective.zasync.client import admin
 from collective.zasync import interfaces
-from collective.zasync import queue as queue_module
+from collective.zasync.core import queue as queue_module
 from collective.zasync.api import check_cancelled
 from collective.zasync.api import checkpoint
 from collective.zasync.api import get_checkpoint
 from collective.zasync.api import set_progress
-from collective.zasync.cancelling import cancel_request
-from collective.zasync.dispatcher import Dispatcher
-from collective.zasync.dispatcher import WorkerIdentityInUse
-from collective.zasync.queue import get_queue_root
-from collective.zasync.runner import current
-from collective.zasync.service import AsyncService
-from collective.zasync.setaside import load_error
-from collective.zasync.setaside import set_aside_jobs
-from collective.zasync.service import makeJob
-from collective.zasync.workersettings import WorkerSettings
+from collective.zasync.core.cancelling import cancel_request
+from collective.zasync.worker.dispatcher import Dispatcher
+from collective.zasync.worker.registration import WorkerIdentityInUse
+from collective.zasync.core.queue import get_queue_root
+from collective.zasync.worker.current import current
+from collective.zasync.client.service import AsyncService
+from collective.zasync.core.setaside import load_error
+from collective.zasync.core.setaside import set_aside_jobs
+from collective.zasync.client.service import makeJob
+from collective.zasync.worker.settings import WorkerSettings
+from collective.zasync.core.job import state_name
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
@@ -341,7 +342,7 @@ class World:
                 except Killed:
                     transaction.abort()
                     raise
-                except actions.ActionError:
+                except admin.ActionError:
                     transaction.abort()
                     return
                 finally:
@@ -436,10 +437,10 @@ class World:
         if set_aside and self.rng.random() < 0.5:
             key = self.rng.choice(set_aside)
             if self.rng.random() < 0.5:
-                actions.retry_set_aside(root, key)  # (refused while its class is broken)
+                admin.retry_set_aside(root, key)  # (refused while its class is broken)
                 return lambda: self.stats.update(["admin: a job set aside, retried"])
             oid = bytes.fromhex(key)
-            actions.remove_set_aside(root, key)
+            admin.remove_set_aside(root, key)
 
             def removed():
                 self.removed.add(oid)
@@ -452,21 +453,21 @@ class World:
         job = self.rng.choice(active if active and self.rng.random() < 0.5 else jobs)
         choice = self.rng.random()
         if choice < 0.4:
-            what = "cancel a %s job" % actions.state_of(job)
-            actions.cancel(job)
+            what = "cancel a %s job" % state_name(job)
+            admin.cancel(job)
         elif choice < 0.65:
             what = "retry"
-            actions.retry(job)
+            admin.retry(job)
         elif choice < 0.8:
             what = "remove"
-            actions.remove(job)
+            admin.remove(job)
         elif choice < 0.9 and job.recurrence is not None:
             what = "stop a recurring job"
             self.service.cancelRecurringJob(job.recurrence)
         else:
             what = "remove finished"
             queue = root.queues[self.rng.choice(list(root.queues.keys()))]
-            actions.remove_finished(queue, failed=self.rng.random() < 0.5)
+            admin.remove_finished(queue, failed=self.rng.random() < 0.5)
 
         def done():
             self.stats["admin: " + what] += 1

@@ -1,0 +1,1 @@
+"""Tests with a Plone site and a worker in the test process (plone.app.testing layers)."""

@@ -1,0 +1,81 @@
+"""Which worker claims which job: each takes its own first, the others' only when they wait."""
+
+from collective.zasync.worker import claiming
+from collective.zasync.worker import filing
+from collective.zasync.interfaces import ACTIVE
+from collective.zasync.core.job import utcnow
+from collective.zasync.core.queue import get_queue_root
+from collective.zasync.core.keys import due_time
+from collective.zasync.core.keys import waiting_key
+from datetime import timedelta
+from tests.support import sample_jobs
+from tests.support.base import TwoWorkersPlayedTestCase
+
+import transaction
+
+
+class TestClaimsOfSeveralWorkers(TwoWorkersPlayedTestCase):
+
+    def setUp(self):
+        super().setUp()
+        root = get_queue_root(self.portal._p_jar)
+        self.queue = root.queues[""]
+        self.queue.concurrency = None  # jobs in parallel (this test's database only)
+        self.jobs, self.of_a, self.of_b = [], [], []
+        # Job ids are random, and so is their share: queue until each worker has 5 at least.
+        while len(self.jobs) < 20 or min(len(self.of_a), len(self.of_b)) < 5:
+            self.jobs.append(self.service.queueJob(sample_jobs.noop, self.portal))
+            self.now = max(job.queued for job in self.jobs) + timedelta(milliseconds=1)
+            mine, _may_take = claiming.shares(root, "a", self.now)
+            self.of_a = [job for job in self.jobs if mine(waiting_key(job))]
+            self.of_b = [job for job in self.jobs if not mine(waiting_key(job))]
+        transaction.commit()
+        filing.file_inboxes(self.queue)
+        transaction.commit()
+
+    def claim(self, root, uuid, free, now=None):
+        return [job.id for job in claiming.claim(root, root.workers[uuid], free, now or self.now)]
+
+    def test_two_workers_claiming_at_once_take_their_own_jobs_without_conflict(self):
+        tm_a, root_a = self.connection()
+        tm_b, root_b = self.connection()
+        self.assertEqual(self.claim(root_a, "a", 2), [job.id for job in self.of_a[:2]])  # oldest first
+        self.assertEqual(self.claim(root_b, "b", 2), [job.id for job in self.of_b[:2]])
+        tm_a.commit()
+        tm_b.commit()  # no ConflictError: they wrote different jobs, and b no tree
+        transaction.begin()
+        self.assertEqual([job.status for job in self.of_a[:2] + self.of_b[:2]], [ACTIVE] * 4)
+
+    def test_the_jobs_of_a_worker_with_idle_threads_wait_for_it(self):
+        root = get_queue_root(self.portal._p_jar)
+        # a takes its own and leaves b's: b has idle threads and will take them itself
+        self.assertEqual(self.claim(root, "a", len(self.jobs)), [job.id for job in self.of_a])
+        self.assertEqual(self.claim(root, "a", len(self.jobs)), [])
+        # ... unless they waited longer than STEAL_AFTER: a looks again then, and takes the newest first
+        self.assertEqual(claiming.next_due(root, self.now, "a"),
+                         due_time(waiting_key(self.of_b[0])) + claiming.STEAL_AFTER)
+        late = self.now + timedelta(seconds=claiming.STEAL_AFTER + 0.01)
+        self.assertEqual(self.claim(root, "a", 2, late), [job.id for job in self.of_b[::-1][:2]])
+
+    def test_the_jobs_of_a_busy_worker_are_taken_from_the_other_end(self):
+        root = get_queue_root(self.portal._p_jar)
+        self.assertEqual(self.claim(root, "a", len(self.of_a)), [job.id for job in self.of_a])
+        self.assertEqual(self.claim(root, "b", 2), [job.id for job in self.of_b[:2]])  # b is busy now
+        # a's own have run out: it takes b's, newest first, while b takes its oldest
+        self.assertEqual(self.claim(root, "a", 2), [job.id for job in self.of_b[::-1][:2]])
+        self.assertEqual(self.claim(root, "b", 1), [self.of_b[2].id])
+
+    def test_one_worker_takes_every_job(self):
+        root = get_queue_root(self.portal._p_jar)
+        root.workers["b"].ping.time = self.now - timedelta(seconds=root.workers["b"].death_interval + 1)
+        self.assertIsNone(claiming.shares(root, "a", self.now))  # b is silent: a is alone
+        self.assertEqual(self.claim(root, "a", len(self.jobs)), [job.id for job in self.jobs])
+
+    def test_only_the_finisher_files_inboxes(self):
+        root = get_queue_root(self.portal._p_jar)
+        job = self.service.queueJob(sample_jobs.noop, self.portal)
+        transaction.commit()
+        filing.tidy(root, "b")  # b files only inboxes the finisher neglects (see test_joblog)
+        self.assertNotIn(job.id, self.queue.jobs)
+        filing.tidy(root, "a")
+        self.assertIn(job.id, self.queue.jobs)

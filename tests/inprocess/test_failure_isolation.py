@@ -1,0 +1,170 @@
+"""One job's trouble stays that job's: the worker, its threads and the other jobs go on."""
+
+from collective.zasync.client import admin
+from collective.zasync.core.failure import Failure
+from collective.zasync.core.job import utcnow
+from collective.zasync.core.queue import get_queue_root
+from collective.zasync.core.setaside import set_aside_jobs
+from collective.zasync.defaults import MAX_STARTS
+from collective.zasync.interfaces import COMPLETED
+from collective.zasync.interfaces import IJobFailure
+from collective.zasync.interfaces import IJobSuccess
+from collective.zasync.testing import wait_for_result
+from collective.zasync.testing import wait_until
+from collective.zasync.worker.events import has_subscribers
+from collective.zasync.worker.events import JobSuccess
+from datetime import timedelta
+from plone.app.testing import login
+from plone.app.testing import SITE_OWNER_NAME
+from tests.support import integrity_jobs
+from tests.support import sample_jobs
+from tests.support.base import OwnWorkerTestCase
+from tests.support.base import WorkerTestCase
+from zope.component import getGlobalSiteManager
+from zope.interface import Interface
+
+import contextlib
+import transaction
+
+
+@contextlib.contextmanager
+def subscribed(handler, *required):
+    """``handler`` subscribed to ``required`` for the duration of the block."""
+    gsm = getGlobalSiteManager()
+    gsm.registerHandler(handler, required)
+    try:
+        yield
+    finally:
+        gsm.unregisterHandler(handler, required)
+
+
+class TestOneJobsTroubleStaysItsOwn(WorkerTestCase):
+    def assert_worker_goes_on(self):
+        dispatcher = self.layer["zasync_dispatcher"]
+        self.assertTrue(all(thread.is_alive() for thread in dispatcher._threads), "a job thread died")
+        job = self.service.queueJob(sample_jobs.add, self.portal, 40, b=2)
+        self.assertEqual(wait_for_result(job, seconds=30), 42)
+
+    def test_a_deleted_quota_fails_the_jobs_that_name_it_and_nothing_else(self):
+        queue = self.service.createQueue("reports")
+        queue.quotas["pdf"] = 0  # nothing may start yet
+        blocked = self.service.queueJobInQueue("reports", ("pdf",), sample_jobs.add, self.portal, 1)
+        transaction.commit()
+        del queue.quotas["pdf"]
+        plain = self.service.queueJob(sample_jobs.add, self.portal, 2)
+        self.assertEqual(wait_for_result(plain), 2)
+        result = wait_for_result(blocked)
+        self.assertIsInstance(result, Failure)
+        self.assertIs(result.type, LookupError)
+        self.assertIn("Queue 'reports' has no quota 'pdf' any more", str(result))
+        self.assert_worker_goes_on()
+
+    def test_a_quota_whose_size_is_not_a_number_fails_its_jobs_only(self):
+        queue = self.service.createQueue("reports")
+        queue.quotas["pdf"] = 0
+        blocked = self.service.queueJobInQueue("reports", ("pdf",), sample_jobs.add, self.portal, 1)
+        transaction.commit()
+        queue.quotas["pdf"] = "2"  # a typo of an add-on, after the job was queued
+        plain = self.service.queueJob(sample_jobs.add, self.portal, 2)
+        self.assertEqual(wait_for_result(plain), 2)
+        self.assertIn("or its size is not a whole number", str(wait_for_result(blocked)))
+        self.assert_worker_goes_on()
+
+    def test_a_failing_subscriber_costs_a_timed_out_job_its_event_only(self):
+        calls = []
+
+        def broken(event):
+            calls.append(event.job.id)
+            raise RuntimeError("subscriber broken")
+
+        past = utcnow() - timedelta(minutes=5)
+        with subscribed(broken, IJobFailure):
+            job = self.service.queueJobWithDelay(timedelta(seconds=1), past, sample_jobs.add, self.portal, 1)
+            result = wait_for_result(job, seconds=30)
+        self.assertIs(result.type, TimeoutError)
+        self.assertEqual(calls, [job.id], "the event is fired once, not again and again")
+        self.assertEqual(job.callback_claims, 1)
+        self.assert_worker_goes_on()
+
+    def test_an_interrupting_subscriber_neither_kills_a_thread_nor_loops_forever(self):
+        calls = []
+
+        def interrupting(event):
+            calls.append(event.job.id)
+            raise KeyboardInterrupt
+
+        past = utcnow() - timedelta(minutes=5)
+        with subscribed(interrupting, IJobFailure):
+            job = self.service.queueJobWithDelay(timedelta(seconds=1), past, sample_jobs.add, self.portal, 1)
+            result = wait_for_result(job, seconds=60)
+        self.assertIs(result.type, TimeoutError)
+        # each interrupted run leaves the job claimed with no thread: the next
+        # pass gives it back; after MAX_STARTS such runs it completes without its event
+        self.assertEqual(len(calls), MAX_STARTS)
+        self.assertEqual(job.callback_claims, MAX_STARTS + 1)
+        self.assert_worker_goes_on()
+
+    def test_a_job_whose_worker_died_each_time_fails_instead_of_running_forever(self):
+        job = self.service.queueJob(sample_jobs.add, self.portal, 1)
+        job.attempts = MAX_STARTS  # as after MAX_STARTS killed workers
+        result = wait_for_result(job)
+        self.assertIs(result.type, RuntimeError)
+        self.assertIn("was started %d times and never finished" % MAX_STARTS, str(result))
+        self.assert_worker_goes_on()
+
+
+class TestEventSavepoints(WorkerTestCase):
+    def test_only_real_subscribers_count(self):
+        # Zope subscribes a relay to every object event: that alone must not
+        # make each job pay for a savepoint.
+        job = self.service.queueJob(sample_jobs.add, self.portal, 1)
+        event = JobSuccess(1, job)
+        self.assertFalse(has_subscribers(event))
+        with subscribed(lambda event: None, IJobSuccess):
+            self.assertTrue(has_subscribers(event))
+        with subscribed(lambda result, event: None, Interface, IJobSuccess):
+            self.assertTrue(has_subscribers(event))
+
+
+class TestOneJobFailsAlone(OwnWorkerTestCase):
+
+    def tearDown(self):
+        integrity_jobs.Fragile.broken = False
+        super().tearDown()
+
+    def test_a_job_that_cannot_be_loaded_is_set_aside_and_the_queue_goes_on(self):
+        poisoned = self.service.queueJob(integrity_jobs.takes_fragile, self.portal, integrity_jobs.Fragile())
+        transaction.commit()
+        poisoned_id = poisoned.id
+        integrity_jobs.Fragile.broken = True  # a new release: the class changed ...
+        self.layer["zodbDB"].cacheMinimize()  # ... and the processes started again: nothing loaded
+        self.start_worker()
+        plain = self.service.queueJob(sample_jobs.add, self.portal, 1, 2)
+        self.assertEqual(wait_for_result(plain), 3)  # (once: every pass failed on the other job)
+        root = get_queue_root(self.portal._p_jar)
+        [(key, job_id, error, _when, where)] = set_aside_jobs(root)
+        self.assertEqual(job_id, poisoned_id)
+        self.assertIn("Fragile has changed", error)
+        # The control panel lists it to the Zope root's Manager (a job that cannot be loaded
+        # cannot tell its site), not to a site's Manager.
+        panel = self.portal.restrictedTraverse("@@zasync-controlpanel")
+        self.assertEqual(panel.set_aside(), [])
+        login(self.layer["app"], SITE_OWNER_NAME)
+        [row] = panel.set_aside()
+        self.assertEqual((row["key"], row["job_id"]), (key, poisoned_id))
+        # Fixed: an administrator files it again, and it runs.
+        integrity_jobs.Fragile.broken = False
+        admin.retry_set_aside(root, key)
+        transaction.commit()
+        wait_until(lambda: getattr(root.queues[""].get(poisoned_id), "status", None) == COMPLETED,
+                   "the job to run")
+        self.assertEqual(root.queues[""].get(poisoned_id).result, "ran")
+        self.assertEqual(set_aside_jobs(root), [])
+
+    def test_a_transient_error_of_the_job_fails_it_at_once(self):
+        self.start_worker()
+        job = self.service.queueJob(integrity_jobs.raise_transient, self.portal)
+        wait_for_result(job)
+        self.assertTrue(job.failed)
+        self.assertEqual(job.attempts, 1)
+        self.assertIn("the job's own transient error", str(job.result))

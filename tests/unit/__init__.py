@@ -1,0 +1,1 @@
+"""Tests that need neither a Plone site nor a server: the package's shape, its pure logic, the docs."""
