@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 log=$(mktemp)
 # The repository on PYTHONPATH, absolute: the worker and client processes that the
 # multi-process tests start import the test suite's job functions (tests.sample_jobs).
-PYTHONHASHSEED=0 PYTHONPATH="$PWD" .venv/bin/zope-testrunner --test-path=. -s tests --all "$@" 2>&1 | tee "$log"
+PYTHONHASHSEED=0 PYTHONPATH="$PWD" .venv/bin/zope-testrunner --test-path=. -s tests --all -j "${ZASYNC_TEST_PROCESSES:-2}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # zope-testrunner ends with "Total: N tests, F failures, E errors and S skipped"
 # (or "Ran N tests with ..." for a single layer); restate it plainly.

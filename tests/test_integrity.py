@@ -354,3 +354,30 @@ class TestContentDeletion(OwnWorkerTestCase):
         wait_until(lambda: not any(inbox.unread_count() for inbox in root.queues[""].inboxes.values()),
                    "the inbox read")
         self.assertIn(job, list(jobs_of_user(root, job.userfolder_path, job.user_id)))
+
+
+class TestOutages(unittest.TestCase):
+    """What the runner takes for the database being unreachable (a job runs again once it is
+    back), and what for the job's own error (it fails, or its retry policy applies)."""
+
+    def test_the_storage_drivers_disconnection_is_an_outage(self):
+        from relstorage.adapters.sqlite.adapter import Sqlite3Adapter
+        from relstorage.options import Options
+        from relstorage.storage import RelStorage
+        from collective.zasync.runner import is_outage
+        from transaction.interfaces import TransientError
+        from ZEO.Exceptions import ClientDisconnected
+
+        import sqlite3
+
+        home = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, home)
+        options = Options(keep_history=False)
+        db = DB(RelStorage(Sqlite3Adapter(data_dir=home, pragmas={}, options=options), options=options))
+        self.addCleanup(db.close)
+        # RelStorage's driver says so of a lost server (PostgreSQL restarting: psycopg2's
+        # OperationalError, raised while a job loads an object); once, the job failed of it.
+        self.assertTrue(is_outage(sqlite3.OperationalError("server closed the connection"), db))
+        self.assertTrue(is_outage(ClientDisconnected("ZEO"), db))
+        self.assertFalse(is_outage(TransientError("the job's own"), db))
+        self.assertFalse(is_outage(ValueError("the job's own"), db))

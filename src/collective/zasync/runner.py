@@ -65,13 +65,33 @@ def backoff(attempt, base=0.05, cap=5.0):
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
-def is_outage(exc):
-    """True if ``exc`` says the database is unreachable (ZEO disconnected, RelStorage lost its
-    connection): not the job's fault, it runs again once the database is back.
+def is_outage(exc, db):
+    """True if ``exc`` says the database is unreachable: not the job's fault, it runs again
+    once the database is back (within OUTAGE_LIMIT).
 
-    A TransientError that the job's own code raised is the job's error, like any other.
+    That is a ZODB storage error that is transient (ZEO's ClientDisconnected, RelStorage's
+    StorageDisconnectedDuringCommit), or what the storage's database driver raises when it
+    loses its server (RelStorage on PostgreSQL: psycopg2's OperationalError while the
+    server restarts). Any other TransientError the job's own code raised is its error.
     """
-    return isinstance(exc, TransientError) and isinstance(exc, StorageError)
+    if isinstance(exc, TransientError) and isinstance(exc, StorageError):
+        return True
+    return isinstance(exc, disconnection_errors(db))
+
+
+def abort_quietly():
+    """Abort the thread's transaction; with the database gone, that can fail too."""
+    try:
+        transaction.abort()
+    except Exception as exc:
+        log.debug("Abort failed: %r", exc)
+
+
+def disconnection_errors(db):
+    """The exception classes with which the storage of ``db`` says it lost its server."""
+    adapter = getattr(db.storage, "_adapter", None)  # RelStorage
+    driver = getattr(getattr(adapter, "connmanager", None), "driver", None)
+    return tuple(getattr(driver, "disconnected_exceptions", ()))
 
 
 def kind_of(job):
@@ -245,20 +265,16 @@ class JobRunner:
                             return self._wait_alone(conn, job_oid, token)
                         return self._store_failure(conn, job_oid, token, exc, retries - 1, run_as)
                     pause = backoff(retries)
-                except TransientError as exc:
-                    transaction.abort()
-                    if not is_outage(exc):  # raised by the job's own code: its error
-                        if run_as is None and wants_another_attempt(job, exc):
-                            return self._try_again(conn, job_oid, token, exc)
-                        return self._store_failure(conn, job_oid, token, exc, retries, run_as)
-                    disconnected = exc
                 except StaleClaim:
                     raise
                 except BaseException as exc:  # SystemExit, KeyboardInterrupt too
-                    transaction.abort()
-                    if run_as is None and wants_another_attempt(job, exc):
+                    abort_quietly()
+                    if is_outage(exc, conn.db()):  # the database is unreachable: not the job's fault
+                        disconnected = exc
+                    elif run_as is None and wants_another_attempt(job, exc):
                         return self._try_again(conn, job_oid, token, exc)
-                    return self._store_failure(conn, job_oid, token, exc, retries, run_as)
+                    else:
+                        return self._store_failure(conn, job_oid, token, exc, retries, run_as)
                 finally:
                     current.job = None
             # Wait outside the gate: the other threads go on meanwhile.
