@@ -241,8 +241,10 @@ class TestChaos(unittest.TestCase):
         return self.tmp / ("queue-%d.%s" % (number, kind))
 
     def queued_by(self, number):
-        """The ids of the jobs client ``number`` has queued so far."""
-        return self.client_file(number, "out").read_text().split()
+        """The ids of the jobs client ``number`` has queued so far (lines "queued <id>": other
+        output, such as the database driver's notice of a PostgreSQL restart, is not theirs)."""
+        return [line.split()[1] for line in self.client_file(number, "out").read_text().splitlines()
+                if line.startswith("queued ")]
 
     def check_clients(self):
         """Fail at once, with its error output, if a client exited with an error."""
