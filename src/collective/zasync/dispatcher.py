@@ -27,6 +27,9 @@ from collective.zasync.invalidations import unwatch_invalidations
 from collective.zasync.invalidations import watch_invalidations
 from collective.zasync.job import utcnow
 from collective.zasync.migration import migrate
+from collective.zasync.pgnotify import Listener
+from collective.zasync.pgnotify import notify_after_commit
+from collective.zasync.pgnotify import postgres_dsn
 from collective.zasync.queue import get_queue_root
 from collective.zasync.queue import queue_connection
 from collective.zasync.queue import remove_old_jobs
@@ -83,7 +86,6 @@ class Dispatcher:
         self._stopped = False
         self.stats = Counter()  # claimed, conflicts, reaped_jobs
         self.conflict_oids = Counter()  # oid (hex) -> conflicts on that object
-        self.poll_interval = self.settings.poll_interval
         self._work = stdqueue.Queue()
         self._busy = 0  # claimed and not finished: running or waiting in _work
         self._held = {}  # job oid -> claim token, for every job counted in _busy
@@ -103,6 +105,9 @@ class Dispatcher:
         self._retention_backlog = False
         self._passes = 0
         self._average_run = None  # seconds, moving average of recent jobs
+        self._pushed = False  # the storage pushes invalidations (ZEO, FileStorage)
+        self._listener = None  # PostgreSQL's notifications (RelStorage), see pgnotify.py
+        self._finisher = False  # this worker files for all (filing.finisher), as of its last pass
 
     # -- life cycle ------------------------------------------------------------
 
@@ -114,12 +119,16 @@ class Dispatcher:
         # With the queues in a database of their own (multi_db_*.zcml), their commits reach
         # that database's invalidations, not the main one's (whose oids mean other objects).
         self._queue_conn = queue_connection(self.conn)
-        pushed = watch_invalidations(self._queue_conn.db(), self._on_invalidation)
-        if not self.poll_interval:
-            self.poll_interval = PUSHED_POLL if pushed else UNPUSHED_POLL
-        if not pushed:
+        queue_db = self._queue_conn.db()
+        pushed = self._pushed = watch_invalidations(queue_db, self._on_invalidation)
+        dsn = None if pushed else postgres_dsn(queue_db)
+        if dsn is not None:  # RelStorage on PostgreSQL pushes nothing, but PostgreSQL does
+            self._listener = Listener(dsn, self._on_notification, name="zasync-listener")
+            if self._listener.start():
+                log.info("Worker %s: woken by PostgreSQL's notifications.", self.uuid)
+        elif not pushed:
             log.info("Worker %s: the storage pushes no invalidations (RelStorage); "
-                     "looking for new jobs every %g s.", self.uuid, self.poll_interval)
+                     "looking for new jobs every %g s.", self.uuid, self._poll_interval())
         for number in range(self.settings.threads):
             thread = threading.Thread(
                 target=self._run_jobs, args=(number,), name="zasync-job-%d" % number, daemon=True
@@ -148,6 +157,8 @@ class Dispatcher:
         for _thread in self._threads:
             self._work.put(None)
         unwatch_invalidations(self._queue_conn.db(), self._on_invalidation)
+        if self._listener is not None:
+            self._listener.stop()
         # Jobs still running past the timeout are handed back too; the
         # bumped claim token makes their late commit fail, so their ZODB
         # effects happen once, where they run again.
@@ -241,10 +252,33 @@ class Dispatcher:
     def _sleep_time(self):
         if self._backlog or self._retention_backlog:
             return 0.0
-        timeout = self.poll_interval
+        timeout = self._poll_interval()
         if self._next_due is not None:
             timeout = min(timeout, max(0.0, self._next_due - time.time()))
         return min(timeout, self.settings.ping_interval)
+
+    @property
+    def poll_interval(self):
+        return self._poll_interval()
+
+    def _poll_interval(self):
+        """Seconds between looks when nothing wakes the loop: the setting, else by what pushes:
+        ZEO's invalidations or PostgreSQL's notifications (a few seconds, as a fallback), or
+        nothing (RelStorage without notifications: often, one small query each)."""
+        if self.settings.poll_interval:
+            return self.settings.poll_interval
+        pushed = self._pushed or (self._listener is not None and self._listener.listening)
+        return PUSHED_POLL if pushed else UNPUSHED_POLL
+
+    def _on_notification(self, payload):
+        """A PostgreSQL notification (pgnotify.py): wake up as _on_invalidation would."""
+        kind, _, sender = (payload or "").partition(":")
+        if sender == self.uuid:
+            return  # (what its own pass leaves to do, it says: _backlog)
+        if (payload is None or kind == "queued" or (kind == "done" and self._finisher)
+                or (kind == "waiting" and self.hungry())):
+            self._invalidated = True
+            self.wakeup.set()
 
     def _may_reap(self, now):
         # After an outage (ZEO restart, network) every worker's ping is old:
@@ -407,11 +441,14 @@ class Dispatcher:
         if self.settings.time_limit:
             filing.fail_overdue(root, me, dict(self._running_since), self.settings.time_limit, time.time())
         filing.file_completed(root, me)
-        mine = filing.finisher(root, self.uuid)
+        mine = self._finisher = filing.finisher(root, self.uuid)
         self._backlog = filing.tidy(root, self.uuid, mine)
         self._watched, self._watched_if_hungry = filing.wake_oids(root, mine)
         claimed = claiming.claim(root, me, free, now, self._passes) if free > 0 else []
         self._next_due = claiming.next_due(root, now, self.uuid)
+        if self._listener is not None:  # RelStorage: tell the other workers what they act on
+            for kind in filing.changed_for_others(root, me):
+                notify_after_commit(self.tm.get(), self._queue_conn.db(), "%s:%s" % (kind, self.uuid))
         return [(job._p_oid, job.claim_token) for job in claimed]
 
     # -- pings, dead workers, retention -----------------------------------------

@@ -26,6 +26,7 @@ from collective.zasync.job import new_job_id
 from collective.zasync.uidindex import index_filed
 from collective.zasync.uidindex import note_queued
 from collective.zasync.uidindex import unindex_finished
+from collective.zasync.pgnotify import notify_after_commit
 from collective.zasync.priority import priority_of
 from collective.zasync.priority import tree_for
 from collective.zasync.priority import waiting_trees
@@ -188,6 +189,8 @@ class Queue(Persistent):
         key = job.id if job.id > log.last_key else max(new_job_id(), log.last_key + "0")
         log.append(key, job)
         note_queued(log, key, job)  # found by its content's UID while unfiled
+        # RelStorage pushes nothing: PostgreSQL tells the workers, once this commits.
+        notify_after_commit(self._p_jar.transaction_manager.get(), self._p_jar.db(), "queued")
         if job.unique_key is not None:
             # Two requests queueing the same key both write this entry: one
             # of them gets a ConflictError, and its retry finds the other's job.
