@@ -169,7 +169,7 @@ class Queue(Persistent):
         return "<Queue %r>" % self.name
 
     def __len__(self):
-        """Jobs queued and not claimed yet (due or delayed)."""
+        """Jobs queued and not claimed yet (due or delayed); a claimed job counts until the finisher files it."""
         return self.waiting_count() + sum(log.unread_count() for log in self.inboxes.values())
 
     def put(self, job):
