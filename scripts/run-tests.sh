@@ -8,7 +8,7 @@ log=$(mktemp)
 # The tests are in tests/unit, tests/inprocess, tests/cluster and tests/web (tests/support:
 # what they share): zope-testrunner looks for test modules in packages of those names.
 PYTHONHASHSEED=0 PYTHONPATH="$PWD" .venv/bin/zope-testrunner --test-path=. -s tests \
-    --tests-pattern '^(unit|inprocess|cluster|web)$' --all "$@" 2>&1 | tee "$log"
+    --tests-pattern '^(unit|inprocess|cluster|web)$' --all -j "${ZASYNC_TEST_PROCESSES:-2}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # zope-testrunner ends with "Total: N tests, F failures, E errors and S skipped"
 # (or "Ran N tests with ..." for a single layer); restate it plainly.

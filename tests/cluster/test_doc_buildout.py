@@ -14,8 +14,10 @@ from tests.unit.test_docs import zeo_options
 from Zope2.Startup.options import ZopeWSGIOptions
 
 import importlib.util
+import io
 import os
 import re
+import sys
 import tempfile
 import unittest
 
@@ -26,7 +28,13 @@ ZEOSERVER = "plone.recipe.zeoserver"
 
 def buildout_of(text):
     """zc.buildout's reading of ``text`` (a block, or a whole configuration) in a new directory."""
-    from zc.buildout.buildout import Buildout
+    stdin = sys.stdin
+    if not hasattr(stdin, "isatty"):  # (zope-testrunner -j's stand-in, which zc.buildout asks)
+        sys.stdin = io.StringIO()
+    try:
+        from zc.buildout.buildout import Buildout
+    finally:
+        sys.stdin = stdin
 
     folder = tempfile.mkdtemp()
     sections = re.findall(r"^\[([\w.-]+)\]", text, re.M)

@@ -297,8 +297,8 @@ class World:
     def worker_settings(self):
         return WorkerSettings(
             threads=self.rng.choice((1, 2)),
-            ping_interval=1.0,
-            death_interval=8.0,
+            ping_interval=2.0,
+            death_interval=10.0,
             retention_days=self.rng.choice((7.0, 0.002)),  # 0.002 days: 173 s
             max_retries=self.rng.choice((1, 3)),
             stop_timeout=2.0,
@@ -400,7 +400,7 @@ class World:
             options["retry_on"] = (ValueError,)
             options["max_attempts"] = 2
             options["retry_backoff"] = 1.0
-        if not self.deployed and rng.random() < 0.04:
+        if not self.deployed and rng.random() < 0.1:
             options["fragile"] = Fragile()  # the world may deploy (world.deploy) after this
         if kind < 0.45:
             job = self.service.queueJob(work, target, plan, **options)

@@ -7,7 +7,7 @@ DIRECTORY) with what a client queueing during chaos needs: several jobs per
 transaction, and a transaction that fails (the storage server went away, a
 conflict) is tried again. A commit interrupted by the restart is *in doubt*:
 before trying again, the script looks whether its jobs are in the queue, so
-that an entry is never queued twice. Prints the ids of the queued jobs, one
+that an entry is never queued twice. Prints "queued <id>" for each job, one
 per line, as each transaction commits. Not a test module (its name does not
 start with "test").
 """
@@ -81,7 +81,7 @@ def queue_jobs(app, site_id, user_id, prefix, count, per_transaction, directory)
                     print("... it was committed after all", file=sys.stderr, flush=True)
                     break
         for job_id in batch:  # as they are queued: the soak sees that this client is under way
-            print(job_id)
+            print("queued", job_id)
         sys.stdout.flush()
 
 

@@ -16,9 +16,14 @@ SHORT_JOB = 0.05
 # Where the storage pushes invalidations (ZEO, FileStorage) a pass is woken by them: the poll
 # is a fallback, and a slow one costs nothing.
 PUSHED_POLL = 5.0
-# Where it does not (RelStorage) the poll is the wake-up: one cheap query, 20 times a second,
-# keeps the pick-up latency near ZEO's.
+# RelStorage on PostgreSQL: PostgreSQL's notifications wake the pass (core/notifications.py),
+# and PUSHED_POLL applies. While a worker cannot listen (PostgreSQL restarting; another
+# database) the poll is the wake-up: one cheap query, 20 times a second, keeps the pick-up
+# latency near ZEO's.
 UNPUSHED_POLL = 0.05
+# Seconds between attempts to listen to PostgreSQL's notifications again after losing the
+# server: about as long as a restart takes; the worker polls fast meanwhile.
+RECONNECT_AFTER = 1.0
 # Seconds between retention runs: finished jobs expire by days, a few minutes late is nothing.
 RETENTION_EVERY = 300.0
 # Seconds after a worker starts before its first retention run: starting is busy enough.

@@ -67,6 +67,7 @@ from BTrees.OOBTree import OOBTree
 from collective.zasync import interfaces
 from collective.zasync.core.job import new_job_id
 from collective.zasync.core.joblog import JobLog
+from collective.zasync.core.notifications import notify_after_commit
 from collective.zasync.core.priority import waiting_jobs
 from collective.zasync.core.ratelimits import RateLimits
 from collective.zasync.core.uidindex import note_queued
@@ -173,7 +174,7 @@ class Queue(Persistent):
         return "<Queue %r>" % self.name
 
     def __len__(self):
-        """Jobs queued and not claimed yet (due or delayed)."""
+        """Jobs queued and not claimed yet (due or delayed); a claimed job counts until the finisher files it."""
         return self.waiting_count() + sum(log.unread_count() for log in self.inboxes.values())
 
     def put(self, job):
@@ -192,6 +193,8 @@ class Queue(Persistent):
         key = job.id if job.id > log.last_key else max(new_job_id(), log.last_key + "0")
         log.append(key, job)
         note_queued(log, key, job)  # found by its content's UID while unfiled
+        # RelStorage pushes nothing: PostgreSQL tells the workers, once this commits.
+        notify_after_commit(self._p_jar.transaction_manager.get(), self._p_jar.db(), "queued")
         if job.unique_key is not None:
             # Two requests queueing the same key both write this entry: one
             # of them gets a ConflictError, and its retry finds the other's job.

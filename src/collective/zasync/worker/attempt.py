@@ -15,7 +15,7 @@ Each attempt goes through, in order:
 5. conflict retries, a bounded number, then the cluster gate: the job runs once more
    alone in the cluster (``after_conflict``, core/alonegate.py);
 6. storage outages: the attempt waits for the database and runs again, bounded
-   (``after_transient``, ``wait``);
+   (``after_error``, ``wait``);
 7. the retry policy: an error of the job's ``retry_on`` files it again for a later
    attempt, any other error fails it (``after_error``, core/retrying.py).
 
@@ -68,13 +68,33 @@ def backoff(attempt, base=CONFLICT_PAUSE, cap=CONFLICT_PAUSE_MAX):
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
-def is_outage(exc):
-    """True if ``exc`` says the database is unreachable (ZEO disconnected, RelStorage lost its
-    connection): not the job's fault, it runs again once the database is back.
+def is_outage(exc, db):
+    """True if ``exc`` says the database is unreachable: not the job's fault, it runs again
+    once the database is back (within OUTAGE_LIMIT).
 
-    A TransientError that the job's own code raised is the job's error, like any other.
+    That is a ZODB storage error that is transient (ZEO's ClientDisconnected, RelStorage's
+    StorageDisconnectedDuringCommit), or what the storage's database driver raises when it
+    loses its server (RelStorage on PostgreSQL: psycopg2's OperationalError while the
+    server restarts). Any other TransientError the job's own code raised is its error.
     """
-    return isinstance(exc, TransientError) and isinstance(exc, StorageError)
+    if isinstance(exc, TransientError) and isinstance(exc, StorageError):
+        return True
+    return isinstance(exc, disconnection_errors(db))
+
+
+def disconnection_errors(db):
+    """The exception classes with which the storage of ``db`` says it lost its server."""
+    adapter = getattr(db.storage, "_adapter", None)  # RelStorage
+    driver = getattr(getattr(adapter, "connmanager", None), "driver", None)
+    return tuple(getattr(driver, "disconnected_exceptions", ()))
+
+
+def abort_quietly():
+    """Abort the thread's transaction; with the database gone, that can fail too."""
+    try:
+        transaction.abort()
+    except Exception as exc:
+        log.debug("Abort failed: %r", exc)
 
 
 def kind_of(job):
@@ -148,13 +168,10 @@ class Attempts:
             except ConflictError as exc:
                 transaction.abort()
                 return self.after_conflict(job, exc)
-            except TransientError as exc:
-                transaction.abort()
-                return self.after_transient(job, exc)
             except StaleClaim:
                 raise
             except BaseException as exc:  # SystemExit, KeyboardInterrupt too
-                transaction.abort()
+                abort_quietly()
                 return self.after_error(job, exc)
 
     def handed_over(self, job, before):
@@ -182,15 +199,12 @@ class Attempts:
         self.pause = backoff(self.retries)
         return AGAIN
 
-    def after_transient(self, job, exc):
-        """The database is away: wait, then again. Else the job's own error (after_error)."""
-        if not is_outage(exc):  # raised by the job's own code: its error
-            return self.after_error(job, exc)
-        self.disconnected = exc
-        return AGAIN
-
     def after_error(self, job, exc):
-        """Another attempt later if the retry policy says so; else the job fails."""
+        """The database is away: wait, then again (step 6). Else the job's own error: another
+        attempt later if the retry policy says so (step 7); else the job fails."""
+        if is_outage(exc, self.conn.db()):
+            self.disconnected = exc
+            return AGAIN
         if self.run_as is None and wants_another_attempt(job, exc):
             return self.try_again(exc)
         return self.runner._store_failure(self.conn, self.job_oid, self.token, exc, self.retries,

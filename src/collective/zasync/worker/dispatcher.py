@@ -21,6 +21,8 @@ from collections import Counter
 from collective.zasync import interfaces
 from collective.zasync.core.cancelling import drop_stale_requests
 from collective.zasync.core.job import utcnow
+from collective.zasync.core.notifications import notify_after_commit
+from collective.zasync.core.notifications import postgres_dsn
 from collective.zasync.core.queue import queue_connection
 from collective.zasync.core.retention import remove_old_jobs
 from collective.zasync.core.retention import retire_idle_inboxes
@@ -39,6 +41,7 @@ from collective.zasync.worker.conflictgate import ConflictGate
 from collective.zasync.worker.groupcommit import record_outcomes
 from collective.zasync.worker.invalidations import unwatch_invalidations
 from collective.zasync.worker.invalidations import watch_invalidations
+from collective.zasync.worker.listener import Listener
 from collective.zasync.worker.runner import JobRunner
 from collective.zasync.worker.settings import WorkerSettings
 from collective.zasync.worker.shared import Holdings
@@ -68,7 +71,8 @@ class Dispatcher:
         # written by another process with this identity (registration.mine).
         self.incarnation = os.urandom(6).hex()
         self.me = registration.Identity(uuid, self.incarnation, self.settings)
-        self.poll_interval = self.settings.poll_interval
+        self.pushed = False  # the storage pushes invalidations (ZEO, FileStorage)
+        self.listener = None  # PostgreSQL's notifications (RelStorage): worker/listener.py
         self.stats = Counter()  # claimed, conflicts, reaped_jobs, ...: written by the loop thread
         self.holdings = Holdings()
         self.wakeups = Wakeups()
@@ -103,10 +107,14 @@ class Dispatcher:
         # With the queues in a database of their own (multi_db_*.zcml), their commits reach
         # that database's invalidations, not the main one's (whose oids mean other objects).
         self._queue_conn = queue_connection(self.conn)
-        pushed = watch_invalidations(self._queue_conn.db(), self.on_invalidation)
-        if not self.poll_interval:
-            self.poll_interval = PUSHED_POLL if pushed else UNPUSHED_POLL
-        if not pushed:
+        queue_db = self._queue_conn.db()
+        pushed = self.pushed = watch_invalidations(queue_db, self.on_invalidation)
+        dsn = None if pushed else postgres_dsn(queue_db)
+        if dsn is not None:  # RelStorage on PostgreSQL pushes nothing, but PostgreSQL does
+            self.listener = Listener(dsn, self.on_notification, name="zasync-listener")
+            if self.listener.start():
+                log.info("Worker %s: woken by PostgreSQL's notifications.", self.uuid)
+        elif not pushed:
             log.info("Worker %s: the storage pushes no invalidations (RelStorage); "
                      "looking for new jobs every %g s.", self.uuid, self.poll_interval)
         for number in range(self.settings.threads):
@@ -137,6 +145,8 @@ class Dispatcher:
         for _thread in self._threads:
             self.holdings.work.put(None)
         unwatch_invalidations(self._queue_conn.db(), self.on_invalidation)
+        if self.listener is not None:
+            self.listener.stop()
         # Jobs still running past the timeout are handed back too; the
         # bumped claim token makes their late commit fail, so their ZODB
         # effects happen once, where they run again.
@@ -219,6 +229,16 @@ class Dispatcher:
             timeout = min(timeout, max(0.0, state.next_due - time.time()))
         return min(timeout, self.settings.ping_interval)
 
+    @property
+    def poll_interval(self):
+        """Seconds between looks when nothing wakes the loop: the setting, else by what pushes:
+        ZEO's invalidations or PostgreSQL's notifications (a few seconds, as a fallback), or
+        nothing (RelStorage while it cannot listen: often, one small query each)."""
+        if self.settings.poll_interval:
+            return self.settings.poll_interval
+        pushed = self.pushed or (self.listener is not None and self.listener.listening)
+        return PUSHED_POLL if pushed else UNPUSHED_POLL
+
     def may_reap(self, now):
         # After an outage (ZEO restart, network) every worker's ping is old:
         # give the others a full death interval to ping again before judging.
@@ -235,6 +255,17 @@ class Dispatcher:
             self.hungry() and not wakeups.watched_if_hungry.isdisjoint(oids)
         ):
             wakeups.invalidated = True
+            self.wakeup.set()
+
+    def on_notification(self, payload):
+        """In the listener thread: a PostgreSQL notification ("kind:sender", or None when it
+        listens again); wake the loop as on_invalidation would."""
+        kind, _, sender = (payload or "").partition(":")
+        if sender == self.uuid:
+            return  # (what its own pass leaves to do, it says: backlog)
+        if (payload is None or kind == "queued" or (kind == "done" and self.loop_state.finisher)
+                or (kind == "waiting" and self.hungry())):
+            self.wakeups.invalidated = True
             self.wakeup.set()
 
     def hungry(self):
@@ -310,11 +341,15 @@ class Dispatcher:
             filing.fail_overdue(root, me, dict(self.holdings.running_since), self.settings.time_limit,
                                 time.time())
         filing.file_completed(root, me)
-        finisher = filing.finisher(root, self.uuid)
+        finisher = state.finisher = filing.finisher(root, self.uuid)
         state.backlog = filing.tidy(root, self.uuid, finisher)
         self.wakeups.watched, self.wakeups.watched_if_hungry = filing.wake_oids(root, finisher)
         claimed = claiming.claim(root, me, free, now, state.passes) if free > 0 else []
         state.next_due = claiming.next_due(root, now, self.uuid)
+        if self.listener is not None:  # RelStorage: tell the other workers what they act on
+            for kind in filing.changed_for_others(root, me):
+                notify_after_commit(self.transactions.tm.get(), self._queue_conn.db(),
+                                    "%s:%s" % (kind, self.uuid))
         return [(job._p_oid, job.claim_token) for job in claimed]
 
     # -- dead workers, stopping, retention ---------------------------------------

@@ -244,6 +244,19 @@ def wake_oids(root, mine):
     return frozenset(always - {None}), frozenset(if_hungry - {None})
 
 
+def changed_for_others(root, record):
+    """What this pass changed that other workers act on: "done" (jobs in the done log of
+    ``record``: the finisher files them), "waiting" (jobs filed, claimed, given back: a worker
+    with idle threads claims). On ZEO the server's invalidations say it (wake_oids); RelStorage
+    pushes nothing, so the dispatcher notifies (core/notifications.py)."""
+    kinds = []
+    if record.done is not None and record.done._p_changed:
+        kinds.append("done")
+    if any(queue.waiting_count._p_changed for queue in root.queues.values()):
+        kinds.append("waiting")
+    return kinds
+
+
 def take_back(root, record):
     """Worker ``record`` stopped or died: its claimed jobs wait again, its finished ones are filed."""
     # Written, as every claim writes it: a claim committed meanwhile (which this view of

@@ -111,7 +111,8 @@ class Wakeups:
 
 class LoopState:
     """What the loop thread remembers from pass to pass; written and read by it alone
-    (``failing`` is also read, as a whole, by the liveness probe: worker/probes.py)."""
+    (``failing`` is also read, as a whole, by the liveness probe: worker/probes.py;
+    ``finisher``, a bool, by the listener thread: Dispatcher.on_notification)."""
 
     def __init__(self):
         self.passes = 0
@@ -120,3 +121,4 @@ class LoopState:
         self.failing = set()  # the steps of the loop that failed last time
         self.backlog = False  # jobs are left in an inbox or done log: come back at once
         self.retention_backlog = False  # finished jobs past the retention are left: likewise
+        self.finisher = False  # this worker files for all (filing.finisher), as of its last pass
