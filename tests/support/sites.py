@@ -25,6 +25,8 @@ from plone.protect.authenticator import createToken
 from plone.testing.zope import WSGI_SERVER_FIXTURE
 from Products.CMFPlone.factory import addPloneSite
 from tests.support import sample_jobs
+from tests.support.panel import PASSWORD
+from tests.support.panel import USERS  # /plone's users: name -> global roles
 from zope.component import getUtility
 from zope.component.hooks import setSite
 
@@ -33,14 +35,6 @@ import transaction
 import unittest
 
 
-PASSWORD = "secret-Pw-123"
-# /plone's users: name -> global roles
-USERS = {
-    "member": ["Member"],
-    "editor": ["Member", "Editor"],
-    "siteadmin": ["Member", "Site Administrator"],
-    "manager": ["Member", "Manager"],
-}
 OTHER_MANAGER = "manager2"  # the Manager of /plone2
 
 
