@@ -176,16 +176,21 @@ def visit(context, phase, expected, conflicts=0):
     if visit_conflicts[phase] < conflicts:
         visit_conflicts[phase] += 1
         raise ConflictError("conflict %d of %s" % (visit_conflicts[phase], phase))
+    entry = object()  # this visit (the thread's ident is looked for at the gate, below)
     with visits_lock:
-        state = visits.setdefault(phase, {"inside": 0, "entered": 0, "most": 0, "left": []})
+        state = visits.setdefault(phase, {"inside": 0, "entered": 0, "most": 0, "left": [],
+                                          "insiders": set(), "met": set()})
         state["inside"] += 1
         state["entered"] += 1
         state["most"] = max(state["most"], state["inside"])
+        state["insiders"].add(entry)
+        if len(state["insiders"]) > 1:  # (seen here: the other may leave before this one looks)
+            state["met"].update(state["insiders"])
     me = threading.get_ident()
 
     def why():
         with visits_lock:
-            if state["inside"] > 1:
+            if entry in state["met"]:
                 return "together"
             if state["entered"] == expected:
                 return "last"
@@ -202,6 +207,7 @@ def visit(context, phase, expected, conflicts=0):
         time.sleep(0.01)
     with visits_lock:
         state["inside"] -= 1
+        state["insiders"].discard(entry)
         state["left"].append(reason or "timed out")
     return reason
 

@@ -70,19 +70,33 @@ ZASYNC_ACCEPTANCE_TESTING = WorkerFunctionalTesting(
 def wait_for_result(job, seconds=10):
     """Commit, wait until ``job`` is completed, and return ``job.result``.
 
+    A job of a queue is also waited for until a worker has filed its end (within ``seconds``),
+    so that what a test does next (an administrator's retry or removal) finds it filed.
     Raises AssertionError if it has not completed within ``seconds``.
     """
     transaction.commit()
     deadline = time.monotonic() + seconds
     while True:
         transaction.begin()  # see what the worker committed
-        if job.status == COMPLETED:
+        if job.status == COMPLETED and (_filed(job) or time.monotonic() > deadline):
             return job.result
         if time.monotonic() > deadline:
             raise AssertionError(
                 "Job %s is still %s after %s seconds." % (job.id, job.status, seconds)
             )
         time.sleep(0.02)
+
+
+def _filed(job):
+    """True unless ``job`` is a job of a queue whose end no worker has filed yet."""
+    from collective.zasync.core.queue import get_queue_root
+    from collective.zasync.core.places import is_filed_finished
+
+    root = get_queue_root(job._p_jar, create=False) if job._p_jar is not None else None
+    queue = root.queues.get(job.queue_name) if root is not None else None
+    if queue is None or queue.jobs.get(job.id) is not job:
+        return True  # (a callback, a job of no queue: nobody files it)
+    return is_filed_finished(queue, job)
 
 
 def wait_until(condition, what="the condition", seconds=20):
