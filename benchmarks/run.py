@@ -362,6 +362,9 @@ class Bench:
         retries = sum(job.retries for job in jobs)
         commits = self.commits_between(start, end)
         conflicts = sum((s or {}).get("conflicts", 0) for s in stats)
+        # Objects the job threads loaded from the storage, per job (each thread's connection
+        # loads again what the other threads' commits changed): docs/benchmarks.md.
+        loads = sum((s or {}).get("objects loaded by jobs", 0) for s in stats)
         structures = self.conflicts_by_structure(names, start, end)
         result = {
             "function": function, "jobs": count, "workers": workers, "threads": threads,
@@ -369,7 +372,7 @@ class Bench:
             "commits": commits, "commits_per_job": commits / count if commits is not None else None,
             "commits_per_s": commits / (end - start) if commits is not None else None,
             "failed": failed, "failures": dict(failures), "job_conflict_retries": retries,
-            "dispatcher_stats": stats,
+            "dispatcher_stats": stats, "objects_loaded_per_job": loads / count,
             "dispatcher_conflicts_per_1000_jobs": 1000 * conflicts / count,
             "dispatcher_conflicts_by_structure": structures,
             "cpu_seconds": cpu, "cpu_jobs": done, "cpu_window_s": window,
@@ -380,8 +383,9 @@ class Bench:
             "server_cpus_busy": server / window if window and server is not None else None,
         }
         log("zasync %s %dx%d: %.1f jobs/s, %s commits/job, %s jobs per worker CPU-second, "
-            "%d failed, dispatcher conflicts %s", function, workers, threads, result["jobs_per_s"],
-            fmt(result["commits_per_job"], "", 2), fmt(result["jobs_per_worker_cpu_s"], "", 0), failed, stats)
+            "%.1f objects loaded per job, %d failed, dispatcher conflicts %s", function, workers,
+            threads, result["jobs_per_s"], fmt(result["commits_per_job"], "", 2),
+            fmt(result["jobs_per_worker_cpu_s"], "", 0), loads / count, failed, stats)
         if structures:
             log("  conflicts per 1,000 jobs: %.1f; by structure: %s", 1000 * conflicts / count, structures)
         for failure, number in failures.most_common(3):

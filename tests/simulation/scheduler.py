@@ -243,6 +243,8 @@ class Simulation:
             time_ns=lambda: int(sim.now * 1e9),
             monotonic=lambda: sim.now,
             perf_counter=lambda: sim.now,
+            process_time=lambda: sim.now,  # (worker/turns.py: deterministic, as the rest)
+            thread_time=lambda: sim.now,
             sleep=sim.sleep,
         )
 

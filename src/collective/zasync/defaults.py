@@ -90,6 +90,16 @@ GATE_WAIT = 10.0
 # Seconds that jobs of one function run one at a time after a short attempt of theirs conflicted.
 GATE_SERIAL_FOR = 5.0
 
+# -- turns, in a worker process (worker/turns.py) ----------------------------------------------
+
+# While a worker's recent jobs were short and its process's CPU busy while they ran (CPU seconds
+# per second at least TURN_BUSY: the GIL lets one thread compute at a time), they take turns, so
+# that each runs on the connection the one before it used (worker/turns.py). Jobs that wait
+# (network, sleep) use far less CPU than that and never take turns.
+TURN_BUSY = 0.7
+# Seconds a job waits for its turn at most: one that runs long never holds the others up longer.
+TURN_WAIT = 0.1
+
 # -- the alone gate, across the cluster (core/alonegate.py) ------------------------------------
 
 # Seconds a job that waits to run alone stops claims before it is claimed anyway.

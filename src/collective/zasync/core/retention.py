@@ -34,6 +34,12 @@ def remove_old_jobs(root, default_days):
     return count
 
 
+def retire_all_idle_inboxes(root, now):
+    """retire_idle_inboxes for every queue of ``root``."""
+    for queue in root.queues.values():
+        retire_idle_inboxes(queue, now)
+
+
 def retire_idle_inboxes(queue, now):
     """Drop inboxes that were read to the end and are idle; return how many.
 

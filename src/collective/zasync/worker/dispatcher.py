@@ -25,7 +25,7 @@ from collective.zasync.core.notifications import notify_after_commit
 from collective.zasync.core.notifications import postgres_dsn
 from collective.zasync.core.queue import queue_connection
 from collective.zasync.core.retention import remove_old_jobs
-from collective.zasync.core.retention import retire_idle_inboxes
+from collective.zasync.core.retention import retire_all_idle_inboxes
 from collective.zasync.defaults import FAILING_RETRY
 from collective.zasync.defaults import PREFETCH
 from collective.zasync.defaults import PUSHED_POLL
@@ -49,6 +49,7 @@ from collective.zasync.worker.shared import LoopState
 from collective.zasync.worker.shared import Wakeups
 from collective.zasync.worker.transactions import Superseded
 from collective.zasync.worker.transactions import Transactions
+from collective.zasync.worker.turns import Turns
 
 import logging
 import os
@@ -67,6 +68,7 @@ class Dispatcher:
         self.uuid = uuid
         self.settings = settings or WorkerSettings()
         self.gate = ConflictGate()  # shared by this worker's job threads (conflictgate.py)
+        self.turns = Turns()  # likewise (turns.py)
         # This start of the worker, written on its record: a record with another one was
         # written by another process with this identity (registration.mine).
         self.incarnation = os.urandom(6).hex()
@@ -80,6 +82,7 @@ class Dispatcher:
         self.loop_state = LoopState()
         self.transactions = self.conn = None  # made by connect()
         self._threads = []
+        self._runners = []  # one per job thread
         self._loop_thread = None
         self._stopped = False
 
@@ -158,6 +161,8 @@ class Dispatcher:
                           "unreachable?); a live worker takes them back once it declares this one "
                           "dead.", self.uuid)
         self.transactions.close()
+        self.stats["objects loaded by jobs"] = sum(runner.loads for runner in self._runners)
+        self.stats["objects stored by jobs"] = sum(runner.stores for runner in self._runners)
         log.info("Worker %s stopped (%s).", self.uuid, dict(self.stats))
         conflict_oids = self.transactions.conflict_oids
         if conflict_oids:
@@ -279,7 +284,9 @@ class Dispatcher:
         """A job thread's life: run what the loop hands out until told to stop."""
         holdings = self.holdings
         hand_over = holdings.hand_over if self.settings.group_commit else None
-        runner = JobRunner(self.db, self.uuid, self.settings.max_retries, slot, hand_over, self.gate)
+        runner = JobRunner(self.db, self.uuid, self.settings.max_retries, slot, hand_over, self.gate,
+                           self.turns)
+        self._runners.append(runner)
         while True:
             item = holdings.work.get()
             if item is None:
@@ -378,13 +385,9 @@ class Dispatcher:
         if count:
             log.info("Removed %d finished jobs past the retention.", count)
         if not self.loop_state.retention_backlog:
-            self.in_transaction(self.retire_idle_inboxes)
+            self.in_transaction(retire_all_idle_inboxes, utcnow())
             self.in_transaction(drop_stale_requests, utcnow())
         return count
-
-    def retire_idle_inboxes(self, root):
-        for queue in root.queues.values():
-            retire_idle_inboxes(queue, utcnow())
 
     def remove_old_jobs(self):
         """Remove every finished job past the retention, a batch per transaction."""

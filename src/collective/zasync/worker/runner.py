@@ -32,6 +32,7 @@ from collective.zasync.worker.history import note_job
 from collective.zasync.worker.loading import load_arguments
 from collective.zasync.worker.loading import load_callable
 from collective.zasync.worker.loading import load_object
+from collective.zasync.worker.turns import Turns
 from transaction.interfaces import TransientError
 from ZODB.POSException import ConflictError
 from zope.event import notify
@@ -47,7 +48,7 @@ log = logging.getLogger("collective.zasync")
 class JobRunner:
     """Runs claimed jobs for one worker; one instance per worker thread."""
 
-    def __init__(self, db, worker_uuid, max_retries=5, slot=0, hand_over=None, gate=None):
+    def __init__(self, db, worker_uuid, max_retries=5, slot=0, hand_over=None, gate=None, turns=None):
         self.db = db
         self.worker_uuid = worker_uuid
         self.max_retries = max_retries
@@ -57,10 +58,20 @@ class JobRunner:
         self.hand_over = hand_over
         # The conflict gate of this worker process, shared by its job threads (conflictgate.py).
         self.gate = gate if gate is not None else ConflictGate()
+        # Short jobs that keep the CPU busy take turns (turns.py), shared likewise.
+        self.turns = turns if turns is not None else Turns()
+        # Objects its jobs loaded from the storage and stored, in all (the worker's stop line
+        # sums them: with several threads each connection reloads what the others changed).
+        self.loads = self.stores = 0
 
     def run(self, job_oid, token):
         """Run the claimed job ``job_oid`` (claim number ``token``) to its end."""
+        with self.turns.turn():  # (before the connection is opened: see turns.py)
+            self._run_on_a_connection(job_oid, token)
+
+    def _run_on_a_connection(self, job_oid, token):
         conn = self.db.open()
+        conn.getTransferCounts(True)  # (counted from here: the pooled connection's earlier use is not)
         try:
             self._run(conn, job_oid, token)
         except StaleClaim:
@@ -73,6 +84,8 @@ class JobRunner:
         finally:
             current.job = None
             transaction.abort()
+            loads, stores = conn.getTransferCounts(True)
+            self.loads, self.stores = self.loads + loads, self.stores + stores
             conn.close()
 
     # -- phases ----------------------------------------------------------------
