@@ -117,7 +117,9 @@ class TestSitesApart(HttpTestCase):
             self.jobs[name] = {"failed": failed, "completed": done, "pending": pending, "recurring": recurring}
         transaction.commit()
         queue = self.service.getQueues()[""]
-        wait_until(lambda: queue.completed_count() == 2 and queue.failed_count() == 2, "the jobs filed")
+        # (a recurring job is listed once a worker filed it from its inbox: queue.recurring)
+        wait_until(lambda: queue.completed_count() == 2 and queue.failed_count() == 2
+                   and len(queue.recurring) == 2, "the jobs filed")
 
     def api(self, method, path, site="plone2", user=OTHER_MANAGER, **kwargs):
         response = self.session(user, json=True).request(method, self.url(path, site), **kwargs)
