@@ -706,7 +706,7 @@ def report(results):
         rl = rel["latency_ms"]
         ok = rl["p50"] < 100
         targets["relstorage_pickup_p50"] = {"value": rl["p50"], "target": 100, "status": verdict(ok)}
-        rows.append(("RelStorage (PostgreSQL): pick-up latency p50 / p99 (polling every 50 ms)",
+        rows.append(("RelStorage (PostgreSQL): pick-up latency p50 / p99 (woken by PostgreSQL notifications)",
                      "%s / %s" % (fmt(rl["p50"], " ms"), fmt(rl["p99"], " ms")),
                      "ZEO %s / %s" % (fmt(zl["p50"], " ms"), fmt(zl["p99"], " ms")) if zl else "",
                      "", "p50 < 100 ms: %s" % verdict(ok)))
