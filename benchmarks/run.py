@@ -13,6 +13,7 @@ missed target is printed as MISS.
 from collective.zasync import interfaces
 from collective.zasync.dev.cluster import BIN
 from collective.zasync.dev.cluster import Cluster
+from collective.zasync.dev.cluster import end_process
 from collective.zasync.dev.templates import DEFAULT_WORKER_CONFIG
 from collective.zasync.dev.cluster import free_port
 from collective.zasync.dev.cluster import wait_for_port
@@ -28,7 +29,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -546,12 +546,7 @@ class Bench:
         return process
 
     def stop_celery(self, process):
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end_process(process)
 
     def celery_run(self, what, count, concurrency):
         self.r.flushdb()

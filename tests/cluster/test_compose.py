@@ -16,6 +16,7 @@ chose, in a process allowed one CPU (a container's quota), and checks with ``zas
 that it runs a job, and that its health check answers.
 """
 
+from collective.zasync.dev.cluster import end_process
 from collective.zasync.dev.cluster import free_port
 from collective.zasync.dev.cluster import STOCK_RUNZEO
 from collective.zasync.dev.cluster import wait_for_port
@@ -182,13 +183,7 @@ class TestComposeCluster(unittest.TestCase):
 
     def tearDown(self):
         for process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(90)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            end_process(process, timeout=90)
 
     def start(self, argv, env, cwd, **options):
         log = open(Path(cwd) / "process.log", "ab")

@@ -59,6 +59,17 @@ class ClusterError(RuntimeError):
     """A cluster that cannot start as asked; the message says what to do."""
 
 
+def end_process(process, sig=signal.SIGTERM, timeout=60):
+    """Send ``sig`` to ``process`` if it runs, wait ``timeout`` seconds for it, then kill it."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket() as sock:
@@ -258,13 +269,7 @@ class Cluster:
         process = self.processes.pop(name, None)
         if process is None:
             return
-        if process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        end_process(process, sig, timeout)
         if getattr(process, "watcher", None) is not None:  # lifeline.popen_group's: stopped here
             process.watcher.cancel()
 
