@@ -31,9 +31,14 @@ class Result:
         return "\n".join(lines)
 
 
-def run_schedule(seed, fault_steps=180, settle_steps=6000, faults=True):
-    """Run the schedule of ``seed``; return a Result (``.ok``, ``.problems``)."""
-    world = World(seed, faults=faults, steps=fault_steps)
+def run_schedule(seed, fault_steps=180, settle_steps=6000, faults=True, newsletters=None):
+    """Run the schedule of ``seed``; return a Result (``.ok``, ``.problems``).
+
+    ``newsletters``: a request also queues several jobs of one user at once (they share
+    commits); by default in odd schedules (the even ones are as they were before it).
+    """
+    newsletters = seed % 2 == 1 if newsletters is None else newsletters
+    world = World(seed, faults=faults, steps=fault_steps, newsletters=newsletters)
     World.current = world
     world.subscriber = world.rng.random() < 0.3
     restore_writer_ids = patch_writer_ids(world)

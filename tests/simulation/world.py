@@ -204,8 +204,9 @@ class World:
 
     current = None  # the World whose schedule runs now (the job function finds it here)
 
-    def __init__(self, seed, faults=True, steps=400):
+    def __init__(self, seed, faults=True, steps=400, newsletters=False):
         self.seed = seed
+        self.newsletters = newsletters  # a request queues several jobs of one user at once
         self.sim = Simulation(seed)
         self.rng = self.sim.rng
         self.faults = faults
@@ -387,6 +388,23 @@ class World:
 
         return committed
 
+    def queue_newsletter(self, app, site):
+        """A request that queues four to eight short jobs of one user at once (a newsletter, a
+        reindex): claimed together, they run in groups that share a commit (worker/grouping.py)."""
+        plans = [("write",), ("write",), ("write",), ("write", "savepoint"), ("write", "raise"),
+                 ("hot",), ("nothing",), ("steps-2",), ("write", "cancel-check"), ("transient",)]
+        made = []
+        for _ in range(self.rng.randint(4, 8)):
+            name = self.new_target()
+            job = self.service.queueJobInQueue("news", (), work, site._getOb(name), self.rng.choice(plans))
+            made.append((name, job))
+
+        def committed():
+            for name, job in made:
+                self.note_queued(job, name)
+
+        return committed
+
     def queue_one(self, site, earlier):
         rng = self.rng
         name = self.new_target()
@@ -544,6 +562,8 @@ class World:
         root = get_queue_root(root_conn)
         bulk = root.create_queue("bulk")
         bulk.quotas["one"] = 1
+        if self.newsletters:
+            root.create_queue("news")  # (no limit: the default queue runs one job at a time)
         transaction.commit()
         root_conn.close()
         for number in range(self.rng.choice((2, 2, 3))):
@@ -551,6 +571,9 @@ class World:
         for user in USERS:
             self.request("request-%s" % user, user, self.queue_some, count=self.rng.choice((2, 3)), every=2.0)
         self.request("admin", "admin", self.admin_action, count=self.rng.choice((0, 2, 4)), every=4.0)
+        if self.newsletters:
+            self.request("newsletter", self.rng.choice(USERS), self.queue_newsletter,
+                         count=self.rng.choice((1, 2)), every=3.0)
 
     def close(self):
         self.sim.finish()

@@ -8,10 +8,10 @@ Each attempt goes through, in order:
 2. the per-kind lock: jobs of one function one at a time in this process while they
    conflict lately (``gates``);
 3. the group-commit snapshot: the job's state before its function runs, so that a job
-   that wrote nothing hands its outcome to its dispatcher (``call_and_commit``,
-   worker/groupcommit.py);
-4. the thread-local: what the running job calls finds it (``call_and_commit``,
-   worker/current.py);
+   that wrote nothing hands its outcome to its dispatcher (``once``, worker/groupcommit.py);
+   or the job runs in its thread's group, after the members whose commit waits (``once``,
+   worker/grouping.py): its failure, a conflict included, sets it aside to run again alone;
+4. the thread-local: what the running job calls finds it (``once``, worker/current.py);
 5. conflict retries, a bounded number, then the cluster gate: the job runs once more
    alone in the cluster (``after_conflict``, core/alonegate.py);
 6. storage outages: the attempt waits for the database and runs again, bounded
@@ -106,9 +106,10 @@ class Attempts:
     """Run ``call(app, job)`` and ``store(job, result, retries)`` in one transaction, attempt
     after attempt, for the claimed job ``job_oid`` of ``runner`` (or its callback ``run_as``)."""
 
-    def __init__(self, runner, conn, job_oid, token, call, store, run_as=None):
+    def __init__(self, runner, conn, job_oid, token, call, store, run_as=None, group=None):
         self.runner, self.conn, self.job_oid, self.token = runner, conn, job_oid, token
         self.call, self.store, self.run_as = call, store, run_as
+        self.group = group if run_as is None else None  # the thread's group (worker/grouping.py)
         self.retries = 0  # conflict retries so far
         self.last_seconds = 0.0  # how long the last attempt took
         self.pause = None  # seconds to wait before the next attempt (a conflict)
@@ -152,9 +153,13 @@ class Attempts:
     def once(self):
         """One attempt: the job, or AGAIN."""
         self.began = time.monotonic()
-        job = self.job = self.runner._load(self.conn, self.job_oid, self.token)
+        group = self.group
+        joining = group is not None and bool(group.members)  # (runner._run_one: it fits)
+        job = self.job = self.runner._load(self.conn, self.job_oid, self.token, begin=not joining)
+        if joining:
+            group.mark()
         subject = self.run_as if self.run_as is not None else job
-        grouped = self.runner.hand_over is not None and self.run_as is None
+        grouped = self.runner.hand_over is not None and self.run_as is None and not joining
         before = snapshot(job) if grouped else None
         with running(job, self.runner, self.token):
             try:
@@ -163,16 +168,34 @@ class Attempts:
                     check_picklable(result, "the result of %s" % subject.describe())
                     self.store(job, result, self.retries)
                     if not self.handed_over(job, before):
+                        if group is not None and group.keep(job, self.job_oid, self.token, self.retries):
+                            return job  # its commit is its group's
                         commit()
+                if joining:
+                    group.end(ended=True)  # (the members were in that commit)
                 return job
             except ConflictError as exc:
+                if self.leave_group():
+                    return AGAIN
                 transaction.abort()
                 return self.after_conflict(job, exc)
             except StaleClaim:
+                self.leave_group()
                 raise
             except BaseException as exc:  # SystemExit, KeyboardInterrupt too
+                if self.leave_group():
+                    return AGAIN
                 abort_quietly()
                 return self.after_error(job, exc)
+
+    def leave_group(self):
+        """After members whose commit waits, this job failed: it is rolled back, they commit,
+        and it runs again alone (True); no member before it: False."""
+        group, self.group = self.group, None
+        if group is None or not group.members:
+            return False
+        group.set_aside()
+        return True
 
     def handed_over(self, job, before):
         """Group commit: hand the outcome of a job that wrote nothing to the dispatcher."""

@@ -28,7 +28,9 @@ class ConflictGate:
     one at a time in this process for ``serial_for`` seconds after a short
     attempt of theirs conflicted (one_at_a_time): reindexing the same catalog
     from two threads conflicts over and over, one after the other it does not.
-    Jobs of other kinds go on beside them; with no conflict nothing changes.
+    Jobs of other kinds go on beside them; with no conflict nothing changes. Groups of jobs
+    that share a commit (worker/grouping.py) are not made for a kind whose last group
+    conflicted at its commit, for ``serial_for`` seconds: a conflict there re-runs them all.
     """
 
     def __init__(self, alone_after=GATE_ALONE_AFTER, max_seconds=GATE_MAX_SECONDS, wait=GATE_WAIT,
@@ -41,6 +43,7 @@ class ConflictGate:
         self._shared = 0
         self._alone = False
         self._serial = {}  # kind of job -> [its lock, until when (monotonic) its jobs take it]
+        self._ungrouped = {}  # kind of job -> until when (monotonic) its jobs do not group
 
     def should_run_alone(self, conflicts, last_seconds):
         return conflicts >= self.alone_after and last_seconds < self.max_seconds
@@ -54,10 +57,22 @@ class ConflictGate:
             entry = self._serial.setdefault(kind, [threading.Lock(), 0.0])
             entry[1] = time.monotonic() + self.serial_for
 
+    def group_conflicted(self, kind):
+        """A group of ``kind``'s jobs conflicted at its commit (worker/grouping.py): they do
+        not group for the next ``serial_for`` seconds."""
+        with self._lock:
+            self._ungrouped[kind] = time.monotonic() + self.serial_for
+
+    def may_group(self, kind):
+        """False while ``kind``'s groups conflict lately."""
+        with self._lock:
+            return self._ungrouped.get(kind, 0.0) <= time.monotonic()
+
     def forget(self):
         """Forget which kinds of jobs run one at a time (their windows end now)."""
         with self._lock:
             self._serial.clear()
+            self._ungrouped.clear()
 
     @contextlib.contextmanager
     def one_at_a_time(self, kind):

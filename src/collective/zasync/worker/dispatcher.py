@@ -42,7 +42,7 @@ from collective.zasync.worker.groupcommit import record_outcomes
 from collective.zasync.worker.invalidations import unwatch_invalidations
 from collective.zasync.worker.invalidations import watch_invalidations
 from collective.zasync.worker.listener import Listener
-from collective.zasync.worker.runner import JobRunner
+from collective.zasync.worker.jobthread import JobThread
 from collective.zasync.worker.settings import WorkerSettings
 from collective.zasync.worker.shared import Holdings
 from collective.zasync.worker.shared import LoopState
@@ -121,9 +121,9 @@ class Dispatcher:
             log.info("Worker %s: the storage pushes no invalidations (RelStorage); "
                      "looking for new jobs every %g s.", self.uuid, self.poll_interval)
         for number in range(self.settings.threads):
-            thread = threading.Thread(
-                target=self.run_jobs, args=(number,), name="zasync-job-%d" % number, daemon=True
-            )
+            job_thread = JobThread(self, number)
+            self._runners.append(job_thread.runner)
+            thread = threading.Thread(target=job_thread.serve, name="zasync-job-%d" % number, daemon=True)
             thread.start()
             self._threads.append(thread)
         self._loop_thread = threading.Thread(target=self.loop, name="zasync-dispatcher", daemon=True)
@@ -163,6 +163,8 @@ class Dispatcher:
         self.transactions.close()
         self.stats["objects loaded by jobs"] = sum(runner.loads for runner in self._runners)
         self.stats["objects stored by jobs"] = sum(runner.stores for runner in self._runners)
+        self.stats["shared commits"] = sum(runner.shared_commits for runner in self._runners)
+        self.stats["jobs in shared commits"] = sum(runner.jobs_in_shared_commits for runner in self._runners)
         log.info("Worker %s stopped (%s).", self.uuid, dict(self.stats))
         conflict_oids = self.transactions.conflict_oids
         if conflict_oids:
@@ -276,39 +278,9 @@ class Dispatcher:
     def hungry(self):
         """True if a pass would claim jobs: a thread is idle, or the jobs claimed
         ahead are down to one per thread (claimed now, more are there before those end)."""
-        return self.capacity() > self.busy and self.holdings.work.qsize() <= self.settings.threads
+        return self.capacity() > self.holdings.occupied and self.holdings.work.qsize() <= self.settings.threads
 
     # -- the job threads -----------------------------------------------------------
-
-    def run_jobs(self, slot):
-        """A job thread's life: run what the loop hands out until told to stop."""
-        holdings = self.holdings
-        hand_over = holdings.hand_over if self.settings.group_commit else None
-        runner = JobRunner(self.db, self.uuid, self.settings.max_retries, slot, hand_over, self.gate,
-                           self.turns)
-        self._runners.append(runner)
-        while True:
-            item = holdings.work.get()
-            if item is None:
-                return
-            oid, token = item
-            started = time.monotonic()
-            holdings.running_since[oid] = time.time()
-            try:
-                runner.run(oid, token)
-            except BaseException:
-                # Nothing may end this thread while capacity() counts it; a job
-                # left claimed is given back by the next pass (release_orphans).
-                log.exception("Worker %s: job %r ended its thread's run abnormally.", self.uuid, oid)
-            finally:
-                holdings.running_since.pop(oid, None)
-                holdings.release(oid, token)
-                holdings.ran(time.monotonic() - started)
-                # Claim more when the jobs claimed ahead are down to one per thread:
-                # the pass runs while those do, so no thread waits for it; what
-                # finished meanwhile is filed by that pass, several jobs in one commit.
-                if self.hungry():
-                    self.wakeup.set()
 
     def forget_recorded(self):
         """The pass committed: the outcomes it wrote are done with."""
@@ -328,7 +300,7 @@ class Dispatcher:
 
     def dispatch(self):
         """File new and finished jobs, claim due ones for idle threads; return how many."""
-        free = 0 if self.stopping.is_set() else self.capacity() - self.busy
+        free = 0 if self.stopping.is_set() else self.capacity() - self.holdings.occupied
         claimed = self.transactions.run_past_unloadable(self.file_and_claim, free)
         self.forget_recorded()
         self.holdings.add(claimed)

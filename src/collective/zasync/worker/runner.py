@@ -4,7 +4,8 @@ The function's ZODB writes, the job's result and its new state are committed
 in ONE transaction: if the worker dies before that commit, nothing of the job
 happened and it runs again elsewhere; after it, the job is done and is never
 run again. How each attempt goes (the gates, conflict retries, outages, the
-retry policy): worker/attempt.py.
+retry policy): worker/attempt.py. Short jobs of one kind may share that
+transaction with the ones before them: worker/grouping.py.
 """
 
 from collective.zasync import interfaces
@@ -28,6 +29,7 @@ from collective.zasync.worker.events import has_subscribers
 from collective.zasync.worker.events import JobStarted
 from collective.zasync.worker.events import notify_guarded
 from collective.zasync.worker.events import outcome_event
+from collective.zasync.worker.grouping import Group
 from collective.zasync.worker.history import note_job
 from collective.zasync.worker.loading import load_arguments
 from collective.zasync.worker.loading import load_callable
@@ -48,7 +50,8 @@ log = logging.getLogger("collective.zasync")
 class JobRunner:
     """Runs claimed jobs for one worker; one instance per worker thread."""
 
-    def __init__(self, db, worker_uuid, max_retries=5, slot=0, hand_over=None, gate=None, turns=None):
+    def __init__(self, db, worker_uuid, max_retries=5, slot=0, hand_over=None, gate=None, turns=None,
+                 done=None):
         self.db = db
         self.worker_uuid = worker_uuid
         self.max_retries = max_retries
@@ -60,46 +63,90 @@ class JobRunner:
         self.gate = gate if gate is not None else ConflictGate()
         # Short jobs that keep the CPU busy take turns (turns.py), shared likewise.
         self.turns = turns if turns is not None else Turns()
+        # Told when each job it ran is done with: its thread (worker/jobthread.py).
+        self.done = done if done is not None else NoThread()
         # Objects its jobs loaded from the storage and stored, in all (the worker's stop line
         # sums them: with several threads each connection reloads what the others changed).
         self.loads = self.stores = 0
+        # Groups committed, and the jobs in them (worker/grouping.py; the stop line sums them).
+        self.shared_commits = self.jobs_in_shared_commits = 0
 
-    def run(self, job_oid, token):
-        """Run the claimed job ``job_oid`` (claim number ``token``) to its end."""
+    def run(self, job_oid, token, more=None):
+        """Run the claimed job ``job_oid`` (claim number ``token``) to its end; then, while
+        ``more()`` gives another claimed job (or None) and short jobs take turns, those too,
+        in a group when they are of one kind (worker/grouping.py). Each job is reported to
+        ``done`` once it is done with."""
         with self.turns.turn():  # (before the connection is opened: see turns.py)
-            self._run_on_a_connection(job_oid, token)
+            conn = self.db.open()
+            conn.getTransferCounts(True)  # (counted from here: the pooled connection's earlier use is not)
+            grouping = more is not None and self.hand_over is not None and self.turns.taken()
+            group = Group(self, conn) if grouping else None
+            try:
+                item = (job_oid, token)
+                while item is not None:
+                    self._run_one(conn, *item, group=group)
+                    item = more() if group is not None and group.wants_more() else None
+                if group is not None:
+                    group.end()
+                    self._run_again(conn, group)
+            finally:
+                current.job = None
+                transaction.abort()
+                loads, stores = conn.getTransferCounts(True)
+                self.loads, self.stores = self.loads + loads, self.stores + stores
+                conn.close()
 
-    def _run_on_a_connection(self, job_oid, token):
-        conn = self.db.open()
-        conn.getTransferCounts(True)  # (counted from here: the pooled connection's earlier use is not)
+    def _run_one(self, conn, job_oid, token, group=None, again=False):
+        """Run one job; ``again``: a member of a group whose commit failed, now alone."""
+        began = time.monotonic()
+        if group is not None:
+            group.jobs += 1
+            if group.members and not group.fits(job_oid, token):
+                group.end()  # (it starts a transaction of its own, and maybe a group)
         try:
-            self._run(conn, job_oid, token)
+            with self.turns.measured():
+                self._run(conn, job_oid, token, group)
         except StaleClaim:
+            self._set_aside(group)
             transaction.abort()
             log.info("Job %r was handed to another worker; not running it here.", job_oid)
         except Exception:
+            self._set_aside(group)
             transaction.abort()
             log.exception("Worker error around job %r; handing it back.", job_oid)
             self._give_back(conn, job_oid, token)
-        finally:
-            current.job = None
-            transaction.abort()
-            loads, stores = conn.getTransferCounts(True)
-            self.loads, self.stores = self.loads + loads, self.stores + stores
-            conn.close()
+        waits = group is not None and group.has(job_oid)
+        if again:
+            self.done.settled(job_oid, token)
+        else:
+            self.done.finished(job_oid, token, time.monotonic() - began, settled=not waits)
+        if group is not None and not waits:
+            self._run_again(conn, group)
+
+    def _set_aside(self, group):
+        if group is not None and group.members:
+            group.set_aside()
+
+    def _run_again(self, conn, group):
+        """Members of ``group`` whose commit failed run again, each alone."""
+        while group.rerun:
+            self._run_one(conn, *group.rerun.pop(0), again=True)
 
     # -- phases ----------------------------------------------------------------
 
-    def _run(self, conn, job_oid, token):
-        job = self._load(conn, job_oid, token)
-        if job.status == interfaces.ACTIVE:
-            job = self._main(conn, job_oid, token)
+    def _run(self, conn, job_oid, token, group=None):
+        joining = group is not None and bool(group.members)  # (it fits: _run_one)
+        job = None if joining else self._load(conn, job_oid, token)
+        if joining or job.status == interfaces.ACTIVE:
+            job = self._main(conn, job_oid, token, group)
         if job is not None and job.status == interfaces.CALLBACKS:
             self._after(conn, job_oid, token)
 
-    def _load(self, conn, job_oid, token):
-        """Begin a transaction and return the job, if it is still ours."""
-        transaction.begin()
+    def _load(self, conn, job_oid, token, begin=True):
+        """Begin a transaction (unless ``begin`` is false: a group's goes on) and return the
+        job, if it is still ours."""
+        if begin:
+            transaction.begin()
         root = get_queue_root(conn, create=False)
         job = root._p_jar.get(job_oid)
         if job.worker_uuid != self.worker_uuid or job.claim_token != token:
@@ -108,7 +155,7 @@ class JobRunner:
             raise StaleClaim(job_oid)
         return job
 
-    def _main(self, conn, job_oid, token):
+    def _main(self, conn, job_oid, token, group=None):
         """Call the job's function; commit its effects with its result."""
 
         def call(app, job):
@@ -122,7 +169,7 @@ class JobRunner:
             args, kwargs = load_arguments(app, job)
             return func(context, *args, **kwargs)
 
-        return self._attempt(conn, job_oid, token, call, self._store_result)
+        return Attempts(self, conn, job_oid, token, call, self._store_result, group=group).run()
 
     def _after(self, conn, job_oid, token):
         """Fire the job's event if not done yet, run its callbacks, complete it."""
@@ -251,3 +298,13 @@ class JobRunner:
     def _notify(self, job):
         job.events_fired = True
         notify(outcome_event(job))
+
+
+class NoThread:
+    """What a runner reports to without a job thread (a test's): nothing listens."""
+
+    def finished(self, oid, token, seconds, settled):
+        """Job ``oid``'s run took ``seconds``; ``settled``: it is done with, else its group's commit waits."""
+
+    def settled(self, oid, token):
+        """Job ``oid``, whose group's commit waited, is done with."""

@@ -17,7 +17,7 @@ class Holdings:
 
     The loop thread adds what a pass claimed and writes the outcomes; the job threads release
     what they ran and hand outcomes over. ``lock`` guards ``busy``, ``held``, ``outcomes``,
-    ``recorded`` and ``average_run``, all together: a pass sees a finished job held, or its
+    ``recorded``, ``finishing`` and ``average_run``, all together: a pass sees a finished job held, or its
     outcome handed over, never neither. ``work`` is a thread-safe queue of its own;
     ``running_since`` has one key per job thread, written by that thread (a dict's single
     operations are atomic), read by the loop thread as a copy.
@@ -26,7 +26,8 @@ class Holdings:
     def __init__(self):
         self.lock = threading.Lock()
         self.work = queue.Queue()  # (oid, claim token) to run; None stops a job thread
-        self.busy = 0  # claimed and not finished: running or waiting in work
+        self.busy = 0  # claimed and not done with: waiting in work, running, or waiting for a commit
+        self.finishing = 0  # of those, how many only wait for their group's commit (worker/grouping.py)
         self.held = {}  # job oid -> claim token, for every job counted in busy
         self.dropped = set()  # (oid, token) of jobs claimed ahead that stop() kept from starting
         self.running_since = {}  # job oid -> time.time() its thread began it
@@ -48,6 +49,26 @@ class Holdings:
             self.busy -= 1
             if self.held.get(oid) == token:
                 del self.held[oid]
+
+    @property
+    def occupied(self):
+        """Claimed jobs that need a thread: waiting in work or running."""
+        return self.busy - self.finishing
+
+    def next_waiting(self):
+        """The next claimed job waiting in work, or None (a stop request stays there)."""
+        try:
+            item = self.work.get_nowait()
+        except queue.Empty:
+            return None
+        if item is None:
+            self.work.put(None)
+        return item
+
+    def finishing_more(self, count):
+        """``count`` more (or fewer) jobs only wait for their group's commit."""
+        with self.lock:
+            self.finishing += count
 
     def ran(self, seconds):
         """A job thread ran a job for ``seconds``."""

@@ -42,15 +42,22 @@ class Turns:
 
     @contextlib.contextmanager
     def turn(self):
-        """Run the block (a job, from before it opens its connection) in its turn if jobs take
-        turns (waiting at most ``wait`` seconds); measure it either way."""
+        """Run the block (jobs, from before they open their connection) in its turn if jobs
+        take turns (waiting at most ``wait`` seconds)."""
         held = self.taken() and self._turn.acquire(timeout=self.wait)
-        began, cpu = time.monotonic(), time.process_time()
         try:
             yield
         finally:
             if held:
                 self._turn.release()
+
+    @contextlib.contextmanager
+    def measured(self):
+        """Measure the block: one job (a turn may hold several: worker/grouping.py)."""
+        began, cpu = time.monotonic(), time.process_time()
+        try:
+            yield
+        finally:
             self.ran(time.monotonic() - began, time.process_time() - cpu)
 
     def ran(self, seconds, cpu_seconds):
