@@ -10,7 +10,8 @@ Each attempt goes through, in order:
 3. the group-commit snapshot: the job's state before its function runs, so that a job
    that wrote nothing hands its outcome to its dispatcher (``once``, worker/groupcommit.py);
    or the job runs in its thread's group, after the members whose commit waits (``once``,
-   worker/grouping.py): its failure, a conflict included, sets it aside to run again alone;
+   worker/grouping.py): its failure, a conflict included, ends the group, and it runs again
+   alone;
 4. the thread-local: what the running job calls finds it (``once``, worker/current.py);
 5. conflict retries, a bounded number, then the cluster gate: the job runs once more
    alone in the cluster (``after_conflict``, core/alonegate.py);
@@ -156,8 +157,6 @@ class Attempts:
         group = self.group
         joining = group is not None and bool(group.members)  # (runner._run_one: it fits)
         job = self.job = self.runner._load(self.conn, self.job_oid, self.token, begin=not joining)
-        if joining:
-            group.mark()
         subject = self.run_as if self.run_as is not None else job
         grouped = self.runner.hand_over is not None and self.run_as is None and not joining
         before = snapshot(job) if grouped else None
@@ -189,8 +188,8 @@ class Attempts:
                 return self.after_error(job, exc)
 
     def leave_group(self):
-        """After members whose commit waits, this job failed: it is rolled back, they commit,
-        and it runs again alone (True); no member before it: False."""
+        """After members whose commit waits, this job failed: the group's transaction is
+        aborted, they and it run again alone (True); no member before it: False."""
         group, self.group = self.group, None
         if group is None or not group.members:
             return False
