@@ -662,13 +662,14 @@ def report(results):
         rows.append(("no-op tasks, Celery+Redis, %s processes" % concurrency, "",
                      fmt(run["tasks_per_s"], " tasks/s"), "", ""))
     if best_noop is not None and c1:
-        ok = best_noop >= c1 / 2
-        targets["noop_throughput"] = {"value": best_noop, "target": c1 / 2, "status": verdict(ok)}
-        rows.append(("TARGET no-op throughput >= 1/2 single-client ceiling", fmt(best_noop, " jobs/s"),
-                     ">= %s" % fmt(c1 / 2, " jobs/s"), "", verdict(ok)))
+        ok = best_noop >= c1  # (group commit: one commit serves 10 to 25 jobs)
+        targets["noop_throughput"] = {"value": best_noop, "target": c1, "status": verdict(ok)}
+        rows.append(("TARGET no-op throughput >= the single-client commit ceiling", fmt(best_noop, " jobs/s"),
+                     ">= %s" % fmt(c1, " jobs/s"), "x%.2f" % (best_noop / c1), verdict(ok)))
     best_docs = None
     for config, run in results.get("zasync_docs", {}).items():
-        best_docs = max(best_docs or 0, run["jobs_per_s"])
+        if not run["failed"]:  # (the target counts configurations that failed no job)
+            best_docs = max(best_docs or 0, run["jobs_per_s"])
         rows.append((
             "document jobs (set_title), %s worker(s) x %s thread(s)" % (run["workers"], run["threads"]),
             "%s (%.2f commits/job, %d conflict retries, %d failed, %s jobs/worker CPU-s)" % (
@@ -684,10 +685,11 @@ def report(results):
                          fmt(run["tasks_per_s"], " tasks/s"), run.get("failed", 0),
                          fmt(run.get("tasks_per_worker_cpu_s"), "", 0)), "", ""))
     if best_docs is not None and best_celery_docs:
-        ok = best_docs >= best_celery_docs
-        targets["doc_throughput"] = {"value": best_docs, "target": best_celery_docs, "status": verdict(ok)}
-        rows.append(("TARGET document throughput >= Celery's (best vs best)", fmt(best_docs, " jobs/s"),
-                     fmt(best_celery_docs, " tasks/s"), "x%.2f" % (best_docs / best_celery_docs), verdict(ok)))
+        ok = best_docs >= 1.5 * best_celery_docs
+        targets["doc_throughput"] = {"value": best_docs, "target": 1.5 * best_celery_docs, "status": verdict(ok)}
+        rows.append(("TARGET document throughput >= 1.5 x Celery's (best with 0 failed vs best)",
+                     fmt(best_docs, " jobs/s"), fmt(best_celery_docs, " tasks/s"),
+                     "x%.2f" % (best_docs / best_celery_docs), verdict(ok)))
     zl, cl = results.get("zasync_latency_ms"), results.get("celery_latency_ms")
     if zl:
         ok = zl["p50"] < 100
