@@ -153,6 +153,8 @@ class TestChaos(unittest.TestCase):
         for uuid, record in root.workers.items():
             for job in record.claimed.values():
                 places.setdefault(job.id, []).append("worker %s claimed" % uuid[:8])
+            for _key, job in record.done.unread() if record.done is not None else ():
+                places.setdefault(job.id, []).append("worker %s done log" % uuid[:8])
         lines = []
         for job_id in ids:
             job = queue.jobs.get(job_id)

@@ -42,6 +42,10 @@ class TestSharedCommits(OwnWorkerTestCase):
     def setUp(self):
         super().setUp()
         calls.clear()
+        # A group lasts 60 ms at most: long enough for several document jobs on a quiet machine,
+        # not on a busy one. Here, time never decides which jobs share a commit.
+        seconds, grouping.GROUP_SECONDS = grouping.GROUP_SECONDS, 600.0
+        self.addCleanup(setattr, grouping, "GROUP_SECONDS", seconds)
         self.service.createQueue("parallel")
         for number in range(12):
             self.portal.invokeFactory("Document", "doc-%d" % number, title="Before")
@@ -120,6 +124,7 @@ class TestSharedCommits(OwnWorkerTestCase):
         # It ran in the group, then alone; the members before it too (their writes were
         # aborted with its own); those after it once.
         self.assertEqual([calls.count(("doc-%d" % n, t)) for n, t in enumerate(titles)], [2, 2, 2, 2, 1, 1])
+        self.assertEqual([job.retries for job in jobs], [1, 1, 1, 0, 0, 0])  # (they say they ran again)
 
     def test_a_group_whose_commit_conflicts_runs_its_members_again_alone(self):
         real_commit, refused = grouping.commit, []
@@ -142,6 +147,9 @@ class TestSharedCommits(OwnWorkerTestCase):
         again = [doc for doc, _title in set(calls) if calls.count((doc, _title)) == 2]
         self.assertTrue(again)
         self.assertEqual(len(calls), 6 + len(again))
+        # Each says it ran again (a conflict retry), the others do not.
+        self.assertEqual(sorted("doc-%d" % n for n, job in enumerate(jobs) if job.retries == 1), sorted(again))
+        self.assertEqual([job.attempts for job in jobs], [1] * 6)
 
     def test_a_job_that_commits_by_itself_takes_its_group_with_it(self):
         titles = ["a", "b", "commit", "d", "e"]

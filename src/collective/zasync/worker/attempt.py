@@ -107,11 +107,11 @@ class Attempts:
     """Run ``call(app, job)`` and ``store(job, result, retries)`` in one transaction, attempt
     after attempt, for the claimed job ``job_oid`` of ``runner`` (or its callback ``run_as``)."""
 
-    def __init__(self, runner, conn, job_oid, token, call, store, run_as=None, group=None):
+    def __init__(self, runner, conn, job_oid, token, call, store, run_as=None, group=None, retries=0):
         self.runner, self.conn, self.job_oid, self.token = runner, conn, job_oid, token
         self.call, self.store, self.run_as = call, store, run_as
         self.group = group if run_as is None else None  # the thread's group (worker/grouping.py)
-        self.retries = 0  # conflict retries so far
+        self.retries = retries  # conflict retries so far (a run again after its group's commit failed: 1)
         self.last_seconds = 0.0  # how long the last attempt took
         self.pause = None  # seconds to wait before the next attempt (a conflict)
         self.disconnected = None  # the error of an outage to wait out

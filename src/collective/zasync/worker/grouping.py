@@ -69,9 +69,10 @@ def commits_alone(txn):
 class Group:
     """The jobs of one job thread's run that share a transaction; ``members`` wait for its commit."""
 
-    def __init__(self, runner, conn, size=GROUP_SIZE, seconds=GROUP_SECONDS):
+    def __init__(self, runner, conn, size=None, seconds=None):
         self.runner, self.conn = runner, conn
-        self.size, self.seconds = size, seconds
+        self.size = size or GROUP_SIZE
+        self.seconds = seconds or GROUP_SECONDS
         self.began = time.monotonic()
         self.jobs = 0  # jobs this run took in all (members or not)
         self.members = []  # (oid, claim token) of the jobs whose effects the transaction holds

@@ -97,7 +97,8 @@ class JobRunner:
                 conn.close()
 
     def _run_one(self, conn, job_oid, token, group=None, again=False):
-        """Run one job; ``again``: a member of a group whose commit failed, now alone."""
+        """Run one job; ``again``: a member of a group whose commit failed, now alone (its
+        run counts as a conflict retry: the job says it ran more than once)."""
         began = time.monotonic()
         if group is not None:
             group.jobs += 1
@@ -105,7 +106,7 @@ class JobRunner:
                 group.end()  # (it starts a transaction of its own, and maybe a group)
         try:
             with self.turns.measured():
-                self._run(conn, job_oid, token, group)
+                self._run(conn, job_oid, token, group, retries=1 if again else 0)
         except StaleClaim:
             self._set_aside(group)
             transaction.abort()
@@ -134,11 +135,11 @@ class JobRunner:
 
     # -- phases ----------------------------------------------------------------
 
-    def _run(self, conn, job_oid, token, group=None):
+    def _run(self, conn, job_oid, token, group=None, retries=0):
         joining = group is not None and bool(group.members)  # (it fits: _run_one)
         job = None if joining else self._load(conn, job_oid, token)
         if joining or job.status == interfaces.ACTIVE:
-            job = self._main(conn, job_oid, token, group)
+            job = self._main(conn, job_oid, token, group, retries)
         if job is not None and job.status == interfaces.CALLBACKS:
             self._after(conn, job_oid, token)
 
@@ -155,7 +156,7 @@ class JobRunner:
             raise StaleClaim(job_oid)
         return job
 
-    def _main(self, conn, job_oid, token, group=None):
+    def _main(self, conn, job_oid, token, group=None, retries=0):
         """Call the job's function; commit its effects with its result."""
 
         def call(app, job):
@@ -169,7 +170,8 @@ class JobRunner:
             args, kwargs = load_arguments(app, job)
             return func(context, *args, **kwargs)
 
-        return Attempts(self, conn, job_oid, token, call, self._store_result, group=group).run()
+        return Attempts(self, conn, job_oid, token, call, self._store_result, group=group,
+                        retries=retries).run()
 
     def _after(self, conn, job_oid, token):
         """Fire the job's event if not done yet, run its callbacks, complete it."""
