@@ -1,0 +1,339 @@
+"""The ``million`` phase of benchmarks/run.py: a million waiting jobs, then a million finished.
+
+On the benchmark's cluster (a stock ZEO server, Zope instances, real worker processes):
+
+0. a job's whole life in bytes: ``--lifetime-jobs`` jobs queued one per transaction (as
+   requests do), run by a worker, removed by the retention; what the FileStorage grew by at
+   each step, per job;
+1. ``--million`` no-op jobs queued with no worker running: enqueue + commit at that depth,
+   and bytes per queueing commit;
+2. a worker (2 threads) arrives: seconds to its first job and until all are filed, its
+   peak RSS (VmHWM) and its RSS sampled while filing and while running; enqueue + commit
+   with that worker running, the jobs filed; then the claim transaction at that depth
+   (claim_cost.py, as the ``scale`` phase measures it at 100 .. 100,000);
+3. the jobs still waiting are completed with the worker's own steps in big transactions
+   (zope_tasks.py ``finish_waiting``: running a million no-op jobs would take 20 minutes);
+4. the control panel's job list and ``@zasync-jobs`` over HTTP from the client instance
+   (runwsgi), first page of the completed jobs; the database's size before and after a
+   pack (``db.pack()`` through a ZEO client), per 1,000 finished jobs;
+5. the retention removes them all while two workers live: their pings' lag, and whether a
+   live worker was declared dead.
+
+Every step prints its progress; the figures go to ``results["million"]``.
+"""
+
+from collective.zasync import interfaces
+from pathlib import Path
+
+import base64
+import threading
+import time
+import transaction
+import urllib.request
+
+
+def log(message, *args):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), message % args), file=__import__("sys").stderr, flush=True)
+
+
+class RSS:
+    """The resident memory of process ``pid``: sampled every ``every`` seconds, and its peak."""
+
+    def __init__(self, pid, every=0.5):
+        self.pid, self.every = pid, every
+        self.samples = []  # (seconds since start, MB)
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def status(self, field):
+        try:
+            for line in Path("/proc/%d/status" % self.pid).read_text().splitlines():
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024  # kB -> MB
+        except OSError:
+            return None
+        return None
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            value = self.status("VmRSS")
+            if value is not None:
+                self.samples.append((time.monotonic() - self._started, value))
+
+    def max_between(self, start, end):
+        values = [mb for when, mb in self.samples if start <= when <= end]
+        return max(values) if values else None
+
+    def now(self):
+        return time.monotonic() - self._started
+
+    def stop(self):
+        peak = self.status("VmHWM")
+        self._stop.set()
+        self._thread.join()
+        return peak
+
+
+def http_get(url, json=False):
+    """(milliseconds, bytes, status) of one GET as admin."""
+    headers = {"Authorization": "Basic " + base64.b64encode(b"admin:admin").decode()}
+    if json:
+        headers["Accept"] = "application/json"
+    started = time.perf_counter()
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=120) as response:
+        body = response.read()
+        status = response.status
+    return (time.perf_counter() - started) * 1000, len(body), status
+
+
+class Million:
+    def __init__(self, bench, summary):
+        self.bench, self.summary = bench, summary
+        self.args = bench.args
+        self.results = bench.results.setdefault("million", {"size": self.args.million})
+
+    def size(self):
+        return self.bench.data_fs_size()
+
+    def queue(self):
+        return self.bench.queue()
+
+    def root(self):
+        transaction.begin()
+        return self.bench.conn.root()[interfaces.KEY]
+
+    def set_retention(self, days):
+        root = self.root()
+        root.retention_days = days
+        transaction.commit()
+
+    def finished(self):
+        queue = self.queue()
+        return queue.completed_count() + queue.failed_count()
+
+    def run(self):
+        self.queued_without_worker()
+        self.worker_arrives()
+        self.make_finished()
+        self.pages()
+        self.sizes()
+        self.retention()
+        self.packed_empty()
+        self.lifetime()  # on the emptied queue: what one job's life writes
+
+    # -- 0. a job's life in bytes ------------------------------------------------------
+
+    def lifetime(self):
+        bench, count = self.bench, self.args.lifetime_jobs
+        self.set_retention(None)
+        finished_before = self.finished()
+        start = self.size()
+        bench.zope("fill", count, 1)  # one job per transaction, as requests queue
+        queued = self.size()
+        names = bench.start_workers(1, 2)
+        bench.wait_until(lambda: self.finished() >= finished_before + count, 1800, "%d jobs" % count)
+        bench.stop_workers(names)
+        ran = self.size()
+        removed_before = self.finished()
+        self.set_retention(0)
+        names = bench.start_workers(1, 1)
+        bench.wait_until(lambda: self.finished() == 0, 1800, "the retention")
+        bench.stop_workers(names)
+        self.set_retention(None)
+        end = self.size()
+        result = {
+            "jobs": count,
+            "queued_bytes_per_job": (queued - start) / count,
+            "filed_claimed_run_filed_bytes_per_job": (ran - queued) / count,
+            "removed_bytes_per_job": (end - ran) / max(removed_before, 1),
+            "removed": removed_before,
+        }
+        result["bytes_per_job"] = (result["queued_bytes_per_job"] + result["filed_claimed_run_filed_bytes_per_job"]
+                                   + result["removed_bytes_per_job"])
+        self.results["lifetime"] = result
+        log("A job's life, %d jobs: %.0f bytes queued, %.0f filed+claimed+run+filed, %.0f removed: %.0f bytes per job",
+            count, result["queued_bytes_per_job"], result["filed_claimed_run_filed_bytes_per_job"],
+            result["removed_bytes_per_job"], result["bytes_per_job"])
+
+    def packed_empty(self):
+        """Pack once the retention removed them: what the finished jobs took is the difference."""
+        started = time.monotonic()
+        self.bench.db.pack()
+        sizes = self.results["sizes"]
+        sizes["packed_empty_bytes"] = self.size()
+        sizes["packed_per_1000_bytes"] = 1000 * (sizes["packed_bytes"] - self.size()) / sizes["finished_jobs"]
+        log("Packed once they were removed: %.0f MB (%.0f s): %.0f KB per 1,000 finished jobs packed",
+            self.size() / 1e6, time.monotonic() - started, sizes["packed_per_1000_bytes"] / 1e3)
+
+    # -- 1. a million waiting, no worker ------------------------------------------------
+
+    def queued_without_worker(self):
+        bench = self.bench
+        inbox, filed = bench.depth()
+        missing = self.args.million - inbox - filed
+        self.results["unpacked_start_bytes"] = self.size()
+        if missing > 0:
+            started = time.monotonic()
+            out = bench.zope("fill", missing, 10000)
+            log("Queued %d jobs (to %d) in %.0f s", out["queued"], self.args.million, time.monotonic() - started)
+        samples = self.args.enqueue_samples
+        before = self.size()
+        enqueue = bench.zope("enqueue_cost", samples)
+        self.results["no_worker"] = {
+            "depth": enqueue["before"],
+            "enqueue_commit_ms": self.summary(enqueue["total_ms"]),
+            "queuejob_ms": self.summary(enqueue["queue_ms"]),
+            "bytes_per_commit": round((self.size() - before) / samples),
+        }
+        log("%s waiting, no worker: enqueue+commit p50 %.2f ms p99 %.2f ms, %d bytes per commit",
+            enqueue["before"], self.results["no_worker"]["enqueue_commit_ms"]["p50"],
+            self.results["no_worker"]["enqueue_commit_ms"]["p99"], self.results["no_worker"]["bytes_per_commit"])
+
+    # -- 2. a worker arrives --------------------------------------------------------------
+
+    def worker_arrives(self):
+        bench = self.bench
+        inbox, filed = bench.depth()
+        completed = self.queue().completed_count()
+        log("Starting a worker (2 threads) at %d waiting jobs (%d in inboxes) ...", inbox + filed, inbox)
+        started = time.monotonic()
+        name, = bench.start_workers(1, 2)
+        up = time.monotonic()
+        rss = RSS(bench.cluster.processes[name].pid)
+        bench.wait_until(lambda: self.queue().completed_count() > completed, 600, "a first job")
+        first = time.monotonic()
+        last_log = [first]
+
+        def filed_all():
+            left = bench.depth()[0]
+            if time.monotonic() - last_log[0] > 30:
+                last_log[0] = time.monotonic()
+                log("  %d jobs left to file, %.0f s after the worker was up", left, time.monotonic() - up)
+            return left == 0
+
+        bench.wait_until(filed_all, 3600, "the backlog to be filed")
+        done = time.monotonic()
+        filing_end = rss.now()
+        samples = self.args.enqueue_samples
+        enqueue = bench.zope("enqueue_cost", samples)
+        time.sleep(self.args.million_run_seconds)  # RSS while it runs jobs of a million waiting
+        running_end = rss.now()
+        ran = self.queue().completed_count() - completed
+        peak = rss.stop()
+        bench.stop_workers([name])
+        self.results["worker"] = {
+            "waiting": inbox + filed, "inbox": inbox, "worker_start_s": up - started,
+            "first_job_after_start_s": first - up, "filed_after_start_s": done - up,
+            "filed_per_s": inbox / (done - up) if done > up else None,
+            "rss_peak_mb": peak, "rss_max_filing_mb": rss.max_between(0, filing_end),
+            "rss_max_running_mb": rss.max_between(filing_end, running_end),
+            "rss_samples_mb": [(round(when, 1), round(mb)) for when, mb in rss.samples],
+            "jobs_run": ran,
+        }
+        self.results["worker_running"] = {
+            "depth": enqueue["before"],
+            "enqueue_commit_ms": self.summary(enqueue["total_ms"]),
+            "queuejob_ms": self.summary(enqueue["queue_ms"]),
+        }
+        result = self.results["worker"]
+        log("A first job %.2f s, all %d filed %.0f s after the worker was up (%.0f jobs/s); RSS peak %.0f MB "
+            "(filing %.0f MB, running %.0f MB); enqueue+commit with it running p50 %.2f ms p99 %.2f ms",
+            result["first_job_after_start_s"], inbox, result["filed_after_start_s"], result["filed_per_s"] or 0,
+            peak or 0, result["rss_max_filing_mb"] or 0, result["rss_max_running_mb"] or 0,
+            self.results["worker_running"]["enqueue_commit_ms"]["p50"],
+            self.results["worker_running"]["enqueue_commit_ms"]["p99"])
+        claim = bench.claim_cost()
+        self.results["claim"] = {"depth": claim["depth"], "claim_ms": self.summary(claim["claim_ms"]),
+                                 "claimed": claim["claimed"]}
+        log("Claim at %d waiting: p50 %.2f ms p99 %.2f ms", claim["depth"],
+            self.results["claim"]["claim_ms"]["p50"], self.results["claim"]["claim_ms"]["p99"])
+
+    # -- 3. a million finished ------------------------------------------------------------
+
+    def make_finished(self):
+        started = time.monotonic()
+        out = self.bench.zope("finish_waiting", 10000)
+        self.results["made_finished"] = {"jobs": out["finished"], "seconds": time.monotonic() - started}
+        log("Completed %d waiting jobs with the worker's steps in %.0f s; %d finished jobs",
+            out["finished"], time.monotonic() - started, self.finished())
+
+    # -- 4. pages and sizes at a million finished ---------------------------------------------
+
+    def pages(self):
+        cluster = self.bench.cluster
+        cluster.start_instance("client")
+        try:
+            # localhost: Plone themes the page there (not on 127.0.0.1), as a browser sees it
+            site = "http://localhost:%d/Plone" % cluster.http_port("client")
+            urls = {"panel": (site + "/@@zasync-controlpanel?queue=&state=completed", False),
+                    "rest": (site + "/@zasync-jobs?queue=&state=completed", True)}
+            finished = self.finished()
+            for name, (url, json) in urls.items():
+                cold = http_get(url, json)
+                warm = [http_get(url, json) for _ in range(self.args.page_samples)]
+                self.results["%s_page" % name] = {
+                    "finished_jobs": finished, "cold_ms": cold[0], "bytes": cold[1],
+                    "ms": self.summary([ms for ms, _size, _status in warm]),
+                }
+                log("%s page at %d finished jobs: first %.0f ms, then p50 %.1f ms p99 %.1f ms (%d bytes)",
+                    name, finished, cold[0], self.results["%s_page" % name]["ms"]["p50"],
+                    self.results["%s_page" % name]["ms"]["p99"], cold[1])
+        finally:
+            cluster.stop("client")
+
+    def sizes(self):
+        finished = self.finished()
+        unpacked = self.size()
+        started = time.monotonic()
+        self.bench.db.pack()
+        packed = self.size()
+        # Before the pack: what the phase wrote to get there (every job's queueing, filing,
+        # claim and completion, with their history); after: what the finished jobs take.
+        self.results["sizes"] = {
+            "finished_jobs": finished, "unpacked_bytes": unpacked, "packed_bytes": packed,
+            "pack_s": time.monotonic() - started,
+            "unpacked_per_1000_bytes": 1000 * (unpacked - self.results["unpacked_start_bytes"]) / finished,
+        }
+        log("Database at %d finished jobs: %.0f MB, %.0f MB packed (%.0f s): %.0f KB per 1,000 written",
+            finished, unpacked / 1e6, packed / 1e6, time.monotonic() - started,
+            self.results["sizes"]["unpacked_per_1000_bytes"] / 1e3)
+
+    # -- 5. retention with live workers ---------------------------------------------------------
+
+    def retention(self):
+        bench = self.bench
+        finished = self.finished()
+        self.set_retention(0)
+        names = bench.start_workers(2, 1)
+        started = time.monotonic()
+        lag, seen, vanished, last_log = 0.0, set(), set(), started
+        while self.finished() > 0 and time.monotonic() - started < 3600:
+            root = self.root()
+            now = time.time()
+            uuids = set(root.workers.keys())
+            for uuid, record in root.workers.items():
+                lag = max(lag, now - record.last_ping.timestamp())
+            vanished |= seen - uuids
+            seen |= uuids
+            if time.monotonic() - last_log > 30:
+                last_log = time.monotonic()
+                log("  %d finished jobs left; oldest ping so far %.1f s", self.finished(), lag)
+            time.sleep(0.25)
+        seconds = time.monotonic() - started
+        left = self.finished()
+        bench.stop_workers(names)
+        self.set_retention(None)
+        # A live worker declared dead by the other: its log says so (registration.reap).
+        dead = sum((bench.cluster.root / name / "var" / "instance.log").read_text().count("declared dead")
+                   for name in names)
+        self.results["retention"] = {
+            "finished_jobs": finished, "left": left, "seconds": seconds,
+            "removed_per_s": (finished - left) / seconds,
+            "max_ping_age_s": lag, "ping_interval_s": float(bench.cluster.worker_config["ping-interval"]),
+            "declared_dead": dead, "vanished": len(vanished),
+        }
+        log("Retention removed %d finished jobs in %.0f s (%.0f jobs/s) with 2 workers; a ping at most %.1f s "
+            "old (interval %g s); %d declared dead", finished - left, seconds,
+            self.results["retention"]["removed_per_s"], lag, self.results["retention"]["ping_interval_s"], dead)
