@@ -77,7 +77,7 @@ class RSS:
 
 
 def http_get(url, json=False):
-    """(milliseconds, bytes, status) of one GET as admin."""
+    """(milliseconds, body, status) of one GET as admin."""
     headers = {"Authorization": "Basic " + base64.b64encode(b"admin:admin").decode()}
     if json:
         headers["Accept"] = "application/json"
@@ -85,7 +85,16 @@ def http_get(url, json=False):
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=120) as response:
         body = response.read()
         status = response.status
-    return (time.perf_counter() - started) * 1000, len(body), status
+    return (time.perf_counter() - started) * 1000, body, status
+
+
+def jobs_listed(body, json):
+    """How many jobs a page lists: the REST reply's items, the panel's links to a job (its rows)."""
+    if json:
+        import json as json_module
+
+        return len(json_module.loads(body)["items"])
+    return body.count(b"zasync-job-link")
 
 
 class Million:
@@ -274,12 +283,14 @@ class Million:
                 cold = http_get(url, json)
                 warm = [http_get(url, json) for _ in range(self.args.page_samples)]
                 self.results["%s_page" % name] = {
-                    "finished_jobs": finished, "cold_ms": cold[0], "bytes": cold[1],
-                    "ms": self.summary([ms for ms, _size, _status in warm]),
+                    "finished_jobs": finished, "cold_ms": cold[0], "bytes": len(cold[1]),
+                    "jobs_listed": jobs_listed(cold[1], json),
+                    "ms": self.summary([ms for ms, _body, _status in warm]),
                 }
-                log("%s page at %d finished jobs: first %.0f ms, then p50 %.1f ms p99 %.1f ms (%d bytes)",
+                log("%s page at %d finished jobs: first %.0f ms, then p50 %.1f ms p99 %.1f ms (%d bytes, %d jobs)",
                     name, finished, cold[0], self.results["%s_page" % name]["ms"]["p50"],
-                    self.results["%s_page" % name]["ms"]["p99"], cold[1])
+                    self.results["%s_page" % name]["ms"]["p99"], len(cold[1]),
+                    self.results["%s_page" % name]["jobs_listed"])
         finally:
             cluster.stop("client")
 
