@@ -761,6 +761,10 @@ def report(results):
         if run["workers"] > 1:
             rows.append(("dispatcher conflicts per 1,000 jobs, %d workers x %d threads" % (run["workers"], run["threads"]),
                          fmt(run["dispatcher_conflicts_per_1000_jobs"]), "", "", ""))
+    sys.path.insert(0, str(HERE))
+    import million
+
+    million.report(results, rows, targets, fmt, verdict)
     return rows, targets, scale_out(results)
 
 
