@@ -12,7 +12,7 @@ Its loop, in one thread:
    there are idle threads (short jobs: several per thread, ahead of them);
 3. hand the claimed jobs to its threads (runner.py runs them);
 4. now and then: ping, declare silent workers dead (their jobs go back to the
-   queue), remove finished jobs older than the retention.
+   queue); the finisher removes finished jobs older than the retention (upkeep.py).
 
 What its threads share, and under which lock: worker/shared.py.
 """
