@@ -1,23 +1,26 @@
 """The ``million`` phase of benchmarks/run.py: a million waiting jobs, then a million finished.
 
-On the benchmark's cluster (a stock ZEO server, Zope instances, real worker processes):
+On the benchmark's cluster (a stock ZEO server, Zope instances, real worker processes), in
+this order (benchmarks/README.md says what each figure means):
 
-0. a job's whole life in bytes: ``--lifetime-jobs`` jobs queued one per transaction (as
-   requests do), run by a worker, removed by the retention; what the FileStorage grew by at
-   each step, per job;
 1. ``--million`` no-op jobs queued with no worker running: enqueue + commit at that depth,
    and bytes per queueing commit;
 2. a worker (2 threads) arrives: seconds to its first job and until all are filed, its
    peak RSS (VmHWM) and its RSS sampled while filing and while running; enqueue + commit
-   with that worker running, the jobs filed; then the claim transaction at that depth
-   (claim_cost.py, as the ``scale`` phase measures it at 100 .. 100,000);
-3. the jobs still waiting are completed with the worker's own steps in big transactions
+   while it runs jobs flat out;
+3. a worker with no thread files (as in the ``scale`` phase): enqueue + commit at a million
+   filed jobs, and the claim transaction at that depth (claim_cost.py);
+4. the jobs still waiting are completed with the worker's own steps in big transactions
    (zope_tasks.py ``finish_waiting``: running a million no-op jobs would take 20 minutes);
-4. the control panel's job list and ``@zasync-jobs`` over HTTP from the client instance
-   (runwsgi), first page of the completed jobs; the database's size before and after a
-   pack (``db.pack()`` through a ZEO client), per 1,000 finished jobs;
-5. the retention removes them all while two workers live: their pings' lag, and whether a
-   live worker was declared dead.
+5. the control panel's job list and ``@zasync-jobs`` over HTTP from the client instance
+   (runwsgi), first page of the completed jobs;
+6. the database's size before and after a pack (``db.pack()`` through a ZEO client), per
+   1,000 finished jobs;
+7. the retention removes them all while two workers live: their pings' age, and whether a
+   live worker was declared dead;
+8. a job's whole life in bytes: ``--lifetime-jobs`` jobs queued one per transaction (as
+   requests do), run by a worker, removed by the retention; what the FileStorage grew by
+   at each step, per job.
 
 Every step prints its progress; the figures go to ``results["million"]``.
 """
@@ -132,7 +135,7 @@ class Million:
         self.packed_empty()
         self.lifetime()  # on the emptied queue: what one job's life writes
 
-    # -- 0. a job's life in bytes ------------------------------------------------------
+    # -- 8. a job's life in bytes ------------------------------------------------------
 
     def lifetime(self):
         bench, count = self.bench, self.args.lifetime_jobs
@@ -218,7 +221,7 @@ class Million:
             enqueue["before"], self.results["no_worker"]["enqueue_commit_ms"]["p50"],
             self.results["no_worker"]["enqueue_commit_ms"]["p99"], self.results["no_worker"]["bytes_per_commit"])
 
-    # -- 2. a worker arrives --------------------------------------------------------------
+    # -- 2., 3. a worker arrives; a million filed ----------------------------------------
 
     def worker_arrives(self):
         bench = self.bench
@@ -296,7 +299,7 @@ class Million:
             self.results["worker_running"]["enqueue_commit_ms"]["p99"],
             self.results["claim"]["claim_ms"]["p50"], self.results["claim"]["claim_ms"]["p99"])
 
-    # -- 3. a million finished ------------------------------------------------------------
+    # -- 4. a million finished ------------------------------------------------------------
 
     def make_finished(self):
         started = time.monotonic()
@@ -305,7 +308,7 @@ class Million:
         log("Completed %d waiting jobs with the worker's steps in %.0f s; %d finished jobs",
             out["finished"], time.monotonic() - started, self.finished())
 
-    # -- 4. pages and sizes at a million finished ---------------------------------------------
+    # -- 5., 6. pages and sizes at a million finished -------------------------------------
 
     def pages(self):
         cluster = self.bench.cluster
@@ -349,7 +352,7 @@ class Million:
             finished, unpacked / 1e6, packed / 1e6, time.monotonic() - started,
             self.results["sizes"]["unpacked_per_1000_bytes"] / 1e3)
 
-    # -- 5. retention with live workers ---------------------------------------------------------
+    # -- 7. retention with live workers ---------------------------------------------------
 
     def retention(self):
         bench = self.bench
