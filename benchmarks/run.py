@@ -929,7 +929,7 @@ def run_phases(bench, phases, rounds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes: about 5 minutes")
     parser.add_argument("--only", default=",".join(PHASES), help="phases to run (%s)" % ",".join(PHASES))
     parser.add_argument("--noop-jobs", type=int)
     parser.add_argument("--noop-configs", help="worker processes x threads, e.g. 1x2,2x2")
