@@ -50,14 +50,15 @@ QUICK = dict(
     doc_jobs=300, docs=60, doc_configs="1x2", doc_rounds=1,
     celery_concurrency="1,2", latency_samples=30, enqueue_samples=100, claim_samples=30,
     depths="100,10000", inbox_depths="100,2000", ceiling_seconds=3.0, ceiling_clients="1,2,4",
-    drain_check=0,
+    drain_check=0, million=20000, lifetime_jobs=2000, page_samples=10, million_run_seconds=5.0,
 )
 FULL = dict(
     noop_jobs=5000, noop_configs="1x2,1x4,2x2,2x4,4x2", relstorage_configs="1x2,2x2,4x2",
     doc_jobs=2000, docs=200, doc_configs="1x1,1x2,2x1,2x2,4x2", doc_rounds=2,
     celery_concurrency="1,2,4", latency_samples=60, enqueue_samples=200, claim_samples=50,
     depths="100,10000,100000", inbox_depths="100,10000,100000", ceiling_seconds=5.0,
-    ceiling_clients="1,2,4", drain_check=1,
+    ceiling_clients="1,2,4", drain_check=1, million=1000000, lifetime_jobs=10000, page_samples=20,
+    million_run_seconds=10.0,
 )
 
 
@@ -509,6 +510,13 @@ class Bench:
             log("A first job of the backlog done %.2f s, all %d filed %.1f s after the worker was up",
                 first - up, inbox, done - up)
 
+    def million(self):
+        """A million waiting jobs, then a million finished (benchmarks/million.py)."""
+        sys.path.insert(0, str(HERE))
+        import million
+
+        million.Million(self, summary).run()
+
     # -- 4. Celery + Redis ----------------------------------------------------------------------
 
     def start_redis(self):
@@ -755,6 +763,10 @@ def report(results):
         if run["workers"] > 1:
             rows.append(("dispatcher conflicts per 1,000 jobs, %d workers x %d threads" % (run["workers"], run["threads"]),
                          fmt(run["dispatcher_conflicts_per_1000_jobs"]), "", "", ""))
+    sys.path.insert(0, str(HERE))
+    import million
+
+    million.report(results, rows, targets, fmt, verdict)
     return rows, targets, scale_out(results)
 
 
@@ -894,7 +906,7 @@ def plot(results, path):
 # -- main ------------------------------------------------------------------------------------
 
 
-PHASES = ["ceiling", "latency", "noop", "docs", "celery", "scale", "inbox", "relstorage"]
+PHASES = ["ceiling", "latency", "noop", "docs", "celery", "scale", "inbox", "million", "relstorage"]
 
 
 def run_phases(bench, phases, rounds):
@@ -913,12 +925,13 @@ def run_phases(bench, phases, rounds):
     # the machine's speed drifts over minutes (shared CPUs), for both sides alike.
     for _round in range(rounds):
         each(("docs", bench.zasync_docs), ("celery", bench.celery_docs))
-    each(("celery", bench.celery_latency), ("scale", bench.scale), ("inbox", bench.inbox_growth))
+    each(("celery", bench.celery_latency), ("scale", bench.scale), ("inbox", bench.inbox_growth),
+         ("million", bench.million))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes: about 5 minutes")
     parser.add_argument("--only", default=",".join(PHASES), help="phases to run (%s)" % ",".join(PHASES))
     parser.add_argument("--noop-jobs", type=int)
     parser.add_argument("--noop-configs", help="worker processes x threads, e.g. 1x2,2x2")
@@ -935,6 +948,11 @@ def main(argv=None):
     parser.add_argument("--inbox-depths", help="inbox depths with no worker")
     parser.add_argument("--drain-check", type=int, choices=(0, 1),
                         help="1: after the inbox phase, time a worker filing the whole inbox")
+    parser.add_argument("--million", type=int, help="waiting, then finished, jobs of the million phase")
+    parser.add_argument("--lifetime-jobs", type=int, help="jobs whose whole life is measured in bytes")
+    parser.add_argument("--page-samples", type=int, help="requests per job list page timed")
+    parser.add_argument("--million-run-seconds", type=float,
+                        help="seconds the arriving worker runs jobs once all are filed (its RSS)")
     parser.add_argument("--ceiling-seconds", type=float)
     parser.add_argument("--ceiling-clients")
     parser.add_argument("--output", default=str(REPO / "docs"), help="where benchmarks.json/.png go")

@@ -13,7 +13,12 @@ Commands:
 - ``enqueue_cost SAMPLES``: time ``queueJob`` + ``transaction.commit()`` of
   one no-op job, SAMPLES times (one job per transaction, as a request does);
 - ``latency SAMPLES``: queue one no-op job, commit, note the time, wait until
-  a worker has started it; job.started minus that time is one sample.
+  a worker has started it; job.started minus that time is one sample;
+- ``fill COUNT PER_TX``: queue COUNT no-op jobs as ``queue`` does, without
+  printing their ids (the million phase queues a million);
+- ``finish_waiting PER_TX``: complete every waiting job of the default queue
+  the way a worker records a completion, PER_TX jobs per transaction
+  (benchmarks/million.py: finished jobs without running them one by one).
 """
 
 from AccessControl.SecurityManagement import newSecurityManager
@@ -25,6 +30,7 @@ from Testing.makerequest import makerequest
 from zope.component import getUtility
 from zope.component.hooks import setSite
 
+import itertools
 import json
 import random
 import sys
@@ -127,6 +133,49 @@ def latency(app, samples):
     return {"latency_ms": values}
 
 
+def fill(app, count, per_tx):
+    out = queue(app, "noop", count, per_tx)
+    return {"queued": len(out["ids"]), "seconds": out["seconds"]}
+
+
+def finish_waiting(app, per_tx):
+    """Complete the waiting jobs of the default queue with the worker's own steps, in big transactions.
+
+    For each job, what a worker does to it over its run: the claim (``Job.claim``),
+    the outcome (``Job.finish``, ``Job.complete``: a no-op job's result, None) and the
+    finisher's filing (``lifecycle.file_done``: the completed tree, the indexes, its
+    dependents); the waiting entry goes as the finisher deletes it (``drop_taken``).
+    Only the function call, the Plone environment and the one-commit-per-pass rhythm
+    are left out: the trees end as a worker leaves them.
+    """
+    from collective.zasync.core.job import utcnow
+    from collective.zasync.core.keys import waits
+    from collective.zasync.core.lifecycle import file_done
+
+    root = get_queue_root(app._p_jar)
+    per_tx, done, started = int(per_tx), 0, time.time()
+    while True:
+        transaction.begin()
+        queue = root.queues[""]
+        pairs = list(itertools.islice(queue.waiting.items(), per_tx))
+        if not pairs:
+            break
+        app._p_jar.prefetch([job for _key, job in pairs if job._p_changed is None])
+        now = utcnow()
+        for key, job in pairs:
+            del queue.waiting[key]
+            queue.waiting_count.change(-1)
+            if waits(key, job):  # (else an entry a claim left behind: dropped, as drop_taken does)
+                job.claim("benchmark-finisher", now)
+                job.finish(None)
+                job.complete()
+                file_done(root, job)
+                done += 1
+        transaction.commit()
+        app._p_jar.cacheMinimize()
+    return {"finished": done, "seconds": time.time() - started}
+
+
 def queue_state(app):
     transaction.begin()
     queue = get_queue_root(app._p_jar).queues[""]
@@ -134,7 +183,7 @@ def queue_state(app):
 
 
 COMMANDS = {"docs": make_docs, "queue": queue, "enqueue_cost": enqueue_cost, "latency": latency,
-            "state": queue_state}
+            "state": queue_state, "fill": fill, "finish_waiting": finish_waiting}
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from collective.zasync.core.job import Job
 from collective.zasync.core.job import utcnow
 from collective.zasync.core.lifecycle import file_finished
 from collective.zasync.core.queue import get_queue_root
+from collective.zasync.core.records import WorkerRecord
 from collective.zasync.defaults import RETENTION_BATCH
+from collective.zasync.defaults import RETENTION_FIRST
 from collective.zasync.testing import wait_for_result
 from collective.zasync.testing import wait_until
 from collective.zasync.worker.dispatcher import Dispatcher
@@ -13,6 +15,7 @@ from datetime import timedelta
 from tests.support import sample_jobs
 from tests.support.base import OwnWorkerTestCase
 
+import time
 import transaction
 
 
@@ -93,6 +96,28 @@ class TestLoopSteps(OwnWorkerTestCase):
         self.assertTrue(dispatcher.loop_state.retention_backlog, "the loop comes back at once for the rest")
         self.assertEqual(dispatcher.remove_old_jobs(), RETENTION_BATCH + 50)
         self.assertFalse(dispatcher.loop_state.retention_backlog)
+
+    def test_only_the_finisher_removes_expired_jobs(self):
+        """Two workers removing the same oldest jobs would conflict on every batch: the
+        finisher (the first live worker by uuid) removes them, the others leave them."""
+        root = get_queue_root(self.portal._p_jar)
+        queue = root.queues[""]
+        for n in range(5):
+            job = Job("tests.support.sample_jobs:add", args=(n,))
+            job.ended = utcnow() - timedelta(days=30)
+            file_finished(queue, job)
+        root.workers["!first"] = WorkerRecord("!first", threads=1)  # alive: it pinged now
+        transaction.commit()
+        started = time.monotonic()
+        worker = self.start_worker()
+        wait_until(lambda: time.monotonic() > started + RETENTION_FIRST + 1 and worker.loop_state.passes > 2,
+                   "the worker's first retention run to be due", seconds=30)
+        self.assertFalse(worker.loop_state.finisher)
+        self.assertEqual(queue.completed_count(), 5, "left to the finisher")
+        del root.workers["!first"]  # (it stopped): this worker is the finisher now
+        transaction.commit()
+        wait_until(lambda: queue.completed_count() == 0, "the finisher to remove the expired jobs")
+        self.assertEqual(len(queue.jobs), 0)
 
     def test_each_step_of_the_loop_reports_its_own_failure(self):
         dispatcher = self.idle_dispatcher()

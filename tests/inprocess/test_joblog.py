@@ -10,9 +10,13 @@ from collective.zasync.worker import claiming
 from collective.zasync.worker import filing
 from collective.zasync.core.job import utcnow
 from collective.zasync.client.reading import jobs_in_state
+from collective.zasync.client.reading import page
+from collective.zasync.client.reading import queue_counts
 from collective.zasync.interfaces import PENDING
 from collective.zasync.core.joblog import JobLog
+from collective.zasync.defaults import PAGE_SIZE
 from collective.zasync.defaults import PRUNE_PER_APPEND
+from collective.zasync.defaults import UNFILED_LOOKED_AT
 from collective.zasync.core.queue import get_queue_root
 from collective.zasync.core.retention import retire_idle_inboxes
 from collective.zasync.core.queue import writer_id
@@ -206,3 +210,23 @@ class TestDoneLogs(TwoWorkersPlayedTestCase):
         filing.tidy(root, "a")
         self.assertEqual((len(queue.waiting), queue.waiting_count()), (0, 0))
         transaction.commit()
+
+
+class TestListingUnfiledJobs(OwnWorkerTestCase):
+    """No worker runs: queued jobs stay in their inbox, as many as requests queue."""
+
+    def test_delayed_jobs_are_looked_for_where_they_are_counted(self):
+        # A million jobs in an inbox: listing the delayed ones must not read them all. The
+        # listing looks where the counts look (the first UNFILED_LOOKED_AT); the rest count as pending.
+        first = self.service.queueJobWithDelay(None, utcnow() + timedelta(hours=1), sample_jobs.add, self.portal, 1)
+        for n in range(UNFILED_LOOKED_AT):
+            self.service.queueJob(sample_jobs.add, self.portal, n)
+        self.service.queueJobWithDelay(None, utcnow() + timedelta(hours=1), sample_jobs.add, self.portal, 2)
+        transaction.commit()
+        root = get_queue_root(self.portal._p_jar)
+        queue = root.queues[""]
+        counts = queue_counts(root, queue)
+        self.assertEqual((counts["delayed"], counts["pending"]), (1, UNFILED_LOOKED_AT + 1))
+        self.assertEqual(list(jobs_in_state(root, queue, "delayed")), [first])
+        jobs, more = page(jobs_in_state(root, queue, "pending"))
+        self.assertEqual((len(jobs), more), (PAGE_SIZE, True))

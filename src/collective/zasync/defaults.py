@@ -122,8 +122,9 @@ ALONE_LOOK = 0.5
 # -- stored structures (core/) ------------------------------------------------------------------
 
 # Finished jobs removed per transaction by the retention: a backlog of a million expired jobs
-# costs no more per commit than one of 200.
-RETENTION_BATCH = 200
+# costs no more per commit than one of a thousand. A batch (its jobs read in one request) takes
+# a few tenths of a second; the worker pings between batches (docs/benchmarks.md: million).
+RETENTION_BATCH = 1000
 # Seconds after which an inbox read to its end is retired (its writer makes a new one).
 IDLE_INBOX = 3600.0
 # Read entries an inbox's writer drops per append: pruning keeps pace with appends.

@@ -78,12 +78,26 @@ def isoformat(when):
     return when.isoformat() if when is not None else None
 
 
+def _first_unfiled(queue):
+    """The first UNFILED_LOOKED_AT jobs still in the inboxes of ``queue`` (a few while a worker runs)."""
+    return itertools.islice((job for inbox in queue.inboxes.values() for _key, job in inbox.unread(UNFILED_LOOKED_AT)),
+                            UNFILED_LOOKED_AT)
+
+
 def _unfiled(queue, state, now):
-    """Queued jobs in ``state`` still in an inbox: a few while a worker runs."""
-    for inbox in queue.inboxes.values():
-        for _key, job in inbox.unread():
-            if job.status == interfaces.PENDING and state_name(job, now) == state:
-                yield job
+    """Queued jobs in ``state`` still in an inbox: a few while a worker runs.
+
+    With no worker running they can be a million: delayed ones are looked for
+    among the first UNFILED_LOOKED_AT, as queue_counts counts them (the rest
+    count as pending), so that listing them reads no more than counting them.
+    """
+    if state == "pending":
+        unfiled = (job for inbox in queue.inboxes.values() for _key, job in inbox.unread())  # (lazy: a page)
+    else:
+        unfiled = _first_unfiled(queue)
+    for job in unfiled:
+        if job.status == interfaces.PENDING and state_name(job, now) == state:
+            yield job
 
 
 def _active(root, queue):
@@ -158,9 +172,7 @@ def queue_counts(root, queue, now=None, site_path=None):
     # Jobs still in an inbox are few while a worker runs; with none running
     # they can be many: look at the first UNFILED_LOOKED_AT, count the rest as pending.
     unfiled = sum(inbox.unread_count() for inbox in queue.inboxes.values())
-    seen = [state_name(job, now) for job in itertools.islice(
-        (job for inbox in queue.inboxes.values() for _key, job in inbox.unread(UNFILED_LOOKED_AT)),
-        UNFILED_LOOKED_AT)]
+    seen = [state_name(job, now) for job in _first_unfiled(queue)]
     unfiled_delayed = seen.count("delayed")
     # Delayed jobs are usually few; due ones may be many: count the former.
     filed_delayed = priorities.count_delayed(queue, due_key(now.timestamp()))

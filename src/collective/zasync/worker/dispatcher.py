@@ -12,31 +12,28 @@ Its loop, in one thread:
    there are idle threads (short jobs: several per thread, ahead of them);
 3. hand the claimed jobs to its threads (runner.py runs them);
 4. now and then: ping, declare silent workers dead (their jobs go back to the
-   queue), remove finished jobs older than the retention.
+   queue); the finisher removes finished jobs older than the retention (upkeep.py).
 
 What its threads share, and under which lock: worker/shared.py.
 """
 
 from collections import Counter
 from collective.zasync import interfaces
-from collective.zasync.core.cancelling import drop_stale_requests
 from collective.zasync.core.job import utcnow
 from collective.zasync.core.notifications import notify_after_commit
 from collective.zasync.core.notifications import postgres_dsn
 from collective.zasync.core.queue import queue_connection
-from collective.zasync.core.retention import remove_old_jobs
-from collective.zasync.core.retention import retire_all_idle_inboxes
 from collective.zasync.defaults import FAILING_RETRY
 from collective.zasync.defaults import PREFETCH
 from collective.zasync.defaults import PUSHED_POLL
 from collective.zasync.defaults import REAP_EVERY
-from collective.zasync.defaults import RETENTION_BATCH
 from collective.zasync.defaults import RETENTION_EVERY
 from collective.zasync.defaults import RETENTION_FIRST
 from collective.zasync.defaults import UNPUSHED_POLL
 from collective.zasync.worker import claiming
 from collective.zasync.worker import filing
 from collective.zasync.worker import registration
+from collective.zasync.worker import upkeep
 from collective.zasync.worker.conflictgate import ConflictGate
 from collective.zasync.worker.groupcommit import record_outcomes
 from collective.zasync.worker.invalidations import unwatch_invalidations
@@ -192,8 +189,8 @@ class Dispatcher:
             if now >= next_reap and self.may_reap(now):
                 if self.step("reap", self.transactions.run_past_unloadable, self.reap):
                     next_reap = now + self.settings.death_interval / REAP_EVERY
-            if now >= next_retention and self.step("retention", self.retention_pass):
-                # One batch per pass, so that pings go on between batches.
+            if now >= next_retention and upkeep.mine(self) and self.step("retention", self.retention_pass):
+                # One batch per turn, so that pings go on between batches.
                 next_retention = now + (0.0 if state.retention_backlog else RETENTION_EVERY)
             woken = self.wakeup.wait(FAILING_RETRY if state.failing else self.sleep_time())
 
@@ -351,21 +348,9 @@ class Dispatcher:
             del root.workers[self.uuid]
 
     def retention_pass(self):
-        """Remove one batch of finished jobs past the retention; retire idle inboxes."""
-        count = self.in_transaction(remove_old_jobs, self.settings.retention_days)
-        self.loop_state.retention_backlog = count >= RETENTION_BATCH
-        if count:
-            log.info("Removed %d finished jobs past the retention.", count)
-        if not self.loop_state.retention_backlog:
-            self.in_transaction(retire_all_idle_inboxes, utcnow())
-            self.in_transaction(drop_stale_requests, utcnow())
-        return count
+        """Remove one batch of finished jobs past the retention (worker/upkeep.py)."""
+        return upkeep.retention_pass(self)
 
     def remove_old_jobs(self):
         """Remove every finished job past the retention, a batch per transaction."""
-        removed = 0
-        while not self.stopping.is_set():
-            removed += self.retention_pass()
-            if not self.loop_state.retention_backlog:
-                break
-        return removed
+        return upkeep.remove_all_old_jobs(self)

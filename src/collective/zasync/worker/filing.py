@@ -20,6 +20,7 @@ from collective.zasync.core.priority import waiting_trees
 from collective.zasync.core.queue import get_queue_root
 from collective.zasync.core.setaside import load_error
 from collective.zasync.core.setaside import set_aside
+from collective.zasync.core.trees import prefetch  # (claiming.py's too)
 from collective.zasync.defaults import CLAIM_SCAN_LIMIT
 from collective.zasync.defaults import FILE_BATCH
 from collective.zasync.defaults import NEGLECTED
@@ -59,13 +60,6 @@ def file_inboxes(queue, everything=True, limit=FILE_BATCH):
         inbox.mark_read(pairs)
         left = left or inbox.unread_count() > 0
     return left
-
-
-def prefetch(objects):
-    """Ask the storage for ``objects`` at once (ZEO: one pipelined request, not one round trip each)."""
-    jar = objects[0]._p_jar if objects else None
-    if jar is not None:
-        jar.prefetch([obj for obj in objects if obj._p_changed is None])
 
 
 def _neglected(inbox):
