@@ -222,7 +222,8 @@ class Bench:
     def cpu_seconds(self, names):
         """CPU seconds used so far by the worker processes ``names`` (together) and the database server."""
         processes = self.cluster.processes
-        used = {"workers": sum(process_cpu(processes[name].pid) for name in names if name in processes)}
+        each = {name: process_cpu(processes[name].pid) for name in names if name in processes}
+        used = {"workers": sum(each.values()), **each}
         if "zeo" in processes:
             used["zeo"] = process_cpu(processes["zeo"].pid)
         if self.cluster.postgres is not None and self.cluster.postgres.pid():
@@ -387,6 +388,9 @@ class Bench:
             "%.1f objects loaded per job, %d failed, dispatcher conflicts %s", function, workers,
             threads, result["jobs_per_s"], fmt(result["commits_per_job"], "", 2),
             fmt(result["jobs_per_worker_cpu_s"], "", 0), loads / count, failed, stats)
+        if workers > 1:  # (how the work and its cost spread over the processes)
+            log("  CPU seconds of each worker process: %s", ", ".join(
+                "%s %.1f" % (name, cpu[name]) for name in names if name in cpu))
         if structures:
             log("  conflicts per 1,000 jobs: %.1f; by structure: %s", 1000 * conflicts / count, structures)
         for failure, number in failures.most_common(3):

@@ -26,9 +26,9 @@ class TestClaimsOfSeveralWorkers(TwoWorkersPlayedTestCase):
         while len(self.jobs) < 20 or min(len(self.of_a), len(self.of_b)) < 5:
             self.jobs.append(self.service.queueJob(sample_jobs.noop, self.portal))
             self.now = max(job.queued for job in self.jobs) + timedelta(milliseconds=1)
-            mine, _may_take = claiming.shares(root, "a", self.now)
-            self.of_a = [job for job in self.jobs if mine(waiting_key(job))]
-            self.of_b = [job for job in self.jobs if not mine(waiting_key(job))]
+            share = claiming.shares(root, "a", self.now)
+            self.of_a = [job for job in self.jobs if share.mine(waiting_key(job), job)]
+            self.of_b = [job for job in self.jobs if not share.mine(waiting_key(job), job)]
         transaction.commit()
         filing.file_inboxes(self.queue)
         transaction.commit()

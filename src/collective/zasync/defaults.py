@@ -54,6 +54,12 @@ CLAIM_SCAN_LIMIT = 200
 NEGLECTED = 2.0
 # Seconds a due job waits for the worker its key hashes to, before another worker takes it.
 STEAL_AFTER = 1.0
+# Seconds after their last conflict that the jobs of one function run in one worker process
+# (worker/steering.py): two processes reindexing one catalog conflict, one process does not.
+STEER_FOR = 60.0
+# Seconds a hungry worker whose pass found only jobs steered to another worker waits before
+# it looks again for a change of the waiting jobs alone (new jobs in an inbox wake it at once).
+STEERED_QUIET = 0.1
 # A job whose worker died this many times while running it fails: it probably kills workers.
 MAX_STARTS = 10
 
@@ -89,6 +95,10 @@ GATE_MAX_SECONDS = 2.0
 GATE_WAIT = 10.0
 # Seconds that jobs of one function run one at a time after a short attempt of theirs conflicted.
 GATE_SERIAL_FOR = 5.0
+# Seconds that jobs of one function do not share commits after a group of theirs conflicted at
+# its commit (worker/grouping.py): short, since the conflict was with another process (threads
+# of one process take turns) and steering (worker/steering.py) ends those within a pass or two.
+GATE_UNGROUP_FOR = 1.0
 
 # -- turns, in a worker process (worker/turns.py) ----------------------------------------------
 

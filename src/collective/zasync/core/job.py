@@ -285,3 +285,9 @@ def state_name(job, now=None):
     if job.status == interfaces.NEW:
         return "new"
     return "active"
+
+
+def kind_of(job):
+    """What makes jobs alike where they conflict: their function, or their method's name
+    (the conflict gate, worker/conflictgate.py; steering, worker/steering.py)."""
+    return job.func_name or job.func_attr

@@ -46,6 +46,8 @@ class WorkerRecord(Persistent):
     done = None  # JobLog of the jobs it completed, until a dispatcher files them (worker/filing.py)
     claims = 0  # jobs it claimed; every claim writes the record (worker/claiming.py)
     taken_back = None  # when its jobs were taken back (it stopped, or was declared dead)
+    last_claim = None  # when it last claimed a job (seconds since 1970): worker/steering.py
+    conflicting = None  # kind of job -> when its jobs last conflicted there (likewise)
 
     incarnation = None  # which start of the worker wrote it (Dispatcher.incarnation); None: earlier versions
 

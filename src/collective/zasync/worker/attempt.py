@@ -28,6 +28,7 @@ from collective.zasync.client.transactional import commit
 from collective.zasync.core.alonegate import wait_alone
 from collective.zasync.core.calls import check_picklable
 from collective.zasync.core.failure import Failure
+from collective.zasync.core.job import kind_of
 from collective.zasync.core.job import utcnow
 from collective.zasync.core.lifecycle import requeue
 from collective.zasync.core.queue import get_queue_root
@@ -96,11 +97,6 @@ def abort_quietly():
         transaction.abort()
     except Exception as exc:
         log.debug("Abort failed: %r", exc)
-
-
-def kind_of(job):
-    """What makes jobs alike for the conflict gate: their function, or their method's name."""
-    return job.func_name or job.func_attr
 
 
 class Attempts:

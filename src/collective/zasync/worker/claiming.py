@@ -23,6 +23,7 @@ from collective.zasync.core.priority import tree_for
 from collective.zasync.defaults import CLAIM_SCAN_LIMIT
 from collective.zasync.defaults import MAX_STARTS
 from collective.zasync.defaults import STEAL_AFTER
+from collective.zasync.worker import steering
 from collective.zasync.worker.filing import finisher
 from collective.zasync.worker.filing import prefetch
 
@@ -45,8 +46,9 @@ def claim(root, record, free, now, first_queue=0):
     """
     queues = list(root.queues.values())
     due = due_key(now.timestamp())
-    claimed_now = [job for worker in root.workers.values() for job in worker.claimed.values()
-                   if job.status != interfaces.COMPLETED]
+    claimed = [job for worker in root.workers.values() for job in worker.claimed.values()]
+    prefetch(claimed)  # (one request for those that changed since the last pass: most of them)
+    claimed_now = [job for job in claimed if job.status != interfaces.COMPLETED]
     running = Counter(name for job in claimed_now for name in job.quota_names)
     running.update(QUEUE_PREFIX + job.queue_name for job in claimed_now)
     alone = alonegate.claim_alone(root, claimed_now, now, free, lambda job: _reserve_alone(root, job, running))
@@ -79,25 +81,56 @@ def claim(root, record, free, now, first_queue=0):
 
 
 def shares(root, uuid, now):
-    """``(mine(key), may_take(key))`` for worker ``uuid``; None with one live worker.
+    """Who takes which waiting job first, for worker ``uuid``: a Share; None with one live worker."""
+    live = sorted(key for key, worker in root.workers.items() if worker.is_alive())
+    if uuid not in live or len(live) < 2:
+        return None
+    return Share(root, uuid, live, now)
+
+
+class Share:
+    """Which waiting jobs are worker ``uuid``'s, and which of the others' it may take.
 
     Two dispatchers claiming the same job at once conflict: one of them
     loses its whole pass. So each waiting key belongs to one live worker (a
     hash of the key), which takes it first. Another worker takes it only
     when its own run out, and only if its owner cannot take it now: all its
     threads are busy, or it was due over STEAL_AFTER seconds ago (its worker
-    is stopping, hung, or not declared dead yet).
+    is stopping, hung, or not declared dead yet). The jobs of a kind that
+    conflicted lately belong to one worker by their kind instead (steering.py).
     """
-    live = sorted(key for key, worker in root.workers.items() if worker.is_alive())
-    if uuid not in live or len(live) < 2:
-        return None
-    busy = {key for key in live if _holds(root.workers[key]) >= root.workers[key].threads}
-    late = due_key(now.timestamp() - STEAL_AFTER)
 
-    def owner(key):
-        return live[zlib.crc32(key.encode()) % len(live)]
+    def __init__(self, root, uuid, live, now):
+        self.uuid = uuid
+        self.workers = workers = root.workers
+        self.live = live
+        self.stamp = now.timestamp()
+        self.busy = {key for key in live if _holds(workers[key]) >= workers[key].threads}
+        self.late = due_key(self.stamp - STEAL_AFTER)
+        self.steered = steering.owners(root, live, self.stamp)  # kind -> its worker's uuid
 
-    return (lambda key: owner(key) == uuid), (lambda key: key <= late or owner(key) in busy)
+    def owner(self, key, job):
+        """The uuid of the worker that takes the job under waiting key ``key`` first."""
+        return (steering.steered_owner(self.steered, job)
+                or self.live[zlib.crc32(key.encode()) % len(self.live)])
+
+    def mine(self, key, job):
+        return self.owner(key, job) == self.uuid
+
+    def may_take(self, key, job):
+        """For another worker's job: True if this worker may take it now."""
+        owner = steering.steered_owner(self.steered, job)
+        if owner is not None:
+            return not steering.claims_lately(self.workers[owner], self.stamp)
+        return key <= self.late or self.owner(key, job) in self.busy
+
+    def steal_time(self, key, job):
+        """When (seconds since 1970) this worker may take another worker's job, if nothing
+        changes meanwhile."""
+        owner = steering.steered_owner(self.steered, job)
+        if owner is not None:
+            return (self.workers[owner].last_claim or 0.0) + STEAL_AFTER
+        return due_time(key) + STEAL_AFTER
 
 
 def _holds(worker):
@@ -128,14 +161,13 @@ def _next_steal(root, uuid, now, looked_at=50):
     share = shares(root, uuid, now)
     if share is None:
         return None
-    mine, _may_take = share
     due = due_key(now.timestamp())
     times = []
     for queue in root.queues.values():
         if queue.concurrency is None:  # (a queue that runs its jobs in order is not shared)
             for _priority, key, job in itertools.islice(due_items(queue, due), looked_at):
-                if not mine(key) and waits(key, job):
-                    times.append(due_time(key) + STEAL_AFTER)
+                if not share.mine(key, job) and waits(key, job):
+                    times.append(share.steal_time(key, job))
                     break
     return min((when for when in times if when > now.timestamp()), default=None)
 
@@ -241,7 +273,6 @@ def _candidates(queue, due, wanted, share=None, held=None):
     first, oldest first, then the others' it may take, newest first: their
     own worker takes them from the other end.
     """
-    mine, may_take = share if share is not None else (None, None)
     own, others = [], []
     items = due_items(queue, due)
     looked_at = 0
@@ -257,9 +288,9 @@ def _candidates(queue, due, wanted, share=None, held=None):
             looked_at += 1
             if held is not None and held(job):
                 continue
-            if mine is None or mine(key):
+            if share is None or share.mine(key, job):
                 own.append((priority, key, job))
-            elif may_take(key):
+            elif share.may_take(key, job):
                 others.append((priority, key, job))
     # Within each priority, highest first: own jobs oldest first, then the others' newest first.
     ranked = [(item, 0, number) for number, item in enumerate(own)]
@@ -284,6 +315,7 @@ def _take(job, now, record):
     if job.status == interfaces.CALLBACKS and job.callback_claims > MAX_STARTS:
         _give_up_callbacks(job)
     record.claimed[job.id] = job
+    record.last_claim = now.timestamp()  # (its steered jobs wait for it while it claims: steering.py)
     # Written on every claim, as take_back writes it: a worker declared dead at this very
     # moment by another (whose view of ``claimed`` is older) makes one of the two commits
     # conflict, so that no claim is made on a record that is being deleted.

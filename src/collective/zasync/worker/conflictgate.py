@@ -7,6 +7,7 @@ core/alonegate.py.
 from collective.zasync.defaults import GATE_ALONE_AFTER
 from collective.zasync.defaults import GATE_MAX_SECONDS
 from collective.zasync.defaults import GATE_SERIAL_FOR
+from collective.zasync.defaults import GATE_UNGROUP_FOR
 from collective.zasync.defaults import GATE_WAIT
 
 import contextlib
@@ -30,20 +31,24 @@ class ConflictGate:
     from two threads conflicts over and over, one after the other it does not.
     Jobs of other kinds go on beside them; with no conflict nothing changes. Groups of jobs
     that share a commit (worker/grouping.py) are not made for a kind whose last group
-    conflicted at its commit, for ``serial_for`` seconds: a conflict there re-runs them all.
+    conflicted at its commit, for ``ungroup_for`` seconds: a conflict there re-runs them all.
+    The kinds that conflicted, and when, are what the dispatcher tells the other processes
+    (``recent_conflicts``; worker/steering.py).
     """
 
     def __init__(self, alone_after=GATE_ALONE_AFTER, max_seconds=GATE_MAX_SECONDS, wait=GATE_WAIT,
-                 serial_for=GATE_SERIAL_FOR):
+                 serial_for=GATE_SERIAL_FOR, ungroup_for=GATE_UNGROUP_FOR):
         self.alone_after = alone_after
         self.max_seconds = max_seconds
         self.wait = wait
         self.serial_for = serial_for
+        self.ungroup_for = ungroup_for
         self._lock = threading.Condition()
         self._shared = 0
         self._alone = False
         self._serial = {}  # kind of job -> [its lock, until when (monotonic) its jobs take it]
         self._ungrouped = {}  # kind of job -> until when (monotonic) its jobs do not group
+        self._conflicts = {}  # kind of job -> when (time.time()) a short attempt of it last conflicted
 
     def should_run_alone(self, conflicts, last_seconds):
         return conflicts >= self.alone_after and last_seconds < self.max_seconds
@@ -56,12 +61,20 @@ class ConflictGate:
         with self._lock:
             entry = self._serial.setdefault(kind, [threading.Lock(), 0.0])
             entry[1] = time.monotonic() + self.serial_for
+            self._conflicts[kind] = time.time()
 
     def group_conflicted(self, kind):
         """A group of ``kind``'s jobs conflicted at its commit (worker/grouping.py): they do
-        not group for the next ``serial_for`` seconds."""
+        not group for the next ``ungroup_for`` seconds."""
         with self._lock:
-            self._ungrouped[kind] = time.monotonic() + self.serial_for
+            self._ungrouped[kind] = time.monotonic() + self.ungroup_for
+            if kind is not None:
+                self._conflicts[kind] = time.time()
+
+    def recent_conflicts(self):
+        """Kind -> when (seconds since 1970) a short attempt or a group of it last conflicted."""
+        with self._lock:
+            return dict(self._conflicts)
 
     def may_group(self, kind):
         """False while ``kind``'s groups conflict lately."""
@@ -73,6 +86,7 @@ class ConflictGate:
         with self._lock:
             self._serial.clear()
             self._ungrouped.clear()
+            self._conflicts.clear()
 
     @contextlib.contextmanager
     def one_at_a_time(self, kind):

@@ -27,12 +27,14 @@ from collective.zasync.defaults import FAILING_RETRY
 from collective.zasync.defaults import PREFETCH
 from collective.zasync.defaults import PUSHED_POLL
 from collective.zasync.defaults import REAP_EVERY
+from collective.zasync.defaults import STEERED_QUIET
 from collective.zasync.defaults import RETENTION_EVERY
 from collective.zasync.defaults import RETENTION_FIRST
 from collective.zasync.defaults import UNPUSHED_POLL
 from collective.zasync.worker import claiming
 from collective.zasync.worker import filing
 from collective.zasync.worker import registration
+from collective.zasync.worker import steering
 from collective.zasync.worker import upkeep
 from collective.zasync.worker.conflictgate import ConflictGate
 from collective.zasync.worker.groupcommit import record_outcomes
@@ -219,10 +221,14 @@ class Dispatcher:
         """Woken up: is there work for a pass? Not if only threads that ended short
         jobs asked for more, and the pass that ran meanwhile claimed them: one pass,
         not two (what they ended is filed by the next, a few short jobs later)."""
-        invalidated, self.wakeups.invalidated = self.wakeups.invalidated, False
-        state = self.loop_state
+        wakeups, state = self.wakeups, self.loop_state
+        invalidated, wakeups.invalidated = wakeups.invalidated, False
         due = state.next_due is not None and state.next_due <= time.time()
-        return invalidated or due or state.backlog or self.hungry() or not self.holdings.short_jobs()
+        if invalidated or due or state.backlog:
+            return True
+        wants = wakeups.claimable or self.hungry() or not self.holdings.short_jobs()
+        # Its last pass found only jobs steered to another worker: not again at once (sleep_time).
+        return wants and time.monotonic() >= state.quiet_until
 
     def sleep_time(self):
         state = self.loop_state
@@ -231,6 +237,9 @@ class Dispatcher:
         timeout = self.poll_interval
         if state.next_due is not None:
             timeout = min(timeout, max(0.0, state.next_due - time.time()))
+        quiet = state.quiet_until - time.monotonic()
+        if quiet > 0:
+            timeout = min(timeout, quiet)
         return min(timeout, self.settings.ping_interval)
 
     @property
@@ -255,10 +264,11 @@ class Dispatcher:
         if committer is self._queue_conn._storage:
             return
         wakeups = self.wakeups
-        if not wakeups.watched.isdisjoint(oids) or (
-            self.hungry() and not wakeups.watched_if_hungry.isdisjoint(oids)
-        ):
+        if not wakeups.watched.isdisjoint(oids):
             wakeups.invalidated = True
+            self.wakeup.set()
+        elif self.hungry() and not wakeups.watched_if_hungry.isdisjoint(oids):
+            wakeups.claimable = True
             self.wakeup.set()
 
     def on_notification(self, payload):
@@ -267,9 +277,11 @@ class Dispatcher:
         kind, _, sender = (payload or "").partition(":")
         if sender == self.uuid:
             return  # (what its own pass leaves to do, it says: backlog)
-        if (payload is None or kind == "queued" or (kind == "done" and self.loop_state.finisher)
-                or (kind == "waiting" and self.hungry())):
+        if payload is None or kind == "queued" or (kind == "done" and self.loop_state.finisher):
             self.wakeups.invalidated = True
+            self.wakeup.set()
+        elif kind == "waiting" and self.hungry():
+            self.wakeups.claimable = True
             self.wakeup.set()
 
     def hungry(self):
@@ -297,6 +309,7 @@ class Dispatcher:
 
     def dispatch(self):
         """File new and finished jobs, claim due ones for idle threads; return how many."""
+        self.wakeups.claimable = False  # (one arriving from here on: at worst a pass too many)
         free = 0 if self.stopping.is_set() else self.capacity() - self.holdings.occupied
         claimed = self.transactions.run_past_unloadable(self.file_and_claim, free)
         self.forget_recorded()
@@ -312,6 +325,7 @@ class Dispatcher:
         me = registration.mine_or_again(root, self.me)
         held, outcomes = self.holdings.snapshot()  # (one lock: a finished job is held, or handed over)
         record_outcomes(root, me, outcomes)
+        steering.note(me, self.gate.recent_conflicts(), time.time())  # (for the other workers' claims)
         filing.release_orphans(root, me, held)
         if self.settings.time_limit:
             filing.fail_overdue(root, me, dict(self.holdings.running_since), self.settings.time_limit,
@@ -321,6 +335,10 @@ class Dispatcher:
         state.backlog = filing.tidy(root, self.uuid, finisher)
         self.wakeups.watched, self.wakeups.watched_if_hungry = filing.wake_oids(root, finisher)
         claimed = claiming.claim(root, me, free, now, state.passes) if free > 0 else []
+        # Hungry, and nothing to take but jobs steered to another worker (steering.py): the
+        # passes of that worker change ``waiting`` all the time, and would wake this one as often.
+        steered_away = free > 0 and not claimed and steering.elsewhere(root, self.uuid, now.timestamp())
+        state.quiet_until = time.monotonic() + STEERED_QUIET if steered_away else 0.0
         state.next_due = claiming.next_due(root, now, self.uuid)
         if self.listener is not None:  # RelStorage: tell the other workers what they act on
             for kind in filing.changed_for_others(root, me):

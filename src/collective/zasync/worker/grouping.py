@@ -33,6 +33,7 @@ conflicted at its commit, jobs of that kind do not group (the conflict gate). Th
 with the dispatcher's group commit (worker/groupcommit.py).
 """
 
+from collective.zasync.core.job import kind_of
 from collective.zasync import interfaces
 from collective.zasync.client.transactional import commit
 from collective.zasync.core.queue import get_queue_root
@@ -52,7 +53,7 @@ log = logging.getLogger("collective.zasync")
 
 def key_of(job):
     """What the members of a group share: the function, the site, the user."""
-    return (job.func_name or job.func_attr, job.site_path, job.userfolder_path, job.user_id)
+    return (kind_of(job), job.site_path, job.userfolder_path, job.user_id)
 
 
 def commits_alone(txn):

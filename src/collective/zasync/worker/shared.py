@@ -118,8 +118,8 @@ class Wakeups:
     by job threads (they want jobs) and by ``stop()``; ``stopping`` once, by ``stop()`` (or
     the loop, superseded). Events are thread-safe. ``watched`` and ``watched_if_hungry`` are
     frozensets the loop replaces whole each pass: a reader sees the old one or the new.
-    ``invalidated`` is set by the invalidation thread, read and cleared by the loop: at
-    worst one pass too many.
+    ``invalidated`` and ``claimable`` are set by the invalidation thread, read and cleared by
+    the loop: at worst one pass too many.
     """
 
     def __init__(self):
@@ -127,7 +127,8 @@ class Wakeups:
         self.stopping = threading.Event()
         self.watched = frozenset()  # oids whose change wakes the loop (filing.wake_oids) ...
         self.watched_if_hungry = frozenset()  # ... and those that do when it would claim
-        self.invalidated = False  # a commit changed what it watches since the last pass
+        self.invalidated = False  # a commit changed what it watches since the last pass ...
+        self.claimable = False  # ... or, while it would claim, the waiting jobs
 
 
 class LoopState:
@@ -143,3 +144,4 @@ class LoopState:
         self.backlog = False  # jobs are left in an inbox or done log: come back at once
         self.retention_backlog = False  # finished jobs past the retention are left: likewise
         self.finisher = False  # this worker files for all (filing.finisher), as of its last pass
+        self.quiet_until = 0.0  # (monotonic) no pass before, unless there is work (Dispatcher.pass_needed)
