@@ -15,6 +15,7 @@ bucket of a BTree and the log itself), with 100 or 100,000 jobs unread. Not for 
 """
 
 from BTrees.OOBTree import OOBTree
+from collective.zasync.core.trees import settle
 from collective.zasync.core.uidindex import forget_read
 from collective.zasync.defaults import PRUNE_PER_APPEND
 from datetime import datetime
@@ -60,6 +61,7 @@ class JobLog(Persistent):
             raise ValueError("Key %r does not sort after %r." % (key, self.last_key))
         self.prune()
         self.entries[key] = job
+        settle(self.entries)  # (pruned at the front, added at the end: see trees.settle)
         self.last_key = key
         self.count += 1
         self.written = datetime.now(timezone.utc)
