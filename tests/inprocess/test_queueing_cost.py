@@ -38,10 +38,13 @@ class TestQueueingCost(OwnWorkerTestCase):
 
     def test_the_same_commit_with_20_or_2000_jobs_waiting(self):
         self.queue_many(20)
+        # (an inbox's second commit gives its entries' one bucket a record of its own, once:
+        # core/trees.settle)
+        self.queue_many(1)
         small_classes, small_bytes = self.one_queueing()
         self.queue_many(2000)
         large_classes, large_bytes = self.one_queueing()
-        self.assertEqual(len(self.service.getQueues()[""]), 2022)
+        self.assertEqual(len(self.service.getQueues()[""]), 2023)
         self.assertEqual(small_classes, large_classes)
         self.assertIn("JobLog", large_classes)
         self.assertNotIn("Queue", large_classes, "the queue itself is not written")

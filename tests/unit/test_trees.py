@@ -10,7 +10,7 @@ never saw, and their jobs were filed nowhere (seen in ``make bench``, 4 workers 
 
 from BTrees.OOBTree import OOBTree
 from collective.zasync.core.joblog import JobLog
-from collective.zasync.core.trees import settle_changed
+from collective.zasync.core import trees
 from ZODB.FileStorage import FileStorage
 
 import random
@@ -79,7 +79,7 @@ class TestJobLogOfTwoConnections(TwoConnections):
 
 class TestTreesTakenFromBothEnds(TwoConnections):
 
-    def run_fifo(self, settle):
+    def run_fifo(self, settled):
         """Add at the end and, before each addition, take up to 20 of the entries older than
         a mark from the front (as an inbox's writer does), in the writer's transactions; False
         as soon as another connection reads the tree otherwise than the writer has it."""
@@ -95,8 +95,8 @@ class TestTreesTakenFromBothEnds(TwoConnections):
                     del tree[key]
                 added += 1
                 tree["%08d" % added] = added
-            if settle:
-                settle_changed(self.wconn)
+            if settled:
+                trees.settle(tree)
             self.writer.commit()
             if self.stored("tree") != list(tree.keys()):
                 return False
@@ -105,9 +105,9 @@ class TestTreesTakenFromBothEnds(TwoConnections):
         return True
 
     def test_settled_trees_are_stored_as_the_writer_has_them(self):
-        self.assertTrue(self.run_fifo(settle=True))
+        self.assertTrue(self.run_fifo(settled=True))
 
     def test_this_load_reaches_the_case_that_settle_is_for(self):
         # Without settle, BTrees 6.5 loses the writer's changes in this very sequence: if a
         # release of BTrees stops doing so, this test says that settle may go.
-        self.assertFalse(self.run_fifo(settle=False))
+        self.assertFalse(self.run_fifo(settled=False))

@@ -62,6 +62,8 @@ class JobLog(Persistent):
         self.prune()
         self.entries[key] = job
         settle(self.entries)  # (pruned at the front, added at the end: see trees.settle)
+        if self.uids is not None:
+            settle(self.uids)  # (likewise, for the jobs of one item)
         self.last_key = key
         self.count += 1
         self.written = datetime.now(timezone.utc)

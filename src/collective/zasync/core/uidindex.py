@@ -17,6 +17,7 @@ range of keys. Not for add-ons.
 from BTrees.OOBTree import OOTreeSet
 from collective.zasync import interfaces
 from collective.zasync.core.trees import made
+from collective.zasync.core.trees import settle
 
 
 def uid_keys(uid):
@@ -43,6 +44,7 @@ def note_queued(inbox, key, job):
         inbox.uids = OOTreeSet()  # keys only: the job is the inbox's entry under key
     for uid in uids:
         inbox.uids.add("%s %s" % (uid, key))
+    settle(inbox.uids)  # (see trees.settle)
 
 
 def forget_read(inbox, key, job):
