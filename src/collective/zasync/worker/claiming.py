@@ -25,6 +25,7 @@ from collective.zasync.defaults import MAX_STARTS
 from collective.zasync.defaults import STEAL_AFTER
 from collective.zasync.worker import steering
 from collective.zasync.worker.filing import finisher
+from collective.zasync.worker.filing import live_uuids
 from collective.zasync.worker.filing import prefetch
 
 import itertools
@@ -82,7 +83,7 @@ def claim(root, record, free, now, first_queue=0):
 
 def shares(root, uuid, now):
     """Who takes which waiting job first, for worker ``uuid``: a Share; None with one live worker."""
-    live = sorted(key for key, worker in root.workers.items() if worker.is_alive())
+    live = live_uuids(root)
     if uuid not in live or len(live) < 2:
         return None
     return Share(root, uuid, live, now)
@@ -121,7 +122,7 @@ class Share:
         """For another worker's job: True if this worker may take it now."""
         owner = steering.steered_owner(self.steered, job)
         if owner is not None:
-            return not steering.claims_lately(self.workers[owner], self.stamp)
+            return self.stamp > steering.takeable_after(self.workers[owner])
         return key <= self.late or self.owner(key, job) in self.busy
 
     def steal_time(self, key, job):
@@ -129,7 +130,7 @@ class Share:
         changes meanwhile."""
         owner = steering.steered_owner(self.steered, job)
         if owner is not None:
-            return (self.workers[owner].last_claim or 0.0) + STEAL_AFTER
+            return steering.takeable_after(self.workers[owner])
         return due_time(key) + STEAL_AFTER
 
 

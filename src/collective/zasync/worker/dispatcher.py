@@ -27,9 +27,9 @@ from collective.zasync.defaults import FAILING_RETRY
 from collective.zasync.defaults import PREFETCH
 from collective.zasync.defaults import PUSHED_POLL
 from collective.zasync.defaults import REAP_EVERY
-from collective.zasync.defaults import STEERED_QUIET
 from collective.zasync.defaults import RETENTION_EVERY
 from collective.zasync.defaults import RETENTION_FIRST
+from collective.zasync.defaults import STEERED_QUIET
 from collective.zasync.defaults import UNPUSHED_POLL
 from collective.zasync.worker import claiming
 from collective.zasync.worker import filing

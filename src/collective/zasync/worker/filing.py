@@ -140,8 +140,13 @@ def finisher(root, uuid):
     the others only claim. An inbox or done log it neglects (stopping, hung,
     not declared dead yet) is filed by anyone (see _neglected).
     """
-    live = sorted(key for key, record in root.workers.items() if record.is_alive())
+    live = live_uuids(root)
     return uuid not in live or live[0] == uuid
+
+
+def live_uuids(root):
+    """The uuids of the live workers, sorted (the first is the finisher)."""
+    return sorted(key for key, record in root.workers.items() if record.is_alive())
 
 
 def tidy(root, uuid, mine=None):

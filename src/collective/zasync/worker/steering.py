@@ -23,6 +23,7 @@ to it.
 from collective.zasync.core.job import kind_of
 from collective.zasync.defaults import STEAL_AFTER
 from collective.zasync.defaults import STEER_FOR
+from collective.zasync.worker.filing import live_uuids
 
 import logging
 
@@ -63,13 +64,14 @@ def owners(root, live, now):
 
 def elsewhere(root, uuid, now):
     """True if jobs of some kind belong to a live worker other than ``uuid`` now."""
-    live = sorted(key for key, record in root.workers.items() if record.is_alive())
+    live = live_uuids(root)
     return len(live) > 1 and live[0] != uuid and bool(owners(root, live, now))
 
 
-def claims_lately(record, now):
-    """True if worker ``record`` claimed a job within STEAL_AFTER seconds."""
-    return now - (record.last_claim or 0.0) <= STEAL_AFTER
+def takeable_after(record):
+    """When (seconds since 1970) another worker may take the steered jobs of worker ``record``:
+    STEAL_AFTER seconds after its last claim."""
+    return (record.last_claim or 0.0) + STEAL_AFTER
 
 
 def steered_owner(owners, job):
