@@ -1,10 +1,12 @@
 """One job's trouble stays that job's: the worker, its threads and the other jobs go on."""
 
 from collective.zasync.client import admin
+from collective.zasync.core.dependencies import waiting_for
 from collective.zasync.core.failure import Failure
 from collective.zasync.core.job import utcnow
 from collective.zasync.core.queue import get_queue_root
 from collective.zasync.core.setaside import set_aside_jobs
+from collective.zasync.core.setaside import stored_id
 from collective.zasync.defaults import MAX_STARTS
 from collective.zasync.interfaces import COMPLETED
 from collective.zasync.interfaces import IJobFailure
@@ -160,6 +162,54 @@ class TestOneJobFailsAlone(OwnWorkerTestCase):
                    "the job to run")
         self.assertEqual(root.queues[""].get(poisoned_id).result, "ran")
         self.assertEqual(set_aside_jobs(root), [])
+
+    def test_removing_a_job_set_aside_decides_the_jobs_that_depend_on_it(self):
+        poisoned = self.service.queueJob(integrity_jobs.takes_fragile, self.portal, integrity_jobs.Fragile())
+        strict = self.service.queueJob(sample_jobs.add, self.portal, 1, depends_on=poisoned)
+        cleanup = self.service.queueJob(sample_jobs.add, self.portal, 2, depends_on=poisoned,
+                                        run_on_failure=True)
+        transaction.commit()
+        poisoned_id = poisoned.id
+        integrity_jobs.Fragile.broken = True
+        self.layer["zodbDB"].cacheMinimize()
+        self.start_worker()
+        plain = self.service.queueJob(sample_jobs.add, self.portal, 1, 2)
+        self.assertEqual(wait_for_result(plain), 3)
+        root = get_queue_root(self.portal._p_jar)
+        [(key, job_id, _error, _when, _where)] = set_aside_jobs(root)
+        self.assertEqual(job_id, poisoned_id)
+        # Set aside, it has not finished: the jobs that depend on it wait for it.
+        self.assertEqual((strict.status, cleanup.status), ("pending-status", "pending-status"))
+        self.assertEqual(waiting_for(strict), [poisoned_id])
+        # Removed, it never will: one fails and says why, the one queued to run anyway runs.
+        admin.remove_set_aside(root, key)
+        transaction.commit()
+        result = wait_for_result(strict)
+        self.assertIsInstance(result, Failure)
+        self.assertIn("job %s, which it depends on, could not be loaded and was removed" % poisoned_id,
+                      str(result))
+        self.assertEqual(wait_for_result(cleanup), 2)
+        self.assertEqual(list(root.blocked.keys()), [])
+
+    def test_a_retried_job_that_cannot_be_loaded_is_set_aside_under_its_id(self):
+        # Queued again, a job comes under an inbox key that is not its id: set aside under
+        # that key, it would stay listed (and its dependents would wait for ever).
+        self.start_worker()
+        job = self.service.queueJob(integrity_jobs.fails_with_fragile, self.portal, integrity_jobs.Fragile())
+        self.assertIsInstance(wait_for_result(job), Failure)
+        job_id = job.id
+        admin.retry(job)
+        integrity_jobs.Fragile.broken = True
+        transaction.commit()
+        root = get_queue_root(self.portal._p_jar)
+        wait_until(lambda: set_aside_jobs(root), "the job to be set aside")
+        [(key, aside_id, error, _when, _where)] = set_aside_jobs(root)
+        self.assertEqual(aside_id, job_id)
+        self.assertEqual(stored_id(job), job_id)
+        self.assertIsNone(root.queues[""].get(job_id))
+        admin.remove_set_aside(root, key)
+        transaction.commit()
+        self.assertEqual([row for row in root.queues[""].by_user.values() if len(row)], [])
 
     def test_a_transient_error_of_the_job_fails_it_at_once(self):
         self.start_worker()

@@ -27,6 +27,16 @@ def unloadable(job):
     return load_error(job) is not None
 
 
+def waits_for_set_aside(job, aside_oids):
+    """A job blocked only by jobs set aside waits for an administrator (who retries or removes
+    them): settled, as far as the workers go."""
+    if job.status != interfaces.PENDING or not job.depends_on:
+        return False
+    pending = [dep for dep in job.depends_on if dep._p_oid in aside_oids or unloadable(dep)
+               or dep.status != interfaces.COMPLETED]
+    return bool(pending) and all(dep._p_oid in aside_oids for dep in pending)
+
+
 def loads(job):
     return load_error(job) is None
 
@@ -182,15 +192,18 @@ class Observer:
         root = self.root()
         left = []
         found = self.places(root)
+        aside_oids = set(getattr(root, "set_aside", None) or ())
         for job in self.jobs():
             if found.get(job._p_oid) == ["set aside"] or job._p_oid in self.world.removed:
                 continue  # (loaded in this connection before its class changed, maybe)
+            if found.get(job._p_oid) == ["finished"] and unloadable(job):
+                continue  # its class changed after it finished: the retention removes it
             if not found.get(job._p_oid) and job._p_oid in self.seen_finished:
                 continue  # filed finished, then removed (retention, an administrator)
             if unloadable(job):
                 left.append("job %r cannot be loaded and is in %s; before: %s" % (
                     job._p_oid, found.get(job._p_oid), self.history[job._p_oid][-4:]))
-            elif job.status != interfaces.COMPLETED:
+            elif job.status != interfaces.COMPLETED and not waits_for_set_aside(job, aside_oids):
                 left.append("job %s is %s" % (job.id, job.status))
         for queue in root.queues.values():
             for inbox in queue.inboxes.values():
@@ -214,6 +227,7 @@ class Observer:
         """Once settled: nothing kept for jobs that are gone, counts right, effects exactly once."""
         root = self.root()
         problems = []
+        aside = set(getattr(root, "set_aside", None) or ())
         for queue in root.queues.values():
             name = queue.name
             waiting = sum(len(tree) for _p, tree in waiting_trees(queue))
@@ -230,12 +244,13 @@ class Observer:
             if len(queue.recurring) != len(live_recurrences):
                 problems.append("queue %r keeps cancelled recurrences" % name)
             filed = {key.split(".", 1)[1] for tree in (queue.completed, queue.failed) for key in tree.keys()}
-            aside = set(getattr(root, "set_aside", None) or ())
             for job_id, job in queue.jobs.items():
                 if unloadable(job):
                     if job_id not in filed:
                         problems.append("queue %r lists job %s, which cannot be loaded" % (name, job_id))
                     continue
+                if waits_for_set_aside(job, aside):
+                    continue  # (for an administrator)
                 if job.status != interfaces.COMPLETED or (job_id not in filed and not is_filed_finished(queue, job)):
                     problems.append("queue %r lists job %s (%s) that is not filed finished" % (name, job_id, job.status))
             for index in ("by_user", "by_item", "by_site"):
@@ -247,8 +262,10 @@ class Observer:
                             continue  # set aside: listed until it is removed from there
                         if queue.jobs.get(job.id) is not job:
                             problems.append("queue %r's %s lists job %s, which is gone" % (name, index, job.id))
-        if len(getattr(root, "blocked", None) or ()):
-            problems.append("blocked keeps %s" % list(root.blocked.keys()))
+        kept = [key for key, job in (getattr(root, "blocked", None) or {}).items()
+                if not waits_for_set_aside(job, aside)]
+        if kept:
+            problems.append("blocked keeps %s" % kept)
         requests = getattr(root, "cancel_requests", None)
         if requests is not None and len(requests):
             problems.append("cancel_requests keeps %s" % list(requests.keys()))

@@ -47,3 +47,7 @@ class Fragile:
 
 def takes_fragile(context, fragile):
     return "ran"
+
+
+def fails_with_fragile(context, fragile):
+    raise ValueError("planned failure")

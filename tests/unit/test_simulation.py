@@ -29,7 +29,11 @@ REGRESSIONS = {
     252: "a worker declared dead while its dispatcher claimed a job: the job in no place",
     456: "a job given back by a worker that is not the finisher, while the finisher deleted "
          "its old waiting entry: the job in no place (the lost job of issue 28)",
+    21: "a job that depended on a job set aside, which an administrator removed: blocked forever",
+    21068: "a retried job that could no longer be loaded was set aside under its inbox key, not "
+           "its id: still listed in its queue once removed",
 }
+FOUND_WITH_NEWSLETTERS = {21}  # (the others were found before schedules queued newsletters)
 
 
 class TestSimulation(unittest.TestCase):
@@ -42,7 +46,7 @@ class TestSimulation(unittest.TestCase):
     def test_seeds_that_found_defects(self):
         for seed, found in sorted(REGRESSIONS.items()):
             with self.subTest(seed=seed, found=found):
-                result = run_schedule(seed, newsletters=False)  # (the schedule that found it)
+                result = run_schedule(seed, newsletters=seed in FOUND_WITH_NEWSLETTERS)  # (as found)
                 self.assertTrue(result.ok, result.report())
 
     def test_schedules(self):

@@ -14,6 +14,7 @@ from AccessControl import getSecurityManager
 from collective.zasync import interfaces
 from collective.zasync.core.cancelling import forget_request
 from collective.zasync.core.cancelling import request_cancel
+from collective.zasync.core.dependencies import drop_removed
 from collective.zasync.core.indexes import holds_other_sites
 from collective.zasync.core.indexes import jobs_of_site
 from collective.zasync.core.indexes import unindex_job
@@ -164,6 +165,7 @@ def remove_set_aside(root, key):
     if job_id is not None:
         for queue in root.queues.values():
             unindex_unloadable(queue, job_id, job)
+    drop_removed(root, job, job_id)  # (the jobs that depend on it are decided now)
 
 
 def retry_set_aside(root, key):

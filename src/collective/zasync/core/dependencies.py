@@ -79,8 +79,24 @@ def blocked_of(queue, create=False):
 
 
 def unfinished(job):
-    """The dependencies of ``job`` that have not finished."""
-    return [dep for dep in job.depends_on if dep.status != interfaces.COMPLETED]
+    """The dependencies of ``job`` that have not finished (one set aside has not: it is
+    retried, or removed, by an administrator; ``drop_removed``)."""
+    aside = set_aside_of(job)
+    return [dep for dep in job.depends_on if dep._p_oid in aside or dep.status != interfaces.COMPLETED]
+
+
+def set_aside_of(job):
+    """The QueueRoot's jobs set aside (oid -> entry) of ``job``'s database, maybe empty."""
+    root = get_queue_root(job._p_jar, create=False) if job._p_jar is not None else None
+    return (root.set_aside if root is not None else None) or {}
+
+
+def dependency_id(dependency, aside):
+    """The id of ``dependency`` in ``blocked``'s keys, without loading it if it is set aside
+    (it may not load: core/setaside.py); its hex oid if it was set aside without an id."""
+    if dependency._p_oid in aside:
+        return aside[dependency._p_oid][4] or dependency._p_oid.hex()
+    return dependency.id
 
 
 def file_or_block(queue, job):
@@ -89,17 +105,20 @@ def file_or_block(queue, job):
     if not pending:
         return decide(queue, job)
     blocked = blocked_of(queue, create=True)
+    aside = set_aside_of(job)
     for dependency in pending:
         if dependency._p_jar is not None and dependency._p_oid is not None:
             dependency._p_jar.readCurrent(dependency)  # its commit meanwhile makes ours retry
-        blocked["%s %s" % (dependency.id, job.id)] = job
+        blocked["%s %s" % (dependency_id(dependency, aside), job.id)] = job
 
 
-def unblock(queue, job):
+def unblock(queue, job, skip=None):
     """Take ``job`` out of ``blocked`` (it ends before its dependencies did: cancelled, say)."""
     blocked = blocked_of(queue)
+    aside = set_aside_of(job) if blocked is not None else {}
     for dependency in job.depends_on if blocked is not None else ():
-        blocked.pop("%s %s" % (dependency.id, job.id), None)
+        if dependency is not skip:
+            blocked.pop("%s %s" % (dependency_id(dependency, aside), job.id), None)
 
 
 def decide(queue, job):
@@ -138,8 +157,43 @@ def release_dependents(queue, finished):
             decide(root.queues[job.queue_name], job)
 
 
+def drop_removed(root, removed, removed_id):
+    """An administrator removed ``removed``, a job set aside that may not load (its id:
+    ``removed_id``, maybe None): the jobs blocked on it are decided now, as if it had failed. Else
+    they would wait for it for ever.
+
+    A job queued with ``run_on_failure`` no longer depends on it (it runs once its other
+    dependencies finished); any other fails, and says why.
+    """
+    blocked = root.blocked
+    if blocked is None:
+        return
+    if removed_id is not None:
+        keys = list(blocked.keys(min=removed_id + " ", max=removed_id + " \xff"))
+    else:  # (set aside without its id: by an earlier version)
+        keys = [key for key, job in blocked.items() if any(dep is removed for dep in job.depends_on)]
+    for key in keys:
+        job = blocked.pop(key)
+        if job.status != interfaces.PENDING:
+            continue  # (cancelled while it waited)
+        queue = root.queues[job.queue_name]
+        if job.run_on_failure:
+            job.depends_on = tuple(dep for dep in job.depends_on if dep is not removed)
+            if not unfinished(job):
+                decide(queue, job)
+            continue
+        unblock(queue, job, skip=removed)
+        job.finish(Failure(DependencyFailed(
+            "Not run: job %s, which it depends on, could not be loaded and was removed by an "
+            "administrator. Queue this job again if it should still run."
+            % (removed_id or "(set aside without an id)"))))
+        log.error("Job %s (%s) failed: %s", job.id, job.describe(), job.result)
+        file_waiting(queue, job)  # (failed: a thread fires its events and callbacks)
+
+
 def waiting_for(job):
     """Ids of the jobs a pending job still waits for (empty for most jobs)."""
     if job.status != interfaces.PENDING:
         return []
-    return [dep.id for dep in unfinished(job)]
+    aside = set_aside_of(job)
+    return [dependency_id(dep, aside) for dep in unfinished(job)]

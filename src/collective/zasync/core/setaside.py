@@ -24,8 +24,10 @@ from collective.zasync.defaults import SET_ASIDE_LOOKED_AT
 from transaction.interfaces import TransientError
 from ZODB.POSException import ConflictError
 
+import io
 import itertools
 import logging
+import pickle
 
 
 log = logging.getLogger("collective.zasync")
@@ -40,6 +42,46 @@ def load_error(job):
     except Exception as exc:
         return exc
     return None
+
+
+class _Stub:
+    """Stands for every class while a record is read without its classes (``stored_id``)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+class _WithoutClasses(pickle.Unpickler):
+    def find_class(self, module, name):
+        return _Stub
+
+    def persistent_load(self, reference):
+        return None
+
+
+def stored_id(job):
+    """The id stored in the record of ``job``, read without the classes it refers to (one of them
+    may be why the job does not load); None if that cannot be read either.
+
+    Filing reads a job under its inbox key, which is not its id when the job was retried or
+    the clock went back: setting the job aside under the wrong id would leave it listed, and
+    the jobs that depend on it waiting for ever.
+    """
+    try:
+        data, _serial = job._p_jar._storage.load(job._p_oid)
+        unpickler = _WithoutClasses(io.BytesIO(data))
+        unpickler.load()  # (the class)
+        state = unpickler.load()
+    except (ConflictError, TransientError):
+        raise
+    except Exception:
+        return None
+    state = state[0] if isinstance(state, tuple) else state
+    job_id = state.get("id") if isinstance(state, dict) else None
+    return job_id if isinstance(job_id, str) else None
 
 
 def set_aside_unloadable(root):

@@ -44,8 +44,7 @@ def settle(tree):
     other connection reads the tree's stale inline copy: what the writer adds is lost to
     them (BTrees 6.5; ``tests/unit/test_trees.py`` plays it). A dispatcher read a done log
     that way and marked entries read that it never saw: completed jobs filed nowhere. Giving
-    the bucket its oid first makes the tree refer to it. (A tree made in this transaction has
-    no jar yet: its next commit settles it.)
+    the bucket its oid first makes the tree refer to it.
     """
     first = getattr(tree, "_firstbucket", None)
     jar = tree._p_jar
@@ -53,3 +52,10 @@ def settle(tree):
         jar.add(first)
         tree._p_changed = True  # (stored again: with the reference, not its inline copy)
 
+
+def settle_changed(conn):
+    """``settle`` every BTree changed in ``conn``'s transaction (and its other databases')."""
+    for each in set(getattr(conn, "connections", {}).values()) | {conn}:
+        for obj in list(getattr(each, "_registered_objects", ())):
+            if hasattr(obj, "_firstbucket"):
+                settle(obj)

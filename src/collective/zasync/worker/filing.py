@@ -19,6 +19,7 @@ from collective.zasync.core.lifecycle import requeue
 from collective.zasync.core.priority import waiting_trees
 from collective.zasync.core.queue import get_queue_root
 from collective.zasync.core.setaside import load_error
+from collective.zasync.core.setaside import stored_id
 from collective.zasync.core.setaside import set_aside
 from collective.zasync.core.trees import prefetch  # (claiming.py's too)
 from collective.zasync.defaults import CLAIM_SCAN_LIMIT
@@ -56,7 +57,7 @@ def file_inboxes(queue, everything=True, limit=FILE_BATCH):
                 file_new(queue, job)
             else:  # its pickle no longer loads: the others go on (core/setaside.py)
                 set_aside(get_queue_root(queue._p_jar, create=False), job, error,
-                          "queued in queue %r" % queue.name, key)
+                          "queued in queue %r" % queue.name, stored_id(job))
         inbox.mark_read(pairs)
         left = left or inbox.unread_count() > 0
     return left

@@ -9,6 +9,7 @@ from collections import Counter
 from collective.zasync.client.transactional import commit
 from collective.zasync.core.queue import get_queue_root
 from collective.zasync.core.setaside import set_aside_unloadable
+from collective.zasync.core.trees import settle_changed
 from collective.zasync.defaults import PASS_CONFLICT_PAUSE
 from collective.zasync.defaults import PASS_CONFLICT_PAUSE_MAX
 from collective.zasync.defaults import PASS_CONFLICTS
@@ -48,6 +49,7 @@ class Transactions:
             txn.note("collective.zasync worker %s: %s" % (self.uuid, func.__name__.strip("_")))
             try:
                 result = func(get_queue_root(self.conn), *args)
+                settle_changed(self.conn)  # (its passes take from one end and add at the other)
                 commit(self.tm)
                 return result
             except ConflictError as exc:
