@@ -65,6 +65,18 @@ class TestBatchRetry(WorkerTestCase):
         self.assertIs(admin.retry(batch), batch)
         self.assert_ran_again_in_order(batch)
 
+    def test_a_job_of_the_batch_removed_since_it_succeeded_is_not_listed_again(self):
+        batch = self.serial_batch()
+        first = batch.subjobs[0]
+        self.assertEqual(admin.remove_finished(self.queue), 1)  # a, which succeeded
+        self.assertIsNone(self.queue.get(first.id))
+        admin.retry(batch)
+        transaction.commit()
+        wait_for_result(batch)
+        wait_until(lambda: self.counts() == (3, 0), "the batch and its 2 jobs run again filed")
+        self.assertIsNone(self.queue.get(first.id))  # (listed again, it was kept for ever)
+        self.assertEqual([self.queue.get(sub.id) for sub in batch.subjobs[1:]], list(batch.subjobs[1:]))
+
     def test_retrying_a_failed_job_of_a_finished_batch_retries_the_batch(self):
         batch = self.serial_batch()
         self.assertIs(admin.retry(batch.subjobs[2]), batch)  # the "Not run" one

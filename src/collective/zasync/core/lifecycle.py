@@ -50,10 +50,12 @@ def start_batch(queue, batch):
     """A batch job was claimed: file its first (serial) or all (parallel) sub-jobs not run yet."""
     batch.begin(utcnow())
     queue.batches[batch.id] = batch
-    for subjob in batch.subjobs:
-        queue.jobs[subjob.id] = subjob
-    # A retried batch keeps the sub-jobs that succeeded: only NEW ones run.
+    # A retried batch keeps the sub-jobs that succeeded: only NEW ones run, and only they are
+    # listed again (one that succeeded is listed while it is filed finished; removed since,
+    # listed again, it would be kept for ever).
     waiting = [subjob for subjob in batch.subjobs if subjob.status == interfaces.NEW]
+    for subjob in waiting:
+        queue.jobs[subjob.id] = subjob
     for subjob in waiting[:1] if batch.batch_kind == "serial" else waiting:
         file_waiting(queue, subjob)
 
