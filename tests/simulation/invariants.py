@@ -295,9 +295,15 @@ class Observer:
         expected = collections.defaultdict(lambda: collections.Counter())
         self.about = collections.defaultdict(list)
         hot = hot_maybe = 0
+        root = self.root()
+        aside = set(getattr(root, "set_aside", None) or ())
         for job in self.jobs():
-            if unloadable(job):
-                name = world.targets[job._p_oid]
+            # Set aside (then maybe removed): its class changed, though this connection may
+            # have it loaded from before. It may have run before: once at most.
+            if unloadable(job) or job._p_oid in aside or job._p_oid in world.removed:
+                name = world.targets.get(job._p_oid)
+                if name is None:
+                    continue  # (not one a request queued: a run or sub-job of one)
                 expected[name]["jobs"] += 1
                 expected[name]["unloadable"] += 1
                 expected[name]["unloadable writes"] += world.plans[job._p_oid].count("write")

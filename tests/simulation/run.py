@@ -90,7 +90,9 @@ def run_phase(world, observer, steps, faults):
 def settle(world, observer, steps):
     """Steps without faults until nothing is left to do, or ``steps`` ran out."""
     for number in range(steps):
-        if not world.sim.step():
+        if number % 25 == 0:
+            world.supervise()
+        if not world.sim.step() and not (world.supervise() and world.sim.step()):
             break
         problems = checked(world, observer)
         if problems:

@@ -551,6 +551,14 @@ class World:
 
         self.request("admin-last", "admin", cancel_recurrences, tries=1000, after=list(self.requests))
 
+    def supervise(self):
+        """Once faults stop, a supervisor starts again each worker whose start was refused
+        (its stopping predecessor still held its identity); True if it started one."""
+        refused = [uuid for uuid, (process, _d) in self.workers.items() if process.killed]
+        for uuid in refused:
+            self.start_worker(uuid, self.worker_settings())
+        return bool(refused)
+
     # -- the whole schedule ---------------------------------------------------------------------
 
     def setup(self):
