@@ -82,10 +82,10 @@ class JobRunner:
             grouping = more is not None and self.hand_over is not None and self.turns.taken()
             group = Group(self, conn) if grouping else None
             try:
-                item = (job_oid, token)
+                item, fresh = (job_oid, token), True
                 while item is not None:
-                    self._run_one(conn, *item, group=group)
-                    item = more() if group is not None and group.wants_more() else None
+                    self._run_one(conn, *item, group=group, fresh=fresh)
+                    item, fresh = more() if group is not None and group.wants_more() else None, False
                 if group is not None:
                     group.end()
                     self._run_again(conn, group)
@@ -96,9 +96,10 @@ class JobRunner:
                 self.loads, self.stores = self.loads + loads, self.stores + stores
                 conn.close()
 
-    def _run_one(self, conn, job_oid, token, group=None, again=False):
+    def _run_one(self, conn, job_oid, token, group=None, again=False, fresh=False):
         """Run one job; ``again``: a member of a group whose commit failed, now alone (its
-        run counts as a conflict retry: the job says it ran more than once)."""
+        run counts as a conflict retry: the job says it ran more than once); ``fresh``: the
+        connection was opened for it (its view has the claim already)."""
         began = time.monotonic()
         if group is not None:
             group.jobs += 1
@@ -106,7 +107,7 @@ class JobRunner:
                 group.end()  # (it starts a transaction of its own, and maybe a group)
         try:
             with self.turns.measured():
-                self._run(conn, job_oid, token, group, retries=1 if again else 0)
+                self._run(conn, job_oid, token, group, retries=1 if again else 0, fresh=fresh)
         except StaleClaim:
             self._set_aside(group)
             transaction.abort()
@@ -135,9 +136,11 @@ class JobRunner:
 
     # -- phases ----------------------------------------------------------------
 
-    def _run(self, conn, job_oid, token, group=None, retries=0):
+    def _run(self, conn, job_oid, token, group=None, retries=0, fresh=False):
         joining = group is not None and bool(group.members)  # (it fits: _run_one)
-        job = None if joining else self._load(conn, job_oid, token)
+        # Opening the connection brought its view up to date (on RelStorage, a query): a
+        # transaction begun now would ask again, and the attempt begins its own anyway.
+        job = None if joining else self._load(conn, job_oid, token, begin=not fresh)
         if joining or job.status == interfaces.ACTIVE:
             job = self._main(conn, job_oid, token, group, retries)
         if job is not None and job.status == interfaces.CALLBACKS:
