@@ -1,6 +1,7 @@
 """One job's trouble stays that job's: the worker, its threads and the other jobs go on."""
 
 from collective.zasync.client import admin
+from collective.zasync.client import reading
 from collective.zasync.core.dependencies import waiting_for
 from collective.zasync.core.failure import Failure
 from collective.zasync.core.job import utcnow
@@ -210,6 +211,36 @@ class TestOneJobFailsAlone(OwnWorkerTestCase):
         admin.remove_set_aside(root, key)
         transaction.commit()
         self.assertEqual([row for row in root.queues[""].by_user.values() if len(row)], [])
+
+    def test_a_finished_job_that_cannot_be_loaded_is_listed_with_its_error(self):
+        # A new release changed a class that a finished job's arguments hold: the lists of
+        # finished jobs still show, with that job as one that cannot be loaded.
+        self.start_worker()
+        job = self.service.queueJob(integrity_jobs.takes_fragile, self.portal, integrity_jobs.Fragile())
+        self.assertEqual(wait_for_result(job), "ran")
+        job_id = job.id
+        queue = self.service.getQueues()[""]
+        wait_until(lambda: queue.completed_count() == 1, "the job filed")
+        self.worker.stop()  # (its connections hold the job loaded)
+        integrity_jobs.Fragile.broken = True
+        transaction.commit()
+        self.layer["zodbDB"].cacheMinimize()
+        transaction.begin()
+        request = self.portal.REQUEST
+        request.form.update({"queue": "", "state": "completed"})
+        html = self.portal.restrictedTraverse("@@zasync-controlpanel")()
+        self.assertIn("job-%s" % job_id, html)
+        self.assertIn("Cannot be loaded: TypeError: Fragile has changed", html)
+        root = get_queue_root(self.portal._p_jar)
+        [summary] = [reading.job_summary(entry) for entry in root.queues[""].completed.values()]
+        self.assertEqual((summary["id"], summary["state"]), (job_id, "unloadable"))
+        detail = reading.job_detail(root.queues[""].get(job_id))
+        self.assertEqual((detail["id"], detail["actions"]), (job_id, []))
+        # A site cannot tell it is its own: its job page does not reach it; the Zope root's does.
+        self.assertIsNone(admin.find_job(root.queues, job_id, "/plone"))
+        self.assertIsNotNone(admin.find_job(root.queues, job_id))
+        # Removing all completed jobs removes it too.
+        self.assertEqual(admin.remove_finished(root.queues[""]), 1)
 
     def test_a_transient_error_of_the_job_fails_it_at_once(self):
         self.start_worker()

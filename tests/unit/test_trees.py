@@ -95,7 +95,9 @@ class TestTreesTakenFromBothEnds(TwoConnections):
                     del tree[key]
                 added += 1
                 tree["%08d" % added] = added
-            if settled:
+            if settled == "changed":
+                trees.settle_changed(self.wconn)  # (as every dispatcher transaction does)
+            elif settled:
                 trees.settle(tree)
             self.writer.commit()
             if self.stored("tree") != list(tree.keys()):
@@ -106,6 +108,9 @@ class TestTreesTakenFromBothEnds(TwoConnections):
 
     def test_settled_trees_are_stored_as_the_writer_has_them(self):
         self.assertTrue(self.run_fifo(settled=True))
+
+    def test_settling_every_tree_a_transaction_changed_settles_this_one(self):
+        self.assertTrue(self.run_fifo(settled="changed"))
 
     def test_this_load_reaches_the_case_that_settle_is_for(self):
         # Without settle, BTrees 6.5 loses the writer's changes in this very sequence: if a

@@ -47,6 +47,7 @@ STATE_TITLES = {
     "failed": _("Failed"),
     "completed": _("Completed"),
     "new": _("New"),
+    "unloadable": _("Cannot be loaded"),  # (its class changed since: client/reading.py)
 }
 
 

@@ -54,7 +54,10 @@ def find_job(queues, job_id, site_path=None):
     for queue in queues.values():
         job = queue.get(job_id)
         if job is not None:
-            return job if site_path is None or job.site_path == site_path else None
+            if site_path is None:
+                return job
+            # (one that cannot be loaded cannot tell its site: the Zope root's views reach it)
+            return job if load_error(job) is None and job.site_path == site_path else None
     return None
 
 

@@ -22,6 +22,8 @@ from collective.zasync.client.admin import failed_parts
 from collective.zasync.client.lookup import get_progress
 from collective.zasync.core import priority as priorities
 from collective.zasync.core.cancelling import cancel_request
+from collective.zasync.core.dependencies import dependency_id
+from collective.zasync.core.dependencies import set_aside_of
 from collective.zasync.core.dependencies import waiting_for
 from collective.zasync.core.failure import Failure
 from collective.zasync.core.indexes import holds_other_sites
@@ -30,7 +32,9 @@ from collective.zasync.core.job import state_name  # (the front ends' too: readi
 from collective.zasync.core.job import utcnow
 from collective.zasync.core.keys import due_key
 from collective.zasync.core.queue import get_queue_root
+from collective.zasync.core.setaside import load_error
 from collective.zasync.core.setaside import set_aside_jobs
+from collective.zasync.core.setaside import stored_id
 from collective.zasync.defaults import PAGE_SIZE
 from collective.zasync.defaults import REPR_LIMIT
 from collective.zasync.defaults import UNFILED_LOOKED_AT
@@ -40,6 +44,13 @@ import itertools
 
 STATES = ("pending", "delayed", "active", "failed", "completed")
 FINISHED_STATES = ("failed", "completed")
+UNLOADABLE = "unloadable"  # the state a list shows of a job that cannot be loaded
+SUMMARY_FIELDS = ("id", "queue", "state", "status", "description", "context_path", "user", "queued",
+                  "begin_after", "started", "ended", "retries", "attempts", "progress",
+                  "progress_data", "failure")
+DETAIL_FIELDS = ("callable", "site_path", "userfolder_path", "worker_uuid", "begin_by", "result",
+                 "traceback", "parent", "batch_kind", "recurrence", "priority", "max_attempts",
+                 "failed_attempts", "last_error", "next_try", "cancel_requested_by")
 
 
 def queue_root(context, create=True):
@@ -207,6 +218,9 @@ def progress_of(job):
 
 def job_summary(job, now=None):
     """The fields of a job that a list shows."""
+    error = load_error(job)
+    if error is not None:
+        return unloadable_summary(job, error)
     progress = progress_of(job)
     return {
         "id": job.id,
@@ -228,9 +242,24 @@ def job_summary(job, now=None):
     }
 
 
+def unloadable_summary(job, error):
+    """The fields of a job whose pickle no longer loads (a class of its arguments or result
+    changed since: core/setaside.py), so that a list of finished jobs still shows: its id,
+    read from its record, and the error. No action applies to it."""
+    cause = error.__cause__ or error  # (ZODB's StateLoadError says nothing: its cause does)
+    info = dict.fromkeys(SUMMARY_FIELDS)
+    info.update({"id": stored_id(job) or job._p_oid.hex(), "state": UNLOADABLE,
+                 "description": "Cannot be loaded: %s: %s" % (type(cause).__name__, cause)})
+    return info
+
+
 def job_detail(job):
     """Everything about a job, for the detail page and GET @zasync-jobs/<id>."""
     info = job_summary(job)
+    if info["state"] == UNLOADABLE:
+        info.update(dict.fromkeys(DETAIL_FIELDS), quota_names=[], args=[], kwargs={}, subjobs=[],
+                    actions=[], depends_on=[], waiting_for=[], retry_on=[], run_on_failure=False)
+        return info
     result = job.result
     func = job.func_name.replace(":", ".") if job.func_name else "%s.%s" % (
         getattr(job.func_obj, "path", "?"), job.func_attr)
@@ -251,7 +280,7 @@ def job_detail(job):
         "recurrence": recurrence_info(job.recurrence) if job.recurrence is not None else None,
         "actions": available_actions(job),
         "priority": priorities.priority_of(job),
-        "depends_on": [dep.id for dep in job.depends_on],
+        "depends_on": [dependency_id(dep, set_aside_of(job)) for dep in job.depends_on],
         "run_on_failure": job.run_on_failure,
         "waiting_for": waiting_for(job),
         # A retry policy's attempts (core/retrying.py) and a request to stop (core/cancelling.py).
