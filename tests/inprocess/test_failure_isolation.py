@@ -242,6 +242,28 @@ class TestOneJobFailsAlone(OwnWorkerTestCase):
         # Removing all completed jobs removes it too.
         self.assertEqual(admin.remove_finished(root.queues[""]), 1)
 
+    def test_a_job_whose_finished_dependency_no_longer_loads_fails_saying_so(self):
+        # Queued before a release changed a class its finished dependency holds, filed after:
+        # filing fails the job, with what to do, and the queue goes on (it did not: every pass
+        # failed on that dependency).
+        self.start_worker()
+        dependency = self.service.queueJob(integrity_jobs.takes_fragile, self.portal, integrity_jobs.Fragile())
+        self.assertEqual(wait_for_result(dependency), "ran")
+        wait_until(lambda: self.service.getQueues()[""].completed_count() == 1, "it filed")
+        dependency_id = dependency.id
+        self.worker.stop()
+        dependent = self.service.queueJob(sample_jobs.add, self.portal, 1, 2, depends_on=dependency)
+        transaction.commit()
+        integrity_jobs.Fragile.broken = True
+        self.layer["zodbDB"].cacheMinimize()
+        self.start_worker()
+        result = wait_for_result(dependent)
+        self.assertIsInstance(result, Failure)
+        self.assertIn("job %s, which it depends on, can no longer be loaded (TypeError: Fragile has "
+                      "changed" % dependency_id, str(result))
+        plain = self.service.queueJob(sample_jobs.add, self.portal, 40, 2)
+        self.assertEqual(wait_for_result(plain), 42)
+
     def test_a_transient_error_of_the_job_fails_it_at_once(self):
         self.start_worker()
         job = self.service.queueJob(integrity_jobs.raise_transient, self.portal)

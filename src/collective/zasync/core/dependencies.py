@@ -29,6 +29,8 @@ from collective.zasync.core.failure import Failure
 from collective.zasync.core.job import Job
 from collective.zasync.core.places import file_waiting
 from collective.zasync.core.queue import get_queue_root
+from collective.zasync.core.setaside import load_error
+from collective.zasync.core.setaside import stored_id
 from collective.zasync.core.trees import made
 
 import logging
@@ -82,7 +84,28 @@ def unfinished(job):
     """The dependencies of ``job`` that have not finished (one set aside has not: it is
     retried, or removed, by an administrator; ``drop_removed``)."""
     aside = set_aside_of(job)
-    return [dep for dep in job.depends_on if dep._p_oid in aside or dep.status != interfaces.COMPLETED]
+    return [dep for dep in job.depends_on
+            if dep._p_oid in aside or load_error(dep) is not None or dep.status != interfaces.COMPLETED]
+
+
+def failed_unloadable(queue, job):
+    """Fail ``job`` if one of its dependencies can no longer be loaded and is not set aside
+    (its class changed after it finished, say); True if it did. Filing would otherwise fail
+    on it at every pass, or wait for it for ever."""
+    aside = set_aside_of(job)
+    for dependency in job.depends_on:
+        error = load_error(dependency) if dependency._p_oid not in aside else None
+        if error is not None:
+            cause = error.__cause__ or error
+            unblock(queue, job)
+            job.finish(Failure(DependencyFailed(
+                "Not run: job %s, which it depends on, can no longer be loaded (%s: %s). Fix the "
+                "code it needs, then retry this job." % (dependency_id(dependency, aside),
+                                                          type(cause).__name__, cause))))
+            log.error("Job %s (%s) failed: %s", job.id, job.describe(), job.result)
+            file_waiting(queue, job)  # (failed: a thread fires its events and callbacks)
+            return True
+    return False
 
 
 def set_aside_of(job):
@@ -96,11 +119,15 @@ def dependency_id(dependency, aside):
     (it may not load: core/setaside.py); its hex oid if it was set aside without an id."""
     if dependency._p_oid in aside:
         return aside[dependency._p_oid][4] or dependency._p_oid.hex()
+    if load_error(dependency) is not None:
+        return stored_id(dependency) or dependency._p_oid.hex()
     return dependency.id
 
 
 def file_or_block(queue, job):
     """File a new job that has dependencies: waiting, failed, or kept aside until they finish."""
+    if failed_unloadable(queue, job):
+        return
     pending = unfinished(job)
     if not pending:
         return decide(queue, job)
@@ -150,6 +177,8 @@ def release_dependents(queue, finished):
         job = blocked.pop(key, None)
         if job is None or job.status != interfaces.PENDING:
             continue  # decided with an earlier dependency of this pass; or cancelled while it waited
+        if failed_unloadable(root.queues[job.queue_name], job):
+            continue
         if not unfinished(job):
             # Its other dependencies finished too, maybe not filed yet: decide it once.
             for dependency in job.depends_on:
