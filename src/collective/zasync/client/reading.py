@@ -32,6 +32,7 @@ from collective.zasync.core.job import state_name  # (the front ends' too: readi
 from collective.zasync.core.job import utcnow
 from collective.zasync.core.keys import due_key
 from collective.zasync.core.queue import get_queue_root
+from collective.zasync.core.setaside import error_text
 from collective.zasync.core.setaside import load_error
 from collective.zasync.core.setaside import set_aside_jobs
 from collective.zasync.core.setaside import stored_id
@@ -246,10 +247,9 @@ def unloadable_summary(job, error):
     """The fields of a job whose pickle no longer loads (a class of its arguments or result
     changed since: core/setaside.py), so that a list of finished jobs still shows: its id,
     read from its record, and the error. No action applies to it."""
-    cause = error.__cause__ or error  # (ZODB's StateLoadError says nothing: its cause does)
     info = dict.fromkeys(SUMMARY_FIELDS)
     info.update({"id": stored_id(job) or job._p_oid.hex(), "state": UNLOADABLE,
-                 "description": "Cannot be loaded: %s: %s" % (type(cause).__name__, cause)})
+                 "description": "Cannot be loaded: %s" % error_text(error)})
     return info
 
 

@@ -29,6 +29,7 @@ from collective.zasync.core.failure import Failure
 from collective.zasync.core.job import Job
 from collective.zasync.core.places import file_waiting
 from collective.zasync.core.queue import get_queue_root
+from collective.zasync.core.setaside import error_text
 from collective.zasync.core.setaside import load_error
 from collective.zasync.core.setaside import stored_id
 from collective.zasync.core.trees import made
@@ -96,14 +97,10 @@ def failed_unloadable(queue, job):
     for dependency in job.depends_on:
         error = load_error(dependency) if dependency._p_oid not in aside else None
         if error is not None:
-            cause = error.__cause__ or error
             unblock(queue, job)
-            job.finish(Failure(DependencyFailed(
-                "Not run: job %s, which it depends on, can no longer be loaded (%s: %s). Fix the "
-                "code it needs, then retry this job." % (dependency_id(dependency, aside),
-                                                          type(cause).__name__, cause))))
-            log.error("Job %s (%s) failed: %s", job.id, job.describe(), job.result)
-            file_waiting(queue, job)  # (failed: a thread fires its events and callbacks)
+            fail(queue, job, "Not run: job %s, which it depends on, can no longer be loaded (%s). "
+                             "Fix the code it needs, then retry this job."
+                             % (dependency_id(dependency, aside), error_text(error)))
             return True
     return False
 
@@ -139,13 +136,12 @@ def file_or_block(queue, job):
         blocked["%s %s" % (dependency_id(dependency, aside), job.id)] = job
 
 
-def unblock(queue, job, skip=None):
+def unblock(queue, job):
     """Take ``job`` out of ``blocked`` (it ends before its dependencies did: cancelled, say)."""
     blocked = blocked_of(queue)
     aside = set_aside_of(job) if blocked is not None else {}
     for dependency in job.depends_on if blocked is not None else ():
-        if dependency is not skip:
-            blocked.pop("%s %s" % (dependency_id(dependency, aside), job.id), None)
+        blocked.pop("%s %s" % (dependency_id(dependency, aside), job.id), None)
 
 
 def decide(queue, job):
@@ -154,12 +150,16 @@ def decide(queue, job):
     failed = [dep for dep in job.depends_on if dep.failed]
     if failed and not job.run_on_failure:
         dependency = failed[0]
-        job.finish(Failure(DependencyFailed(
-            "Not run: job %s (%s), which it depends on, failed: %s. Retry that job, then this one "
-            "(or queue it with run_on_failure=True)."
-            % (dependency.id, dependency.describe(), dependency.result)
-        )))
-        log.error("Job %s (%s) failed: %s", job.id, job.describe(), job.result)
+        return fail(queue, job, "Not run: job %s (%s), which it depends on, failed: %s. Retry that "
+                                "job, then this one (or queue it with run_on_failure=True)."
+                                % (dependency.id, dependency.describe(), dependency.result))
+    file_waiting(queue, job)
+
+
+def fail(queue, job, message):
+    """``job`` does not run because of a dependency: it fails with ``message``."""
+    job.finish(Failure(DependencyFailed(message)))
+    log.error("Job %s (%s) failed: %s", job.id, job.describe(), job.result)
     file_waiting(queue, job)  # (failed: a thread fires its events and callbacks)
 
 
@@ -177,13 +177,12 @@ def release_dependents(queue, finished):
         job = blocked.pop(key, None)
         if job is None or job.status != interfaces.PENDING:
             continue  # decided with an earlier dependency of this pass; or cancelled while it waited
-        if failed_unloadable(root.queues[job.queue_name], job):
+        its_queue = root.queues[job.queue_name]
+        if failed_unloadable(its_queue, job):
             continue
         if not unfinished(job):
-            # Its other dependencies finished too, maybe not filed yet: decide it once.
-            for dependency in job.depends_on:
-                blocked.pop("%s %s" % (dependency.id, job.id), None)
-            decide(root.queues[job.queue_name], job)
+            unblock(its_queue, job)  # (its other dependencies finished too, maybe not filed yet)
+            decide(its_queue, job)
 
 
 def drop_removed(root, removed, removed_id):
@@ -211,13 +210,10 @@ def drop_removed(root, removed, removed_id):
             if not unfinished(job):
                 decide(queue, job)
             continue
-        unblock(queue, job, skip=removed)
-        job.finish(Failure(DependencyFailed(
-            "Not run: job %s, which it depends on, could not be loaded and was removed by an "
-            "administrator. Queue this job again if it should still run."
-            % (removed_id or "(set aside without an id)"))))
-        log.error("Job %s (%s) failed: %s", job.id, job.describe(), job.result)
-        file_waiting(queue, job)  # (failed: a thread fires its events and callbacks)
+        unblock(queue, job)
+        fail(queue, job, "Not run: job %s, which it depends on, could not be loaded and was removed "
+                         "by an administrator. Queue this job again if it should still run."
+                         % (removed_id or "(set aside without an id)"))
 
 
 def waiting_for(job):

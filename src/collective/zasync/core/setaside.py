@@ -33,6 +33,12 @@ import pickle
 log = logging.getLogger("collective.zasync")
 
 
+def error_text(error):
+    """What to show of a load error: its cause (ZODB's StateLoadError says nothing: its cause does)."""
+    cause = error.__cause__ or error
+    return "%s: %s" % (type(cause).__name__, cause)
+
+
 def load_error(job):
     """The error that loading ``job`` raises, or None if it loads."""
     try:
@@ -120,8 +126,7 @@ def set_aside(root, job, error, where, job_id=None):
     for queue in root.queues.values():
         if job_id is not None and queue.jobs.get(job_id) is job:
             del queue.jobs[job_id]  # (its page would fail to load it)
-    cause = error.__cause__ or error  # (ZODB's StateLoadError says nothing: its cause does)
-    text = "%s: %s" % (type(cause).__name__, cause)
+    text = error_text(error)
     root.set_aside[job._p_oid] = (job, text, utcnow(), where, job_id)
     log.error("Job %s (%s) cannot be loaded and is set aside, so that the queue goes on: %s. "
               "Fix the code it needs, then retry it from the control panel.", job_id or "?", where, text)
