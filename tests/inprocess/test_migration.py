@@ -228,8 +228,10 @@ class TestDatabaseOf68e181d(QueueDatabaseTestCase):
         self.assertGreater(self.assert_every_object_loads(), 40)
         root = self.root()
         self.assertEqual(root.layout, 3)  # (4: a job given back waits under a new key)
+        self.assertIsNone(root.queues[""].waiting_added)  # (5: jobs added to waiting wake hungry workers)
         self.assertTrue(migrate(root))
         self.assertEqual(root.layout, LAYOUT)
+        self.assertEqual(root.queues[""].waiting_added(), 0)
         for _priority, tree in waiting_trees(root.queues[""]):
             for key, job in tree.items():
                 self.assertEqual(key, waiting_key(job))

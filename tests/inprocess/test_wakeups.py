@@ -1,5 +1,6 @@
 """What wakes a dispatcher: other connections' commits to what it watches, not its own;
-changes of ``waiting`` only when it would claim; done logs only the finisher."""
+jobs added to ``waiting`` only when it would claim (jobs taken out of it: never); done logs
+only the finisher."""
 
 from collective.zasync.worker import filing
 from collective.zasync.worker.invalidations import unwatch_invalidations
@@ -11,6 +12,7 @@ from tests.support.base import OwnWorkerTestCase
 from tests.support.base import TwoWorkersPlayedTestCase
 from unittest import mock
 
+import time
 import transaction
 
 
@@ -57,18 +59,34 @@ class TestWakeUps(OwnWorkerTestCase):
         worker = self.start_worker()
         root = get_queue_root(worker.conn)
         queue = root.queues[""]
-        inbox_count, waiting_count = {queue.inbox_count._p_oid}, {queue.waiting_count._p_oid}
-        self.assertIn(queue.waiting_count._p_oid, worker.wakeups.watched_if_hungry)
+        inbox_count, waiting_added = {queue.inbox_count._p_oid}, {queue.waiting_added._p_oid}
+        self.assertEqual(worker.wakeups.watched_if_hungry, waiting_added)
+        worker.wakeup.clear()
+        worker.on_invalidation({queue.waiting_count._p_oid}, None)  # the finisher claimed: nothing to take
+        self.assertFalse(worker.wakeup.is_set())
         with mock.patch.object(worker, "hungry", return_value=False):  # jobs claimed ahead for its threads
-            worker.wakeup.clear()
-            worker.on_invalidation(waiting_count, None)  # another worker claimed, or filed
+            worker.on_invalidation(waiting_added, None)  # the finisher filed jobs
             self.assertFalse(worker.wakeup.is_set())
             worker.on_invalidation(inbox_count, None)  # a new inbox: always
             self.assertTrue(worker.wakeup.is_set())
         worker.wakeup.clear()
         self.assertTrue(worker.hungry())  # an idle thread, nothing claimed
-        worker.on_invalidation(waiting_count, None)
+        worker.on_invalidation(waiting_added, None)
         self.assertTrue(worker.wakeup.is_set())
+
+    def test_only_jobs_steered_elsewhere_it_sleeps_until_the_waiting_jobs_change(self):
+        # Its pass found only jobs steered to another worker (dispatcher.file_and_claim): it does
+        # not look again every STEERED_QUIET seconds, only once jobs were added meanwhile.
+        worker = self.start_worker(poll_interval=30.0, ping_interval=60.0, death_interval=180.0)
+        state = worker.loop_state
+        state.backlog = state.retention_backlog = False
+        state.next_due = None
+        state.quiet_until = time.monotonic() + 5.0
+        worker.wakeups.claimable = False
+        self.assertGreater(worker.sleep_time(), 20.0)
+        worker.wakeups.claimable = True  # jobs were added to waiting: look once the quiet ends
+        self.assertLessEqual(worker.sleep_time(), 5.0)
+        self.assertFalse(worker.pass_needed())  # (not before)
 
     def test_a_thread_that_asked_during_a_pass_that_served_it_costs_no_second_pass(self):
         worker = self.start_worker(average_run=0.01)  # short jobs: claimed ahead
@@ -98,4 +116,4 @@ class TestWhatWakesWhom(TwoWorkersPlayedTestCase):
         self.assertNotIn(done._p_oid, other_watches)
         inboxes = {inbox._p_oid for inbox in root.queues[""].inboxes.values()}
         self.assertTrue(inboxes and inboxes <= other_watches and inboxes <= finisher_watches)
-        self.assertEqual(other_if_hungry, {root.queues[""].waiting_count._p_oid})
+        self.assertEqual(other_if_hungry, {root.queues[""].waiting_added._p_oid})

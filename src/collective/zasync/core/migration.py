@@ -37,6 +37,8 @@ def migrate(root):
             queue.limit_mark = LimitMark()
             if queue.name == "":  # plone.app.async's default: one job at a time, in order
                 queue.concurrency = DEFAULT_QUEUE_CONCURRENCY
+        if queue.waiting_added is None:  # layout 4
+            queue.waiting_added = Length()
     for uuid, record in list(root.workers.items()):
         record._p_activate()  # a ghost's __dict__ is empty
         if "active" in record.__dict__:  # a worker of layout 1: its jobs go back

@@ -33,6 +33,8 @@ def file_waiting(queue, job):
     if tree.get(key) is not job:  # else its entry is still there, claimed and given back since
         tree[key] = job
         queue.waiting_count.change(1)
+        if queue.waiting_added is not None:  # (None until migrated: layout 5)
+            queue.waiting_added.change(1)  # wakes hungry dispatchers (filing.wake_oids)
     index_filed(queue, job)
 
 

@@ -45,6 +45,8 @@ waiting           OOBTree waiting key -> job       the finisher (file_waiting, d
                   (priority 0)                     claims; a cancel
 prioritized       OOBTree priority -> OOBTree      as waiting, for other priorities        as waiting
 waiting_count     Length                           as waiting                              -
+waiting_added     Length                           file_waiting: jobs added to waiting     -
+                                                   (a change wakes hungry dispatchers)
 completed, failed OOBTree finished key -> job      the finisher (file_finished)            retention; an administrator's remove
 completed_count,  Length                           as completed, failed                    -
 failed_count
@@ -81,7 +83,7 @@ import socket
 import uuid
 
 
-LAYOUT = 4  # version of the structures; migration.py brings older ones here
+LAYOUT = 5  # version of the structures; migration.py brings older ones here
 
 # -- who writes an inbox ------------------------------------------------------------------
 
@@ -154,12 +156,13 @@ class Queue(Persistent):
     by_item = None
     by_site = None
     totals = None
+    waiting_added = None  # (layout 5; migration.py)
 
     # What a new queue holds (the table): trees, and their counters (inbox_count changes when an
     # inbox is added: it wakes the dispatchers).
     TREES = ("inboxes", "waiting", "completed", "failed", "jobs", "batches", "unique", "quotas",
              "recurring", "by_uid")
-    COUNTERS = ("inbox_count", "waiting_count", "completed_count", "failed_count")
+    COUNTERS = ("inbox_count", "waiting_count", "waiting_added", "completed_count", "failed_count")
 
     def __init__(self, name, concurrency=None):
         self.name = name

@@ -238,7 +238,7 @@ class Dispatcher:
         if state.next_due is not None:
             timeout = min(timeout, max(0.0, state.next_due - time.time()))
         quiet = state.quiet_until - time.monotonic()
-        if quiet > 0:
+        if quiet > 0 and self.wakeups.claimable:  # (a change of the waiting jobs came meanwhile)
             timeout = min(timeout, quiet)
         return min(timeout, self.settings.ping_interval)
 

@@ -230,9 +230,15 @@ def wake_oids(root, mine):
 
     New jobs in an inbox (or a new inbox) are filed by the finisher (``mine``)
     and by the others once neglected; completed jobs in a done log by the
-    finisher only. A change of ``waiting`` (jobs filed, claimed, given back)
-    is work only for a dispatcher that would claim: waking the others would
-    make every pass of one wake all the others, for passes that do nothing.
+    finisher only. Jobs added to ``waiting`` (filed, given back, released by
+    their dependencies: ``waiting_added``) are work only for a dispatcher that
+    would claim: waking the others would make every pass of one wake all the
+    others, for passes that do nothing. Jobs taken out of it (claimed) are work
+    for no one: a worker whose thread ends a job looks anyway, and one that
+    may take a busy worker's jobs looks at the latest STEAL_AFTER seconds
+    after they were due (claiming.next_due). So the finisher's passes, which
+    claim all the time, do not wake the others: while it ran the jobs steered
+    to it, an idle worker spent a tenth of a CPU looking (benchmarks/README.md).
     """
     always = set()
     for queue in root.queues.values():
@@ -240,19 +246,24 @@ def wake_oids(root, mine):
         always.add(queue.inbox_count._p_oid)
     if mine:
         always.update(record.done._p_oid for record in root.workers.values() if record.done is not None)
-    if_hungry = {queue.waiting_count._p_oid for queue in root.queues.values()}
+    if_hungry = {_added(queue)._p_oid for queue in root.queues.values()}
     return frozenset(always - {None}), frozenset(if_hungry - {None})
+
+
+def _added(queue):
+    """The counter of the jobs added to ``queue``'s waiting trees (a queue not migrated yet: its count)."""
+    return queue.waiting_added if queue.waiting_added is not None else queue.waiting_count
 
 
 def changed_for_others(root, record):
     """What this pass changed that other workers act on: "done" (jobs in the done log of
-    ``record``: the finisher files them), "waiting" (jobs filed, claimed, given back: a worker
-    with idle threads claims). On ZEO the server's invalidations say it (wake_oids); RelStorage
+    ``record``: the finisher files them), "waiting" (jobs added to it: a worker with idle
+    threads claims; see wake_oids). On ZEO the server's invalidations say it (wake_oids); RelStorage
     pushes nothing, so the dispatcher notifies (core/notifications.py)."""
     kinds = []
     if record.done is not None and record.done._p_changed:
         kinds.append("done")
-    if any(queue.waiting_count._p_changed for queue in root.queues.values()):
+    if any(_added(queue)._p_changed for queue in root.queues.values()):
         kinds.append("waiting")
     return kinds
 
