@@ -2,6 +2,9 @@
 
 from collective.zasync.client import admin
 from collective.zasync.client import reading
+from collective.zasync.core.cancelling import cancel_request
+from collective.zasync.core.cancelling import drop_stale_requests
+from collective.zasync.core.cancelling import request_cancel
 from collective.zasync.core.dependencies import waiting_for
 from collective.zasync.core.failure import Failure
 from collective.zasync.core.job import utcnow
@@ -191,6 +194,30 @@ class TestOneJobFailsAlone(OwnWorkerTestCase):
                       str(result))
         self.assertEqual(wait_for_result(cleanup), 2)
         self.assertEqual(list(root.blocked.keys()), [])
+
+    def test_the_stop_request_of_a_job_set_aside_goes_when_the_job_does(self):
+        # Asked to stop, then set aside: its request stays while an administrator may retry
+        # it, and the upkeep that drops stale requests does not fail on it (it read the job's
+        # state: the retention failed in every pass); removed, the job takes its request along.
+        poisoned = self.service.queueJob(integrity_jobs.takes_fragile, self.portal, integrity_jobs.Fragile())
+        transaction.commit()
+        poisoned_id = poisoned.id
+        request_cancel(poisoned, "admin")  # (as admin.cancel writes it for a running job)
+        transaction.commit()
+        integrity_jobs.Fragile.broken = True
+        self.layer["zodbDB"].cacheMinimize()
+        self.start_worker()
+        plain = self.service.queueJob(sample_jobs.add, self.portal, 1, 2)
+        self.assertEqual(wait_for_result(plain), 3)
+        root = get_queue_root(self.portal._p_jar)
+        [(key, _job_id, _error, _when, _where)] = set_aside_jobs(root)
+        self.assertEqual(drop_stale_requests(root, utcnow()), 0)
+        self.assertIsNotNone(cancel_request(root, poisoned_id))
+        self.assertEqual(drop_stale_requests(root, utcnow() + timedelta(days=2)), 1)  # as unknown ones
+        transaction.abort()
+        admin.remove_set_aside(root, key)
+        transaction.commit()
+        self.assertIsNone(cancel_request(root, poisoned_id))
 
     def test_a_retried_job_that_cannot_be_loaded_is_set_aside_under_its_id(self):
         # Queued again, a job comes under an inbox key that is not its id: set aside under

@@ -33,6 +33,7 @@ REGRESSIONS = {
     21068: "a retried job that could no longer be loaded was set aside under its inbox key, not "
            "its id: still listed in its queue once removed",
     25690: "a batch retried after a job of it that succeeded was removed listed that job again, for ever",
+    22268: "a running job asked to stop, then set aside and removed: its stop request kept for ever",
 }
 FOUND_WITH_NEWSLETTERS = {21}  # (the others were found before schedules queued newsletters)
 

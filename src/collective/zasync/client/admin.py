@@ -168,6 +168,7 @@ def remove_set_aside(root, key):
     if job_id is not None:
         for queue in root.queues.values():
             unindex_unloadable(queue, job_id, job)
+        forget_request(root, job_id)  # (asked to stop while it ran, before it was set aside)
     drop_removed(root, job, job_id)  # (the jobs that depend on it are decided now)
 
 
@@ -178,6 +179,7 @@ def retry_set_aside(root, key):
     if error is not None:
         raise ActionError("Job %s still cannot be loaded: %s: %s" % (key, type(error).__name__, error))
     del root.set_aside[bytes.fromhex(key)]
+    forget_request(root, job.id)  # (as retry: one it never saw)
     queue = root.queues[job.queue_name]
     if job.status == interfaces.COMPLETED:
         file_done(root, job)  # it had finished: filed as finished now

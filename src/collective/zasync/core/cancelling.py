@@ -13,6 +13,7 @@ again or removed.
 from collective.zasync import interfaces
 from collective.zasync.core.job import utcnow
 from collective.zasync.core.queue import get_queue_root
+from collective.zasync.core.setaside import load_error
 from collective.zasync.core.trees import made
 
 
@@ -38,7 +39,8 @@ def cancel_request(root, job_id):
 
 
 def drop_stale_requests(root, now):
-    """Drop the requests of jobs that finished (and of unknown jobs, after a day); return how many.
+    """Drop the requests of jobs that finished (and of unknown jobs, or jobs that no longer load,
+    after a day); return how many.
 
     The finisher drops a job's request when it files the job finished; a
     request committed at that very moment (the job seen running) stays: these go here.
@@ -47,8 +49,8 @@ def drop_stale_requests(root, now):
     if requests is None:
         return 0
     stale = [job_id for job_id, request in requests.items()
-             if (request[2].status == interfaces.COMPLETED if len(request) > 2
-                 else (now - request[1]).total_seconds() > 86400)]
+             if (request[2].status == interfaces.COMPLETED if len(request) > 2 and load_error(request[2]) is None
+                 else (now - request[1]).total_seconds() > 86400)]  # (a job that no longer loads: setaside.py)
     for job_id in stale:
         del requests[job_id]
     return len(stale)
