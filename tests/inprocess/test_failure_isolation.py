@@ -138,6 +138,19 @@ class TestOneJobFailsAlone(OwnWorkerTestCase):
         integrity_jobs.Fragile.broken = False
         super().tearDown()
 
+    def set_aside_once_its_class_changed(self, job_id):
+        """Break Fragile (a new release), start a worker, see it run another job past the
+        queued job ``job_id``, which it set aside; return (the queue root, its set-aside key)."""
+        integrity_jobs.Fragile.broken = True
+        self.layer["zodbDB"].cacheMinimize()  # (the processes started again: nothing loaded)
+        self.start_worker()
+        plain = self.service.queueJob(sample_jobs.add, self.portal, 1, 2)
+        self.assertEqual(wait_for_result(plain), 3)
+        root = get_queue_root(self.portal._p_jar)
+        [(key, aside_id, _error, _when, _where)] = set_aside_jobs(root)
+        self.assertEqual(aside_id, job_id)
+        return root, key
+
     def test_a_job_that_cannot_be_loaded_is_set_aside_and_the_queue_goes_on(self):
         poisoned = self.service.queueJob(integrity_jobs.takes_fragile, self.portal, integrity_jobs.Fragile())
         transaction.commit()
@@ -174,14 +187,7 @@ class TestOneJobFailsAlone(OwnWorkerTestCase):
                                         run_on_failure=True)
         transaction.commit()
         poisoned_id = poisoned.id
-        integrity_jobs.Fragile.broken = True
-        self.layer["zodbDB"].cacheMinimize()
-        self.start_worker()
-        plain = self.service.queueJob(sample_jobs.add, self.portal, 1, 2)
-        self.assertEqual(wait_for_result(plain), 3)
-        root = get_queue_root(self.portal._p_jar)
-        [(key, job_id, _error, _when, _where)] = set_aside_jobs(root)
-        self.assertEqual(job_id, poisoned_id)
+        root, key = self.set_aside_once_its_class_changed(poisoned_id)
         # Set aside, it has not finished: the jobs that depend on it wait for it.
         self.assertEqual((strict.status, cleanup.status), ("pending-status", "pending-status"))
         self.assertEqual(waiting_for(strict), [poisoned_id])
@@ -204,13 +210,7 @@ class TestOneJobFailsAlone(OwnWorkerTestCase):
         poisoned_id = poisoned.id
         request_cancel(poisoned, "admin")  # (as admin.cancel writes it for a running job)
         transaction.commit()
-        integrity_jobs.Fragile.broken = True
-        self.layer["zodbDB"].cacheMinimize()
-        self.start_worker()
-        plain = self.service.queueJob(sample_jobs.add, self.portal, 1, 2)
-        self.assertEqual(wait_for_result(plain), 3)
-        root = get_queue_root(self.portal._p_jar)
-        [(key, _job_id, _error, _when, _where)] = set_aside_jobs(root)
+        root, key = self.set_aside_once_its_class_changed(poisoned_id)
         self.assertEqual(drop_stale_requests(root, utcnow()), 0)
         self.assertIsNotNone(cancel_request(root, poisoned_id))
         self.assertEqual(drop_stale_requests(root, utcnow() + timedelta(days=2)), 1)  # as unknown ones
