@@ -48,12 +48,19 @@ def drop_stale_requests(root, now):
     requests = root.cancel_requests
     if requests is None:
         return 0
-    stale = [job_id for job_id, request in requests.items()
-             if (request[2].status == interfaces.COMPLETED if len(request) > 2 and load_error(request[2]) is None
-                 else (now - request[1]).total_seconds() > 86400)]  # (a job that no longer loads: setaside.py)
+    stale = [job_id for job_id, request in requests.items() if _stale(request, now)]
     for job_id in stale:
         del requests[job_id]
     return len(stale)
+
+
+def _stale(request, now):
+    """True if ``request`` (user id, when[, job]) is for a job that finished; for one that
+    is unknown (requests of earlier versions) or no longer loads (setaside.py): after a day."""
+    job = request[2] if len(request) > 2 else None
+    if job is not None and load_error(job) is None:
+        return job.status == interfaces.COMPLETED
+    return (now - request[1]).total_seconds() > 86400
 
 
 def forget_request(root, job_id):
