@@ -141,6 +141,27 @@ class TestChaos(unittest.TestCase):
         transaction.abort()
         return entries
 
+    def describe_workers(self):
+        """The queue and each worker record as the dispatchers see them (for a failure message)."""
+        try:
+            root = self.root()
+            queue = root.queues[""]
+            now = time.time()
+            lines = ["finished %d, pending %d, waiting %d" % (
+                queue.completed_count() + queue.failed_count(), len(queue), len(queue.waiting))]
+            names = {self.worker_uuid(name): name for name in ("worker1", "worker2")}
+            for uuid, record in root.workers.items():
+                lines.append("%s (%s): alive %s, pid %s, %d claimed, last claim %s s ago, kinds that "
+                             "conflicted (s ago) %s" % (
+                    names.get(uuid, "?"), uuid[:8], record.is_alive(), record.pid, len(record.claimed),
+                    None if record.last_claim is None else round(now - record.last_claim, 1),
+                    {kind: round(now - when, 1) for kind, when in (record.conflicting or {}).items()}))
+            transaction.abort()
+            return "; ".join(lines)
+        except Exception as exc:
+            transaction.abort()
+            return "workers unknown: %r" % exc
+
     def locate_unfinished(self, ids):
         """Where each queued job that is not filed as finished is (for a failure message)."""
         root = self.root()
@@ -186,7 +207,8 @@ class TestChaos(unittest.TestCase):
             while not held_entries(self.effects, pids):
                 self.check_clients()
                 if time.monotonic() > deadline:
-                    self.fail("No job started in %s in 120 s (events: %s)" % (", ".join(names), self.events))
+                    self.fail("No job started in %s in 120 s (events: %s; %s)"
+                              % (", ".join(names), self.events, self.describe_workers()))
                 time.sleep(0.05)
             yield
             self.interrupted.append((what, held_entries(self.effects, pids)))

@@ -79,3 +79,48 @@ class TestClaimsOfSeveralWorkers(TwoWorkersPlayedTestCase):
         self.assertNotIn(job.id, self.queue.jobs)
         filing.tidy(root, "a")
         self.assertIn(job.id, self.queue.jobs)
+
+
+class TestLimitedSlotsGoRound(TwoWorkersPlayedTestCase):
+    """Jobs that take a slot of a limit are claimed for idle threads only, while other workers live."""
+
+    def setUp(self):
+        super().setUp()
+        self.root = get_queue_root(self.portal._p_jar)
+        self.queue = self.root.queues[""]
+
+    def queue_jobs(self, count, **options):
+        jobs = [self.service.queueJob(sample_jobs.noop, self.portal, **options) for _ in range(count)]
+        transaction.commit()
+        filing.file_inboxes(self.queue)
+        transaction.commit()
+        self.now = max(job.queued for job in jobs) + timedelta(milliseconds=1)
+        return jobs
+
+    def claim(self, uuid, free, idle):
+        return claiming.claim(self.root, self.root.workers[uuid], free, self.now, idle=idle)
+
+    def test_a_worker_claiming_ahead_leaves_the_slots_of_a_queue_it_cannot_run_now(self):
+        self.queue.concurrency = 6
+        jobs = self.queue_jobs(10)
+        # a holds 2 threads, and may claim 16 ahead of them: it takes 2 slots, not 6
+        self.assertEqual([job.id for job in self.claim("a", 16, idle=2)], [job.id for job in jobs[:2]])
+        self.assertEqual(self.claim("a", 14, idle=0), [])
+        # so b's idle threads get slots, and 2 are left for whoever has a thread free first
+        self.assertEqual([job.id for job in self.claim("b", 16, idle=2)], [job.id for job in jobs[2:4]])
+        self.assertEqual([job.id for job in self.claim("b", 14, idle=1)], [jobs[4].id])
+
+    def test_alone_it_claims_ahead_as_far_as_the_limit(self):
+        self.queue.concurrency = 6
+        jobs = self.queue_jobs(10)
+        self.root.workers["b"].ping.time = self.now - timedelta(seconds=self.root.workers["b"].death_interval + 1)
+        self.assertEqual([job.id for job in self.claim("a", 16, idle=2)], [job.id for job in jobs[:6]])
+
+    def test_only_the_jobs_under_a_quota_wait_for_an_idle_thread(self):
+        self.queue.concurrency = None
+        self.queue.quotas["pdf"] = 4
+        under_quota = self.queue_jobs(6, quota_names=("pdf",))
+        free = self.queue_jobs(4)
+        claimed = self.claim("a", 16, idle=1) + self.claim("b", 16, idle=1)
+        self.assertEqual(sum(job in under_quota for job in claimed), 2)  # one per idle thread
+        self.assertEqual(sum(job in free for job in claimed), 4)  # the others as far as shares go

@@ -38,12 +38,15 @@ log = logging.getLogger("collective.zasync")
 QUEUE_PREFIX = "\0queue:"  # running-count key of a queue, apart from quota names
 
 
-def claim(root, record, free, now, first_queue=0):
+def claim(root, record, free, now, first_queue=0, idle=None):
     """Claim up to ``free`` due jobs for worker ``record``; return them.
 
     Each queue offers its due jobs oldest first; the queues take turns,
     starting with number ``first_queue`` (the dispatcher changes it every
     pass), so that a backlog in one queue does not keep the others waiting.
+    ``idle``: how many of its threads have no job; with other live workers,
+    jobs that take a slot of a limit (a queue's concurrency, a quota's size)
+    are claimed for those only (see Limited). None: as many as ``free``.
     """
     queues = list(root.queues.values())
     due = due_key(now.timestamp())
@@ -64,7 +67,8 @@ def claim(root, record, free, now, first_queue=0):
     # finisher, so that two dispatchers never empty or change one bucket at once.
     remove = finisher(root, record.uuid)
     share = shares(root, record.uuid, now)
-    offers = [Offer(queue, due, free, share, remove) for queue in queues[start:] + queues[:start]]
+    limited = Limited(idle) if share is not None and idle is not None else None
+    offers = [Offer(queue, due, free, share, remove, limited) for queue in queues[start:] + queues[:start]]
     claimed = []
     while offers and len(claimed) < free:
         for offer in list(offers):
@@ -186,6 +190,35 @@ def _reserve_alone(root, job, running):
     return True
 
 
+class Limited:
+    """How many more jobs under a limit one pass may claim: one per idle thread.
+
+    A worker claims short jobs ahead of its threads (the dispatcher's
+    capacity), so that one claim commit serves several jobs. A job claimed
+    ahead holds its slot of its queue's concurrency, or of its quota, while
+    it waits for a thread: with other workers, one that claims ahead would
+    hold every slot while their threads stay idle, and claim each slot again
+    in the pass that writes the end of its job, before they can. So those
+    jobs are claimed for idle threads only, and the slots go round.
+    """
+
+    def __init__(self, idle):
+        self.left = idle
+
+    def allows(self, queue, job):
+        """True if ``job`` may be claimed now (a job under no limit always may)."""
+        return self.left > 0 or not under_limit(queue, job)
+
+    def took(self, queue, job):
+        if under_limit(queue, job):
+            self.left -= 1
+
+
+def under_limit(queue, job):
+    """True if ``job`` takes a slot of a limit while claimed: its queue's concurrency, a quota's size."""
+    return queue.concurrency is not None or any(_is_size(queue.quotas.get(name)) for name in job.quota_names)
+
+
 class Offer:
     """What one queue offers in one pass: its due jobs that may start now, one at a time.
 
@@ -198,12 +231,13 @@ class Offer:
     at its first ``take``, with the counts of that moment.
     """
 
-    def __init__(self, queue, due, wanted, share, remove=True):
+    def __init__(self, queue, due, wanted, share, remove=True, limited=None):
         self.queue = queue
         self.due = due
         self.wanted = wanted
         self.share = share
         self.remove = remove
+        self.limited = limited  # a Limited shared by the pass's offers, or None
         self.ordered = queue.concurrency is not None
         self.stamp = int(due[:16]) / 1_000_000  # now, as seconds since 1970
         self.candidates = None  # an iterator of (tree, key, job), from the first take on
@@ -219,10 +253,13 @@ class Offer:
             if self.ordered and running[QUEUE_PREFIX + queue.name] >= queue.concurrency:
                 break
             unknown, windows, held_back = _limits(queue, job, running, self.stamp)
+            held_back = held_back or (self.limited is not None and not self.limited.allows(queue, job))
             if held_back and self.ordered:
                 break
             if not held_back:
                 self._start(tree, key, job, unknown, windows)
+                if self.limited is not None:
+                    self.limited.took(queue, job)
                 return job
         self.candidates = iter(())  # (in order: nothing after the first that may not start)
         return None

@@ -334,7 +334,8 @@ class Dispatcher:
         finisher = state.finisher = filing.finisher(root, self.uuid)
         state.backlog = filing.tidy(root, self.uuid, finisher)
         self.wakeups.watched, self.wakeups.watched_if_hungry = filing.wake_oids(root, finisher)
-        claimed = claiming.claim(root, me, free, now, state.passes) if free > 0 else []
+        idle = max(0, self.settings.threads - self.holdings.occupied)  # (jobs under a limit: claiming.Limited)
+        claimed = claiming.claim(root, me, free, now, state.passes, idle) if free > 0 else []
         # Hungry, and nothing to take but jobs steered to another worker (steering.py): the
         # passes of that worker change ``waiting`` all the time, and would wake this one as often.
         steered_away = free > 0 and not claimed and steering.elsewhere(root, self.uuid, now.timestamp())
