@@ -8,9 +8,14 @@ the numbers below them, measured once (docs/benchmarks.md) and rarely worth chan
 
 # -- the dispatcher's loop (worker/dispatcher.py) -------------------------------------------
 
-# Short jobs are claimed this many per thread ahead of time: one claim commit then serves
-# eight jobs, and a thread never waits for a pass (docs/benchmarks.md: no-op jobs).
-PREFETCH = 7
+# Short jobs are claimed ahead of the threads, about this many seconds of them per thread
+# (by their average run): one claim commit then serves many jobs, and a thread never waits
+# for a pass, while a job claimed ahead waits about that long at most behind the others
+# (another worker cannot take it meanwhile). No-op jobs, 2 processes x 4 threads: 7 per
+# thread gave 644-854 jobs/s, 15 gave 846-1050, 31 gave 1002-1103 (benchmarks/README.md).
+PREFETCH_SECONDS = 0.1
+# ... and at least 1, at most this many per thread.
+PREFETCH = 31
 # Jobs faster than this on average (seconds) are "short": claiming ahead pays for them only.
 SHORT_JOB = 0.05
 # Where the storage pushes invalidations (ZEO, FileStorage) a pass is woken by them: the poll

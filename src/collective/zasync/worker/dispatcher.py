@@ -24,7 +24,6 @@ from collective.zasync.core.notifications import notify_after_commit
 from collective.zasync.core.notifications import postgres_dsn
 from collective.zasync.core.queue import queue_connection
 from collective.zasync.defaults import FAILING_RETRY
-from collective.zasync.defaults import PREFETCH
 from collective.zasync.defaults import PUSHED_POLL
 from collective.zasync.defaults import REAP_EVERY
 from collective.zasync.defaults import RETENTION_EVERY
@@ -300,12 +299,12 @@ class Dispatcher:
     def capacity(self):
         """How many claimed jobs this worker holds at most (running or waiting).
 
-        Short jobs are claimed a few at a time ahead of the threads, so that
-        one claim commit serves several jobs; long jobs are claimed only for
-        idle threads, so that they are not kept from idle workers elsewhere.
+        Short jobs are claimed ahead of the threads, about PREFETCH_SECONDS of
+        them per thread, so that one claim commit serves many jobs; long jobs
+        are claimed only for idle threads, so that they are not kept from idle
+        workers elsewhere.
         """
-        threads = self.settings.threads
-        return threads * (1 + PREFETCH) if self.holdings.short_jobs() else threads
+        return self.settings.threads * (1 + self.holdings.ahead())
 
     def dispatch(self):
         """File new and finished jobs, claim due ones for idle threads; return how many."""

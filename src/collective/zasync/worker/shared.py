@@ -5,6 +5,8 @@ A worker process has one loop thread (worker/dispatcher.py), its job threads, an
 thread that delivers the database's invalidations (worker/invalidations.py).
 """
 
+from collective.zasync.defaults import PREFETCH
+from collective.zasync.defaults import PREFETCH_SECONDS
 from collective.zasync.defaults import SHORT_JOB
 
 import queue
@@ -80,6 +82,14 @@ class Holdings:
         """True if the jobs run lately were short (SHORT_JOB): claiming ahead pays for them."""
         average = self.average_run
         return average is not None and average < SHORT_JOB
+
+    def ahead(self):
+        """How many jobs to claim per thread ahead of it: about PREFETCH_SECONDS of short jobs
+        (at least 1, at most PREFETCH); none of long ones."""
+        average = self.average_run
+        if average is None or average >= SHORT_JOB:
+            return 0
+        return min(PREFETCH, max(1, int(PREFETCH_SECONDS / max(average, 1e-6))))
 
     def hand_over(self, oid, token, outcome):
         """A job thread's job wrote nothing: its outcome is committed by the next pass."""
