@@ -1,8 +1,11 @@
 """How many short jobs a worker claims ahead of its threads: about PREFETCH_SECONDS of them."""
 
 from collective.zasync.defaults import PREFETCH
+from collective.zasync.defaults import PREFETCH_FILING
 from collective.zasync.defaults import PREFETCH_SECONDS
 from collective.zasync.defaults import SHORT_JOB
+from collective.zasync.worker.dispatcher import Dispatcher
+from collective.zasync.worker.settings import WorkerSettings
 from collective.zasync.worker.shared import Holdings
 
 import unittest
@@ -29,3 +32,12 @@ class TestClaimingAhead(unittest.TestCase):
     def test_at_most_prefetch_however_short(self):
         self.assertEqual(self.ahead(PREFETCH_SECONDS / (10 * PREFETCH)), PREFETCH)
         self.assertEqual(self.ahead(0.0), PREFETCH)
+
+    def test_fewer_while_its_passes_file_a_backlog(self):
+        dispatcher = Dispatcher(None, "a", WorkerSettings(threads=2))
+        dispatcher.holdings.average_run = PREFETCH_SECONDS / (10 * PREFETCH)  # very short jobs
+        self.assertEqual(dispatcher.capacity(), 2 * (1 + PREFETCH))
+        dispatcher.loop_state.backlog = True  # jobs left in an inbox or a done log
+        self.assertEqual(dispatcher.capacity(), 2 * (1 + PREFETCH_FILING))
+        dispatcher.holdings.average_run = 30.0  # long jobs: for idle threads only, as ever
+        self.assertEqual(dispatcher.capacity(), 2)

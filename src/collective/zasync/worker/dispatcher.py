@@ -24,6 +24,7 @@ from collective.zasync.core.notifications import notify_after_commit
 from collective.zasync.core.notifications import postgres_dsn
 from collective.zasync.core.queue import queue_connection
 from collective.zasync.defaults import FAILING_RETRY
+from collective.zasync.defaults import PREFETCH_FILING
 from collective.zasync.defaults import PUSHED_POLL
 from collective.zasync.defaults import REAP_EVERY
 from collective.zasync.defaults import RETENTION_EVERY
@@ -302,9 +303,13 @@ class Dispatcher:
         Short jobs are claimed ahead of the threads, about PREFETCH_SECONDS of
         them per thread, so that one claim commit serves many jobs; long jobs
         are claimed only for idle threads, so that they are not kept from idle
-        workers elsewhere.
+        workers elsewhere. While its passes file a backlog, fewer are claimed
+        ahead (PREFETCH_FILING): filing is what the other workers wait for.
         """
-        return self.settings.threads * (1 + self.holdings.ahead())
+        ahead = self.holdings.ahead()
+        if self.loop_state.backlog:
+            ahead = min(ahead, PREFETCH_FILING)
+        return self.settings.threads * (1 + ahead)
 
     def dispatch(self):
         """File new and finished jobs, claim due ones for idle threads; return how many."""
