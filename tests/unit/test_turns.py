@@ -39,6 +39,8 @@ class TestTurns(unittest.TestCase):
             turns.ran(0.008, 0.008)  # 8 ms each, the process's CPU busy all along
         self.assertTrue(turns.taken())
         self.assertFalse(self.overlap(turns, lambda: time.sleep(0.2)))
+        # (the worker's stop line says them: a run that waited out its turn overlapped another)
+        self.assertEqual(turns.counts, {"in turn": 2, "turn waited out": 0, "no turn": 0})
 
     def test_jobs_that_wait_run_beside_each_other(self):
         turns = Turns(wait=30.0)
@@ -46,6 +48,7 @@ class TestTurns(unittest.TestCase):
             turns.ran(0.008, 0.0005)  # a web request, a mail server: the CPU idles meanwhile
         self.assertFalse(turns.taken())
         self.assertTrue(self.overlap(turns, lambda: time.sleep(0.2)))
+        self.assertEqual(turns.counts, {"in turn": 0, "turn waited out": 0, "no turn": 2})
 
     def test_long_jobs_do_not_take_turns(self):
         turns = Turns()
@@ -93,3 +96,4 @@ class TestTurns(unittest.TestCase):
         finally:
             release.set()
             thread.join(30)
+        self.assertEqual(turns.counts, {"in turn": 1, "turn waited out": 1, "no turn": 0})

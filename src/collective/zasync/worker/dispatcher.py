@@ -164,6 +164,7 @@ class Dispatcher:
         self.stats["objects stored by jobs"] = sum(runner.stores for runner in self._runners)
         self.stats["shared commits"] = sum(runner.shared_commits for runner in self._runners)
         self.stats["jobs in shared commits"] = sum(runner.jobs_in_shared_commits for runner in self._runners)
+        self.stats.update(self.turns.counts)
         log.info("Worker %s stopped (%s).", self.uuid, dict(self.stats))
         conflict_oids = self.transactions.conflict_oids
         if conflict_oids:

@@ -35,6 +35,9 @@ class Turns:
         self._lock = threading.Lock()  # (for the averages: job threads update them)
         self.cpu_share = 0.0  # moving average: the process's CPU seconds per second of a job
         self.seconds = None  # moving average: how long a job took
+        # Runs that took their turn, that waited it out (``wait``), that took none (jobs did not
+        # take turns): the worker's stop line says them (worker/dispatcher.py).
+        self.counts = {"in turn": 0, "turn waited out": 0, "no turn": 0}
 
     def taken(self):
         """True while jobs take turns: recent ones were short and kept the CPU busy."""
@@ -44,7 +47,10 @@ class Turns:
     def turn(self):
         """Run the block (jobs, from before they open their connection) in its turn if jobs
         take turns (waiting at most ``wait`` seconds)."""
-        held = self.taken() and self._turn.acquire(timeout=self.wait)
+        taken = self.taken()
+        held = taken and self._turn.acquire(timeout=self.wait)
+        with self._lock:
+            self.counts["in turn" if held else "turn waited out" if taken else "no turn"] += 1
         try:
             yield
         finally:
