@@ -409,15 +409,20 @@ class Bench:
 
     def zasync_docs(self):
         for workers, threads in parse_configs(self.args.doc_configs):
-            name = "zasync %dx%d" % (workers, threads)
-            before = self.note_machine_speed("before " + name)
-            run = self.zasync_run("set_title", self.args.doc_jobs, workers, threads, docs=self.args.docs)
-            run["machine_speed"] = [before, self.note_machine_speed("after " + name)]
-            keep_best(self.results.setdefault("zasync_docs", {}), "%dx%d" % (workers, threads), run, "jobs_per_s")
+            config = "%dx%d" % (workers, threads)
+            run = self.between_speeds("zasync " + config, self.zasync_run, "set_title", self.args.doc_jobs,
+                                      workers, threads, docs=self.args.docs)
+            keep_best(self.results.setdefault("zasync_docs", {}), config, run, "jobs_per_s")
 
-    def note_machine_speed(self, when):
-        """Time the fixed loop of ``machine_speed`` (``when``: before or after which run); keep
-        and return it."""
+    def between_speeds(self, name, func, *args, **kwargs):
+        """Run ``func``, a document run, with the machine's speed noted before and after it (in
+        the run's ``machine_speed``, and in ``machine_speed_docs``)."""
+        before = self.note_speed("before " + name)
+        run = func(*args, **kwargs)
+        run["machine_speed"] = [before, self.note_speed("after " + name)]
+        return run
+
+    def note_speed(self, when):
         speed = machine_speed()
         self.results.setdefault("machine_speed_docs", []).append({"when": when, "speed": speed})
         log("The machine's speed %s: %.1f M steps/s", when, speed)
@@ -616,10 +621,8 @@ class Bench:
 
     def celery_docs(self):
         for concurrency in ints(self.args.celery_concurrency):
-            name = "Celery c=%d" % concurrency
-            before = self.note_machine_speed("before " + name)
-            run = self.celery_run("set_title", self.args.doc_jobs, concurrency)
-            run["machine_speed"] = [before, self.note_machine_speed("after " + name)]
+            run = self.between_speeds("Celery c=%d" % concurrency, self.celery_run, "set_title",
+                                      self.args.doc_jobs, concurrency)
             keep_best(self.results.setdefault("celery_docs", {}), str(concurrency), run, "tasks_per_s")
 
     def celery_latency(self):
@@ -672,19 +675,13 @@ def concurrency_target(docs, rows, targets):
     single = docs.get("1x1")
     if not single or not single.get("jobs_per_worker_cpu_s"):
         return
-    figures, ok = [], True
-    for config in ("1x2", "2x1", "2x2"):
-        run = docs.get(config)
-        if not run or not run.get("jobs_per_worker_cpu_s"):
-            continue
-        speed = run["jobs_per_s"] / single["jobs_per_s"]
-        cpu = run["jobs_per_worker_cpu_s"] / single["jobs_per_worker_cpu_s"]
-        ok = ok and speed >= 1.0 and cpu >= 0.9
-        figures.append("%s x%.2f / x%.2f" % (config, speed, cpu))
-        targets.setdefault("doc_concurrency", {"status": None, "configs": {}})["configs"][config] = {
-            "speed": speed, "cpu": cpu}
-    if figures:
-        targets["doc_concurrency"]["status"] = verdict(ok)
+    ratios = {config: {"speed": run["jobs_per_s"] / single["jobs_per_s"],
+                       "cpu": run["jobs_per_worker_cpu_s"] / single["jobs_per_worker_cpu_s"]}
+              for config, run in docs.items() if config in ("1x2", "2x1", "2x2") and run.get("jobs_per_worker_cpu_s")}
+    if ratios:
+        ok = all(ratio["speed"] >= 1.0 and ratio["cpu"] >= 0.9 for ratio in ratios.values())
+        targets["doc_concurrency"] = {"status": verdict(ok), "configs": ratios}
+        figures = ["%s x%.2f / x%.2f" % (config, ratio["speed"], ratio["cpu"]) for config, ratio in ratios.items()]
         rows.append(("TARGET 2 threads or 2 processes: document jobs/s >= 1x1's, jobs per worker CPU-s "
                      ">= 0.9 x 1x1's", "; ".join(figures), "1x1 %s, %s jobs/worker CPU-s" % (
                          fmt(single["jobs_per_s"], " jobs/s"), fmt(single["jobs_per_worker_cpu_s"], "", 0)),
