@@ -12,7 +12,6 @@ from plone.testing import Layer
 import collective.zasync.dev
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -229,11 +228,12 @@ class WorkerCommandLayer(ClusterLayer):
 
 def free_port_pair():
     """A port P such that P and P + 1 are free (the metrics ports of processes 1 and 2)."""
-    while True:
-        port = free_port()
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port + 1)) != 0:
-                return port
+    port = free_port()
+    while True:  # free_port walks up: two in a row are a pair
+        following = free_port()
+        if following == port + 1:
+            return port
+        port = following
 
 
 def read_log(cluster):

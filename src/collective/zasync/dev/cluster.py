@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -71,10 +72,41 @@ def end_process(process, sig=signal.SIGTERM, timeout=60):
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nobody uses right now and that this process has not handed out.
+
+    Not one the kernel would pick (``bind(0)``): between the check and the server's own bind,
+    such a port can become the local end of any outgoing connection (a ZEO client's, a
+    PostgreSQL client's), and the server then fails with "Address already in use". Ports
+    below the kernel's range for outgoing connections are never taken that way; each
+    process walks its own slice of them (by its pid), so two test processes that start
+    servers at once do not pick the same ports.
+    """
+    with _PORT_LOCK:
+        for port in _PORT_CANDIDATES:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise ClusterError("No free TCP port on 127.0.0.1 below the kernel's range for outgoing connections")
+
+
+def _port_candidates(first=10000, slice_size=500):
+    """Each port from ``first`` up to the kernel's outgoing range once, this process's slice first."""
+    try:
+        outgoing = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        outgoing = 32768  # Linux's default
+    slices = max(1, (outgoing - first) // slice_size)
+    # Sibling processes have neighbouring pids: 17 slices apart, not next to each other.
+    start = first + (os.getpid() * 17 % slices) * slice_size
+    yield from range(start, first + slices * slice_size)
+    yield from range(first, start)
+
+
+_PORT_CANDIDATES = _port_candidates()
+_PORT_LOCK = threading.Lock()
 
 
 def wait_for_port(port, seconds=120, process=None):
