@@ -4,6 +4,7 @@ listens again. Real parts: a private PostgreSQL server, RelStorage, the package'
 (with no job thread: filing the inbox shows that it woke up)."""
 
 from collective.zasync.core.job import Job
+from collective.zasync.core.notifications import CHANNEL
 from collective.zasync.core.queue import get_queue_root
 from collective.zasync.dev.cluster import free_port
 from collective.zasync.dev.postgres import PostgresServer
@@ -14,6 +15,8 @@ from relstorage.options import Options
 from relstorage.storage import RelStorage
 from ZODB.DB import DB
 
+import psycopg2
+import select
 import shutil
 import tempfile
 import time
@@ -86,3 +89,24 @@ class TestPushedWakeUps(unittest.TestCase):
         self.server.start()
         wait_until(lambda: self.worker.listener.listening, "the listener to listen again", seconds=30)
         self.queue_job()
+
+    def test_a_pass_tells_the_other_workers_after_its_commit(self):
+        # What another worker hears: LISTEN on a connection of its own.
+        listening = psycopg2.connect(self.server.dsn("zasync"))
+        self.addCleanup(listening.close)
+        listening.autocommit = True
+        listening.cursor().execute("LISTEN %s" % CHANNEL)
+        self.tm.begin()
+        job = get_queue_root(self.conn).queues[""].put(Job("tests.support.sample_jobs:noop"))
+        self.tm.commit()
+        heard = []
+        deadline = time.monotonic() + 20
+        while "waiting:pushed" not in heard and time.monotonic() < deadline:
+            select.select([listening], [], [], 1.0)
+            listening.poll()
+            heard += [notice.payload for notice in listening.notifies]
+            del listening.notifies[:]
+        self.assertIn("waiting:pushed", heard)  # its pass filed the job: the waiting jobs changed
+        # Sent once that pass had committed: what the notice announces is there to see.
+        self.tm.begin()
+        self.assertIn(job.id, get_queue_root(self.conn).queues[""].jobs)

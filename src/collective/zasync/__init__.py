@@ -17,6 +17,11 @@ from collective.zasync.worker.zeopatch import forget_prefetched_oids_on_reconnec
 
 forget_prefetched_oids_on_reconnect()
 
+# RelStorage's commits on PostgreSQL scan object_state unless patched (worker/relstoragepatch.py).
+from collective.zasync.worker.relstoragepatch import analyze_new_temp_store  # noqa: E402
+
+analyze_new_temp_store()
+
 # -- the public names (each also where the documentation gives it) ---------------------------
 from collective.zasync import api  # noqa: E402
 from collective.zasync import interfaces  # noqa: E402

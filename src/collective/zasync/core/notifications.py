@@ -12,9 +12,9 @@ on a connection of its own (worker/listener.py) and runs a pass when one
 concerns it, as it does on ZEO when the server pushes an invalidation
 (worker/filing.py, wake_oids).
 
-The notification is sent right after the commit, on a connection of the
-process kept for that (one round trip, well under a millisecond next to the
-commit). One lost (PostgreSQL restarting, the listener reconnecting) costs
+The notification is sent right after the commit (a dispatcher's, once its
+threads have the jobs the pass claimed), on a connection of the process kept
+for that (one round trip, well under a millisecond next to the commit). One lost (PostgreSQL restarting, the listener reconnecting) costs
 only time: the worker still looks every few seconds (defaults.PUSHED_POLL).
 Nothing here runs on ZEO or FileStorage. (In core: ``Queue.put`` sends one;
 no thread runs here.)
@@ -85,6 +85,14 @@ def notifier(dsn):
         if dsn not in _notifiers:
             _notifiers[dsn] = Notifier(dsn)
         return _notifiers[dsn]
+
+
+def notify(db, payload):
+    """Send ``payload`` now, if the storage of ``db`` is RelStorage on PostgreSQL; nothing
+    otherwise (for a commit that has ended: see notify_after_commit)."""
+    dsn = postgres_dsn(db)
+    if dsn is not None:
+        notifier(dsn).notify(payload)
 
 
 def notify_after_commit(txn, db, payload):

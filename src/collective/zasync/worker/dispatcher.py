@@ -20,7 +20,7 @@ What its threads share, and under which lock: worker/shared.py.
 from collections import Counter
 from collective.zasync import interfaces
 from collective.zasync.core.job import utcnow
-from collective.zasync.core.notifications import notify_after_commit
+from collective.zasync.core.notifications import notify
 from collective.zasync.core.notifications import postgres_dsn
 from collective.zasync.core.queue import queue_connection
 from collective.zasync.defaults import FAILING_RETRY
@@ -319,6 +319,10 @@ class Dispatcher:
         claimed = self.transactions.run_past_unloadable(self.file_and_claim, free)
         self.forget_recorded()
         self.holdings.add(claimed)
+        # Committed, and our threads have the jobs it claimed: only now tell the other
+        # workers (RelStorage), so that our jobs do not wait for that round trip.
+        for payload in self.loop_state.notices:
+            notify(self._queue_conn.db(), payload)
         self.stats["claimed"] += len(claimed)
         self.stats["passes"] += 1
         return len(claimed)
@@ -346,10 +350,9 @@ class Dispatcher:
         steered_away = free > 0 and not claimed and steering.elsewhere(root, self.uuid, now.timestamp())
         state.quiet_until = time.monotonic() + STEERED_QUIET if steered_away else 0.0
         state.next_due = claiming.next_due(root, now, self.uuid)
-        if self.listener is not None:  # RelStorage: tell the other workers what they act on
-            for kind in filing.changed_for_others(root, me):
-                notify_after_commit(self.transactions.tm.get(), self._queue_conn.db(),
-                                    "%s:%s" % (kind, self.uuid))
+        # RelStorage: what to tell the other workers once this commits (dispatch).
+        state.notices = (["%s:%s" % (kind, self.uuid) for kind in filing.changed_for_others(root, me)]
+                         if self.listener is not None else [])
         return [(job._p_oid, job.claim_token) for job in claimed]
 
     # -- dead workers, stopping, retention ---------------------------------------

@@ -155,3 +155,4 @@ class LoopState:
         self.retention_backlog = False  # finished jobs past the retention are left: likewise
         self.finisher = False  # this worker files for all (filing.finisher), as of its last pass
         self.quiet_until = 0.0  # (monotonic) no pass before, unless there is work (Dispatcher.pass_needed)
+        self.notices = []  # what the last pass tells the other workers once it committed (RelStorage)
