@@ -19,6 +19,8 @@ imported (every Zope instance and worker with collective.zasync installed), to
 every PostgreSQL store connection that opens from then on. Not for add-ons.
 """
 
+from collective.zasync.worker.patching import patch_once
+
 import logging
 
 
@@ -31,21 +33,19 @@ def analyze_new_temp_store():
         from relstorage.adapters.postgresql.connmanager import Psycopg2ConnectionManager
     except ImportError:  # no RelStorage, no problem
         return
-    original = Psycopg2ConnectionManager.open_for_store
-    if getattr(original, "zasync_patched", False):
-        return
 
-    def open_for_store(self, **open_args):
-        conn, cursor = original(self, **open_args)
-        try:
-            cursor.execute("ANALYZE temp_store")
-            conn.commit()
-        except Exception as exc:  # (only ever slower without it: never fail a commit for it)
-            conn.rollback()
-            log.debug("Could not analyze RelStorage's temp_store (%s); commits may scan object_state.", exc)
-        return conn, cursor
+    def analyzing(original):
+        def open_for_store(self, **open_args):
+            conn, cursor = original(self, **open_args)
+            try:
+                cursor.execute("ANALYZE temp_store")
+                conn.commit()
+            except Exception as exc:  # (only ever slower without it: never fail a commit for it)
+                conn.rollback()
+                log.debug("Could not analyze RelStorage's temp_store (%s); commits may scan "
+                          "object_state.", exc)
+            return conn, cursor
+        return open_for_store
 
-    open_for_store.zasync_patched = True
-    open_for_store.__doc__ = original.__doc__
-    Psycopg2ConnectionManager.open_for_store = open_for_store
-    log.debug("RelStorage patched: a PostgreSQL store connection analyzes its empty temp_store.")
+    if patch_once(Psycopg2ConnectionManager, "open_for_store", analyzing):
+        log.debug("RelStorage patched: a PostgreSQL store connection analyzes its empty temp_store.")

@@ -14,6 +14,8 @@ package is imported (every Zope instance, worker and ZEO server with
 collective.zasync installed). Not for add-ons.
 """
 
+from collective.zasync.worker.patching import patch_once
+
 import logging
 
 
@@ -26,17 +28,14 @@ def forget_prefetched_oids_on_reconnect():
         from ZEO.ClientStorage import ClientStorage
     except ImportError:  # no ZEO, no problem
         return
-    original = ClientStorage.notify_connected
-    if getattr(original, "zasync_patched", False):
-        return
 
-    def notify_connected(self, conn, info):
-        # Rebinding is atomic: new_oid() in another thread pops from the old list
-        # or finds the new, empty one and asks the (reconnected) server.
-        self._oids = []
-        return original(self, conn, info)
+    def forgetting(original):
+        def notify_connected(self, conn, info):
+            # Rebinding is atomic: new_oid() in another thread pops from the old list
+            # or finds the new, empty one and asks the (reconnected) server.
+            self._oids = []
+            return original(self, conn, info)
+        return notify_connected
 
-    notify_connected.zasync_patched = True
-    notify_connected.__doc__ = original.__doc__
-    ClientStorage.notify_connected = notify_connected
-    log.debug("ZEO ClientStorage patched: prefetched oids are dropped on reconnect.")
+    if patch_once(ClientStorage, "notify_connected", forgetting):
+        log.debug("ZEO ClientStorage patched: prefetched oids are dropped on reconnect.")
