@@ -65,7 +65,7 @@ class TestTempStoreAnalyzed(unittest.TestCase):
         conn, cursor = self.open_for_store()
         cursor.execute("INSERT INTO temp_store (zoid, prev_tid) SELECT zoid, tid FROM object_state LIMIT 3")
         cursor.execute(LOCK_QUERY)
-        plan = "\\n".join(row[0] for row in cursor.fetchall())
+        plan = "\n".join(row[0] for row in cursor.fetchall())
         conn.rollback()
         self.assertIn("object_state_pkey", plan)
         self.assertNotIn("Seq Scan on object_state", plan)
@@ -77,6 +77,6 @@ class TestTempStoreAnalyzed(unittest.TestCase):
         cursor.execute("INSERT INTO temp_store_never_analyzed (zoid, prev_tid) "
                        "SELECT zoid, tid FROM object_state LIMIT 3")
         cursor.execute(LOCK_QUERY.replace("temp_store", "temp_store_never_analyzed"))
-        plan = "\\n".join(row[0] for row in cursor.fetchall())
+        plan = "\n".join(row[0] for row in cursor.fetchall())
         conn.rollback()
         self.assertIn("Seq Scan on object_state", plan)

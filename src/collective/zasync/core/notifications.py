@@ -14,8 +14,9 @@ concerns it, as it does on ZEO when the server pushes an invalidation
 
 The notification is sent right after the commit (a dispatcher's, once its
 threads have the jobs the pass claimed), on a connection of the process kept
-for that (one round trip, well under a millisecond next to the commit). One lost (PostgreSQL restarting, the listener reconnecting) costs
-only time: the worker still looks every few seconds (defaults.PUSHED_POLL).
+for that (one round trip, well under a millisecond next to the commit). One
+lost (PostgreSQL restarting, the listener reconnecting) costs only time: the
+worker still looks every few seconds (defaults.PUSHED_POLL).
 Nothing here runs on ZEO or FileStorage. (In core: ``Queue.put`` sends one;
 no thread runs here.)
 """
