@@ -217,7 +217,7 @@ def run_worker(args):
     worker.process_options.update(uuid_suffix=suffix, threads=args.threads)
     make_wsgi_app({}, args.config)  # ZCML, databases, IProcessStarting; serves nothing
     # If the instance's ZCML includes the worker ZCML, its subscriber has started the dispatcher.
-    dispatcher = worker.get_dispatcher() or worker.start_worker(db=Zope2.DB)
+    dispatcher = worker.get_dispatcher() or worker.start_worker()
     started = True
     if args.metrics_port:
         from collective.zasync.worker.probes import start_probe_server

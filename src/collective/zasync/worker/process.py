@@ -9,6 +9,7 @@ instance (the add-on's own ZCML subscribes ``start_if_requested``) becomes a
 worker when it starts with ``ZASYNC_WORKER=1`` (worker/settings.py).
 """
 
+from collective.zasync.worker import tuning
 from collective.zasync.worker.dispatcher import Dispatcher
 from collective.zasync.worker.settings import product_config
 from collective.zasync.worker.settings import worker_requested
@@ -73,7 +74,11 @@ def get_dispatcher():
 
 
 def start_worker(event=None, db=None):
-    """Start this process's dispatcher (subscriber of IProcessStarting)."""
+    """Start this process's dispatcher (subscriber of IProcessStarting).
+
+    Without ``db`` it is Zope's database, and this process one that Zope has started:
+    it is tuned for jobs first (worker/tuning.py).
+    """
     global _dispatcher
     if os.environ.get("ZASYNC_DISABLE"):
         log.info("ZASYNC_DISABLE is set: not starting the worker.")
@@ -84,6 +89,8 @@ def start_worker(event=None, db=None):
         import Zope2
 
         db = Zope2.DB
+        tuning.freeze_startup_objects()
+        tuning.remember_classes(db)
     settings = WorkerSettings.from_product_config()
     if process_options["threads"]:
         settings.threads = process_options["threads"]
