@@ -1,7 +1,11 @@
-"""RelStorage's store connections on PostgreSQL know that their temp_store is empty
-(worker/relstoragepatch.py), so that a commit of a few objects locks them through
-object_state's index instead of reading the whole table. Real parts: a private PostgreSQL
-server, RelStorage, a ZODB with 10,000 objects."""
+"""The RelStorage fixes (worker/relstoragepatch.py). Real parts: a private PostgreSQL server,
+RelStorage, ZODB; for the stress test, four processes.
+
+- RelStorage's local cache never hands a connection a state older than its snapshot.
+- RelStorage's store connections on PostgreSQL know that their temp_store is empty, so that
+  a commit of a few objects locks them through object_state's index instead of reading the
+  whole table.
+"""
 
 from collective.zasync.dev.cluster import free_port
 from collective.zasync.dev.postgres import PostgresServer
@@ -9,11 +13,15 @@ from persistent.mapping import PersistentMapping
 from relstorage.adapters.postgresql import PostgreSQLAdapter
 from relstorage.options import Options
 from relstorage.storage import RelStorage
+from pathlib import Path
 from ZODB.DB import DB
 
 import collective.zasync  # noqa: F401 (importing the package applies the patch)
+import json
 import psycopg2
 import shutil
+import subprocess
+import sys
 import tempfile
 import transaction
 import unittest
@@ -26,17 +34,87 @@ FROM object_state INNER JOIN temp_store USING(zoid)
 WHERE temp_store.prev_tid <> 0 ORDER BY object_state.zoid"""
 
 
+READERS = Path(__file__).parent.parent / "support" / "relstorage_readers.py"
+
+
+def start_postgres(test):
+    """A private PostgreSQL server with an empty database for ``test``; its DSN."""
+    home = tempfile.mkdtemp(prefix="zasync-rspatch-")
+    test.addCleanup(shutil.rmtree, home, True)
+    server = PostgresServer(home + "/postgres", port=free_port(), tied=True)
+    server.start()
+    test.addCleanup(server.stop)
+    server.create_database("zasync")
+    return server.dsn("zasync")
+
+
+def open_db(test, dsn):
+    """A database on ``dsn`` with a local cache of its own, as a process of its own has."""
+    options = Options(keep_history=False, cache_local_mb=10)
+    db = DB(RelStorage(PostgreSQLAdapter(dsn=dsn, options=options), options=options))
+    test.addCleanup(db.close)
+    return db
+
+
+class TestCacheServesTheSnapshot(unittest.TestCase):
+
+    def setUp(self):
+        self.dsn = start_postgres(self)
+
+    def committed(self, oid):
+        """(state, tid) of ``oid`` as PostgreSQL holds it now."""
+        with psycopg2.connect(self.dsn) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT state, tid FROM object_state WHERE zoid = %s", (int.from_bytes(oid, "big"),))
+            state, tid = cursor.fetchone()
+        connection.close()
+        return bytes(state), tid
+
+    def test_a_frozen_state_older_than_the_snapshot_is_not_served(self):
+        # Another process writes version 1, then version 2.
+        other = open_db(self, self.dsn)
+        with other.transaction() as conn:
+            conn.root()["item"] = PersistentMapping(version=1)
+        with other.transaction() as conn:
+            oid = conn.root()["item"]._p_oid
+        version_1 = self.committed(oid)
+        with other.transaction() as conn:
+            conn.root()["item"]["version"] = 2
+        # This process's cache holds version 1, frozen (valid for any snapshot from its tid
+        # on, as far as the cache knows), and its connections' index of changes does not name
+        # the item: what RelStorage's own bookkeeping left behind in the stress test below.
+        db = open_db(self, self.dsn)
+        local = db.storage._cache.local_client
+        oid_int = int.from_bytes(oid, "big")
+        local[(oid_int, version_1[1])] = version_1
+        local.freeze({oid_int: version_1[1]})
+        tm = transaction.TransactionManager()
+        conn = db.open(transaction_manager=tm)
+        tm.begin()
+        self.assertEqual(conn.root()["item"]["version"], 2)  # RelStorage 4.3 alone: 1
+        tm.abort()
+        conn.close()
+
+    def test_four_processes_read_no_state_older_than_their_snapshots(self):
+        # A queue's work, four processes of three threads, every state the cache serves
+        # checked against the snapshot (tests/support/relstorage_readers.py). Without the
+        # fix this met tens of stale states and a few "the bucket being iterated changed
+        # size" errors in each 30 s run.
+        subprocess.run([sys.executable, READERS, self.dsn, "setup"], check=True)
+        runs = [subprocess.Popen([sys.executable, READERS, self.dsn, "run", str(index), "4", "20"],
+                                 stdout=subprocess.PIPE, text=True) for index in range(4)]
+        results = [json.loads(run.communicate(timeout=120)[0].strip().splitlines()[-1]) for run in runs]
+        self.assertEqual([run.returncode for run in runs], [0, 0, 0, 0])
+        self.assertEqual([result.get("stale", 0) for result in results], [0, 0, 0, 0], results)
+        self.assertEqual([result.get("errors", 0) for result in results], [0, 0, 0, 0], results)
+        self.assertTrue(all(result.get("moved", 0) > 100 for result in results), results)  # (they worked)
+
+
 class TestTempStoreAnalyzed(unittest.TestCase):
 
     def setUp(self):
-        home = tempfile.mkdtemp(prefix="zasync-rspatch-")
-        self.addCleanup(shutil.rmtree, home, True)
-        server = PostgresServer(home + "/postgres", port=free_port(), tied=True)
-        server.start()
-        self.addCleanup(server.stop)
-        server.create_database("zasync")
+        dsn = start_postgres(self)
         options = Options(keep_history=False)
-        self.adapter = PostgreSQLAdapter(dsn=server.dsn("zasync"), options=options)
+        self.adapter = PostgreSQLAdapter(dsn=dsn, options=options)
         self.db = DB(RelStorage(self.adapter, options=options))
         self.addCleanup(self.db.close)
         # A small database, as a queue database is: 10,000 objects.
@@ -47,7 +125,7 @@ class TestTempStoreAnalyzed(unittest.TestCase):
             root[number] = PersistentMapping(number=number)
         tm.commit()
         conn.close()
-        with psycopg2.connect(server.dsn("zasync")) as connection, connection.cursor() as cursor:
+        with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
             cursor.execute("ANALYZE object_state")  # (as autovacuum would, in time)
         connection.close()
 
