@@ -69,9 +69,15 @@ class TestCacheServesTheSnapshot(unittest.TestCase):
         connection.close()
         return bytes(state), tid
 
-    def test_a_frozen_state_older_than_the_snapshot_is_not_served(self):
-        # Another process writes version 1, then version 2.
-        other = open_db(self, self.dsn)
+    def connection_with_a_stale_frozen_state(self):
+        """A connection whose process's cache holds an item's version 1, frozen, while the
+        database holds version 2; and (oid as an int, version 2's tid).
+
+        Frozen: valid for any snapshot from its tid on, as far as the cache knows; and the
+        connection's index of changes does not name the item. That is what RelStorage's own
+        bookkeeping left behind in the stress test below.
+        """
+        other = open_db(self, self.dsn)  # another process: a cache of its own
         with other.transaction() as conn:
             conn.root()["item"] = PersistentMapping(version=1)
         with other.transaction() as conn:
@@ -79,20 +85,30 @@ class TestCacheServesTheSnapshot(unittest.TestCase):
         version_1 = self.committed(oid)
         with other.transaction() as conn:
             conn.root()["item"]["version"] = 2
-        # This process's cache holds version 1, frozen (valid for any snapshot from its tid
-        # on, as far as the cache knows), and its connections' index of changes does not name
-        # the item: what RelStorage's own bookkeeping left behind in the stress test below.
         db = open_db(self, self.dsn)
-        local = db.storage._cache.local_client
         oid_int = int.from_bytes(oid, "big")
+        local = db.storage._cache.local_client
         local[(oid_int, version_1[1])] = version_1
         local.freeze({oid_int: version_1[1]})
         tm = transaction.TransactionManager()
         conn = db.open(transaction_manager=tm)
+        self.addCleanup(conn.close)
+        self.addCleanup(tm.abort)
         tm.begin()
+        return conn, oid_int, self.committed(oid)[1]
+
+    def test_a_frozen_state_older_than_the_snapshot_is_not_served(self):
+        conn, _oid_int, _tid = self.connection_with_a_stale_frozen_state()
         self.assertEqual(conn.root()["item"]["version"], 2)  # RelStorage 4.3 alone: 1
-        tm.abort()
-        conn.close()
+
+    def test_prefetch_reads_the_snapshot_for_an_object_the_index_does_not_name(self):
+        conn, oid_int, tid = self.connection_with_a_stale_frozen_state()
+        item = conn.root()["item"]  # (a ghost: not loaded yet)
+        conn.prefetch([item])
+        cache = conn._storage._cache
+        self.assertEqual(cache.object_index[oid_int], tid)  # named in the index: load() serves it
+        self.assertEqual(cache.local_client[(oid_int, tid)][1], tid)
+        self.assertEqual(item["version"], 2)
 
     def test_four_processes_read_no_state_older_than_their_snapshots(self):
         # A queue's work, four processes of three threads, every state the cache serves

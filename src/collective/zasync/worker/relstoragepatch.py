@@ -58,29 +58,29 @@ def analyze_new_temp_store():
 
 
 def consistent_cache_reads():
-    """Patch RelStorage's ``StorageCache.load`` to look its cache up under the lock of the
-    process's cache coordinator (idempotent).
+    """Patch RelStorage's ``StorageCache.load`` and ``prefetch`` (idempotent) to serve only
+    the cached states that the connection's index of changes names.
 
-    RelStorage 4's local cache is shared by the threads of a process. Each thread's
-    connection finds an object's state by the transaction that last changed it, as recorded
-    in an index of recent changes; an object the index does not name is served from a
-    "frozen" entry, the state the cache last knew, as long as it is not newer than the
-    connection's view. From time to time, under that lock, a thread that polls prunes the
-    oldest changes from the index, and then freezes the states they named. A load in
-    another thread, which takes no lock, can come between the two: the object has left the
-    index and its frozen entry is still the state before that change. The connection gets
-    a state older than its view, mixed with current ones: a BTree whose buckets disagree
-    ("RuntimeError: the bucket being iterated changed size", or BTrees aborting the
-    process). It happens with several processes committing often, each with a few threads:
-    workers. Looked up under the lock, the index and the frozen entries agree; the database
-    is queried outside it, as before.
+    RelStorage 4's local cache is shared by the threads of a process. It finds an object's
+    state for a connection by the transaction that last changed it, as the connection's
+    index of recent changes names it; for an object the index does not name, it serves a
+    "frozen" state, the last it knew, if that is not newer than the connection's snapshot.
+    With several processes committing often, each with a few threads (workers), some of
+    those frozen states were older than the snapshot: the object had changed since, and
+    neither the index nor the frozen entry knew. Measured by comparing every state the
+    cache served with the snapshot's (tests/support/relstorage_readers.py): every stale
+    state was a frozen one; which step of RelStorage's bookkeeping loses the change is not
+    pinned down. A connection then reads stale and current states together: a BTree whose
+    buckets disagree ("RuntimeError: the bucket being iterated changed size", or BTrees
+    aborting the process). So for an object its index does not name, a connection reads
+    its snapshot (``load``, ``prefetch``), and names what it read in the index.
     """
     try:
         from relstorage.cache.storage_cache import StorageCache
     except ImportError:  # no RelStorage, no problem
         return
 
-    def consistent(original):
+    def consistent_load(original):
         def load(self, cursor, oid_int):
             index = self.object_index
             if not index:  # (never polled: the original reads the database)
@@ -94,10 +94,33 @@ def consistent_cache_reads():
             if not tid:  # (deleted: what the original answers)
                 return None, None
             self._check_tid_after_load(oid_int, tid, indexed_tid, cursor)
-            index[oid_int] = tid
-            self.cache[(oid_int, tid)] = (state, tid)
+            remember(self, oid_int, state, tid)
             return state, tid
         return load
 
-    if patch_once(StorageCache, "load", consistent):
-        log.debug("RelStorage patched: its local cache is read under its coordinator's lock.")
+    def consistent_prefetch(original):
+        # What load() will not take from the cache, prefetch() reads: else it would take a
+        # frozen state for cached and leave each of those objects to a query of its own.
+        def prefetch(self, cursor, oid_ints):
+            index = self.object_index
+            if not index or (self.cache is self.local_client and not self.cache.limit):
+                return original(self, cursor, oid_ints)
+            missing = set()
+            for oid_int in oid_ints:
+                indexed_tid = index[oid_int]
+                if indexed_tid is None or (oid_int, indexed_tid) not in self.cache:
+                    missing.add(oid_int)
+            for oid_int, state, tid in self.adapter.mover.load_currents(cursor, missing) if missing else ():
+                self._check_tid_after_load(oid_int, tid, cursor=cursor)
+                remember(self, oid_int, state, tid)
+        return prefetch
+
+    def remember(cache, oid_int, state, tid):
+        """Cache a state read from the snapshot, and name it in the index (load() serves it)."""
+        cache.object_index[oid_int] = tid
+        cache.cache[(oid_int, tid)] = (state, tid)
+
+    patched = patch_once(StorageCache, "load", consistent_load)
+    patched = patch_once(StorageCache, "prefetch", consistent_prefetch) or patched
+    if patched:
+        log.debug("RelStorage patched: its local cache serves only the states its index names.")
