@@ -5,13 +5,13 @@ side, on a private PostgreSQL server.
 
     PYTHONPATH=. .venv/bin/python benchmarks/relstorage_cache.py [--objects 20000] [--rounds 3]
 
-Not part of `make bench` (it measures the fix's price, not a job's). Each side runs in a
-process of its own (``--side stock`` or ``--side fix``: the fix is applied by importing
+Not part of `make bench` (it measures the fix's price, not a job's). Each side runs in a process
+of its own (``--side stock`` or ``--side fix``: the fix is applied by importing
 collective.zasync). In each: a first connection loads the objects (RelStorage's local cache
 keeps their states), another connection commits 1,100 small transactions (past the 1,000 that
-RelStorage's index of recent changes keeps for an idle connection, so that it freezes the
-states the index no longer names), then a fresh connection loads the N objects again, timed. Stock RelStorage
-serves them from its frozen states; the fix reads each from PostgreSQL.
+RelStorage's index of recent changes keeps for an idle connection, so that it freezes the states
+the index no longer names), then a fresh connection loads the N objects again, timed. Stock
+RelStorage serves them from its frozen states; the fix reads each from PostgreSQL.
 """
 
 from pathlib import Path

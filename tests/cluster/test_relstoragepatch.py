@@ -13,7 +13,7 @@ from persistent.mapping import PersistentMapping
 from relstorage.adapters.postgresql import PostgreSQLAdapter
 from relstorage.options import Options
 from relstorage.storage import RelStorage
-from pathlib import Path
+from tests.support import relstorage_readers
 from ZODB.DB import DB
 
 import collective.zasync  # noqa: F401 (importing the package applies the patch)
@@ -34,7 +34,7 @@ FROM object_state INNER JOIN temp_store USING(zoid)
 WHERE temp_store.prev_tid <> 0 ORDER BY object_state.zoid"""
 
 
-READERS = Path(__file__).parent.parent / "support" / "relstorage_readers.py"
+READERS = relstorage_readers.__file__
 
 
 def start_postgres(test):
@@ -50,8 +50,7 @@ def start_postgres(test):
 
 def open_db(test, dsn):
     """A database on ``dsn`` with a local cache of its own, as a process of its own has."""
-    options = Options(keep_history=False, cache_local_mb=10)
-    db = DB(RelStorage(PostgreSQLAdapter(dsn=dsn, options=options), options=options))
+    db = relstorage_readers.open_db(dsn)
     test.addCleanup(db.close)
     return db
 

@@ -110,17 +110,20 @@ def consistent_cache_reads():
                 indexed_tid = index[oid_int]
                 if indexed_tid is None or (oid_int, indexed_tid) not in self.cache:
                     missing.add(oid_int)
-            for oid_int, state, tid in self.adapter.mover.load_currents(cursor, missing) if missing else ():
+            if not missing:
+                return
+            for oid_int, state, tid in self.adapter.mover.load_currents(cursor, missing):
                 self._check_tid_after_load(oid_int, tid, cursor=cursor)
                 remember(self, oid_int, state, tid)
         return prefetch
-
-    def remember(cache, oid_int, state, tid):
-        """Cache a state read from the snapshot, and name it in the index (load() serves it)."""
-        cache.object_index[oid_int] = tid
-        cache.cache[(oid_int, tid)] = (state, tid)
 
     patched = patch_once(StorageCache, "load", consistent_load)
     patched = patch_once(StorageCache, "prefetch", consistent_prefetch) or patched
     if patched:
         log.debug("RelStorage patched: its local cache serves only the states its index names.")
+
+
+def remember(storage_cache, oid_int, state, tid):
+    """Cache a state read from the snapshot, and name it in the index (so that load() serves it)."""
+    storage_cache.object_index[oid_int] = tid
+    storage_cache.cache[(oid_int, tid)] = (state, tid)
