@@ -68,6 +68,8 @@ class TestControlPanelInABrowser(PanelTestCase):
     def assert_themed(self):
         """The page is styled by the site's theme, as users see it (not the bare HTML that
         Plone serves to unthemed host names such as 127.0.0.1)."""
+        # the stylesheets are applied once the page has loaded
+        self.page.wait_for_load_state("load")
         state = self.theme_state()
         # Barceloneta's bundle is linked ...
         self.assertTrue(any("++theme++barceloneta" in href for href in state["sheets"]), state)
@@ -115,6 +117,9 @@ class TestControlPanelInABrowser(PanelTestCase):
 
         # its page, with the traceback
         failed.locator("a.zasync-job-link").click()
+        # the click only starts the navigation: reading the page before the job's page has
+        # arrived would read (or lose, as the old document goes) the list's page
+        page.wait_for_url("**/@@zasync-job?*")
         traceback = page.locator("#zasync-traceback")
         self.assert_themed()
         self.assertIn("Traceback (most recent call last)", traceback.inner_text())
