@@ -1,4 +1,4 @@
-"""What the RelStorage cache fix (worker/relstoragepatch.py, consistent_cache_reads) costs a
+"""What the RelStorage cache fix (worker/relstoragepatch.py, remove_superseded_states) costs a
 process: a connection with an empty object cache loads N objects that another connection of
 the same process loaded a while ago, with RelStorage 4.3 as it comes and with the fix, side by
 side, on a private PostgreSQL server.
@@ -10,8 +10,9 @@ of its own (``--side stock`` or ``--side fix``: the fix is applied by importing
 collective.zasync). In each: a first connection loads the objects (RelStorage's local cache
 keeps their states), another connection commits 1,100 small transactions (past the 1,000 that
 RelStorage's index of recent changes keeps for an idle connection, so that it freezes the states
-the index no longer names), then a fresh connection loads the N objects again, timed. Stock
-RelStorage serves them from its frozen states; the fix reads each from PostgreSQL.
+the index no longer names), then a fresh connection loads the N objects again, timed. Both
+sides serve them from the frozen states: the fix changes which states the cache drops, not how
+it serves the others.
 """
 
 from pathlib import Path

@@ -20,9 +20,9 @@ forget_prefetched_oids_on_reconnect()
 # RelStorage's local cache can hand a thread a state older than its view, and its commits on
 # PostgreSQL scan object_state, unless patched (worker/relstoragepatch.py).
 from collective.zasync.worker.relstoragepatch import analyze_new_temp_store  # noqa: E402
-from collective.zasync.worker.relstoragepatch import consistent_cache_reads  # noqa: E402
+from collective.zasync.worker.relstoragepatch import remove_superseded_states  # noqa: E402
 
-consistent_cache_reads()
+remove_superseded_states()
 analyze_new_temp_store()
 
 # -- the public names (each also where the documentation gives it) ---------------------------

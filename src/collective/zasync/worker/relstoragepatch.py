@@ -1,8 +1,8 @@
 """Two fixes for RelStorage, applied when the package is imported (every Zope instance and
 worker with collective.zasync installed), each explained where it is made. Not for add-ons.
 
-- ``consistent_cache_reads``: a connection never reads a state older than its view from
-  RelStorage's local cache.
+- ``remove_superseded_states``: RelStorage's local cache drops an object's states that a
+  later change superseded, so that no connection reads one.
 - ``analyze_new_temp_store``: on PostgreSQL, a commit of a few objects does not read all of
   ``object_state`` to lock them.
 """
@@ -57,73 +57,42 @@ def analyze_new_temp_store():
         log.debug("RelStorage patched: a PostgreSQL store connection analyzes its empty temp_store.")
 
 
-def consistent_cache_reads():
-    """Patch RelStorage's ``StorageCache.load`` and ``prefetch`` (idempotent) to serve only
-    the cached states that the connection's index of changes names.
+def remove_superseded_states():
+    """Patch RelStorage's ``LocalClient.delitems`` (idempotent) to remove what it promises:
+    every cached state of each object that is not newer than the given transaction.
 
-    RelStorage 4's local cache is shared by the threads of a process. It finds an object's
-    state for a connection by the transaction that last changed it, as the connection's
-    index of recent changes names it; for an object the index does not name, it serves a
-    "frozen" state, the last it knew, if that is not newer than the connection's snapshot.
-    With several processes committing often, each with a few threads (workers), some of
-    those frozen states were older than the snapshot: the object had changed since, and
-    neither the index nor the frozen entry knew. Measured by comparing every state the
-    cache served with the snapshot's (tests/support/relstorage_readers.py): every stale
-    state was a frozen one; which step of RelStorage's bookkeeping loses the change is not
-    pinned down. A connection then reads stale and current states together: a BTree whose
-    buckets disagree ("RuntimeError: the bucket being iterated changed size", or BTrees
-    aborting the process). So for an object its index does not name, a connection reads
-    its snapshot (``load``, ``prefetch``), and names what it read in the index.
+    RelStorage 4's local cache, shared by a process's connections, "freezes" an object's
+    last known state when its index of recent changes forgets the object, and serves that
+    state to any connection whose index does not name the object. When a vacuum of that
+    index finds an object changed twice (a state at T2, then T3), it asks the cache to drop
+    the object's states up to T2 (``delitems``). The cache does so when it holds several
+    states of the object; when it holds one, it compares the wrong way round
+    (``SVCacheEntry::discarding_tids_before``): it drops that state if it is T2's or newer,
+    and keeps it if older. So a frozen state from before T2 (one this process read, while
+    other processes wrote T2 and T3) survived, and a connection whose view lies between T2
+    and T3 was served it: a state older than its snapshot, read beside current ones. A
+    BTree read that way has buckets that disagree ("RuntimeError: the bucket being iterated
+    changed size", or BTrees aborting the process). Reproduced with real processes by
+    tests/support/relstorage_readers.py, and step by step in
+    tests/cluster/test_relstoragepatch.py.
+
+    After RelStorage's own ``delitems``, any object still cached with no state newer than
+    its given transaction has only states that should have gone: it is removed.
     """
     try:
-        from relstorage.cache.storage_cache import StorageCache
+        from relstorage.cache.local_client import LocalClient
     except ImportError:  # no RelStorage, no problem
         return
 
-    def consistent_load(original):
-        def load(self, cursor, oid_int):
-            index = self.object_index
-            if not index:  # (never polled: the original reads the database)
-                return original(self, cursor, oid_int)
-            indexed_tid = index[oid_int]
-            if indexed_tid is not None:
-                cached = self.cache[(oid_int, indexed_tid)]
-                if cached:
-                    return cached
-            state, tid = self.adapter.mover.load_current(cursor, oid_int)
-            if not tid:  # (deleted: what the original answers)
-                return None, None
-            self._check_tid_after_load(oid_int, tid, indexed_tid, cursor)
-            remember(self, oid_int, state, tid)
-            return state, tid
-        return load
+    def removing_superseded(original):
+        def delitems(self, oids_tids):
+            original(self, oids_tids)
+            cache = self._cache
+            left = [oid for oid, tid in oids_tids.items()
+                    if cache.contains_oid_with_newer_tid(oid, tid) is None]
+            if left:
+                cache.del_oids(left)  # (an object not cached is skipped)
+        return delitems
 
-    def consistent_prefetch(original):
-        # What load() will not take from the cache, prefetch() reads: else it would take a
-        # frozen state for cached and leave each of those objects to a query of its own.
-        def prefetch(self, cursor, oid_ints):
-            index = self.object_index
-            if not index or (self.cache is self.local_client and not self.cache.limit):
-                return original(self, cursor, oid_ints)
-            missing = set()
-            for oid_int in oid_ints:
-                indexed_tid = index[oid_int]
-                if indexed_tid is None or (oid_int, indexed_tid) not in self.cache:
-                    missing.add(oid_int)
-            if not missing:
-                return
-            for oid_int, state, tid in self.adapter.mover.load_currents(cursor, missing):
-                self._check_tid_after_load(oid_int, tid, cursor=cursor)
-                remember(self, oid_int, state, tid)
-        return prefetch
-
-    patched = patch_once(StorageCache, "load", consistent_load)
-    patched = patch_once(StorageCache, "prefetch", consistent_prefetch) or patched
-    if patched:
-        log.debug("RelStorage patched: its local cache serves only the states its index names.")
-
-
-def remember(storage_cache, oid_int, state, tid):
-    """Cache a state read from the snapshot, and name it in the index (so that load() serves it)."""
-    storage_cache.object_index[oid_int] = tid
-    storage_cache.cache[(oid_int, tid)] = (state, tid)
+    if patch_once(LocalClient, "delitems", removing_superseded):
+        log.debug("RelStorage patched: its local cache drops an object's superseded state.")
