@@ -56,10 +56,8 @@ def open_db(test, dsn):
     return db
 
 
-class TestCacheServesTheSnapshot(unittest.TestCase):
-
-    def setUp(self):
-        self.dsn = start_postgres(self)
+class TestCacheDropsSupersededStates(unittest.TestCase):
+    """RelStorage's local cache alone: no database needed."""
 
     def test_removing_states_up_to_a_transaction_removes_a_lone_older_state(self):
         from relstorage.cache.local_client import LocalClient
@@ -78,6 +76,12 @@ class TestCacheServesTheSnapshot(unittest.TestCase):
         self.assertNotIn((2, 5), cache)
         self.assertIn((2, 20), cache)
 
+
+class TestCacheServesTheSnapshot(unittest.TestCase):
+
+    def setUp(self):
+        self.dsn = start_postgres(self)
+
     def test_a_connection_reads_its_snapshot_after_others_changed_an_object_twice(self):
         # Step by step, what the stress test below met by chance: this process froze the
         # item's state 1; another process wrote 2, then 3; a connection whose view lies
@@ -86,13 +90,13 @@ class TestCacheServesTheSnapshot(unittest.TestCase):
         other_tm = transaction.TransactionManager()
         other_conn = other.open(transaction_manager=other_tm)
         self.addCleanup(other_conn.close)
-        other_conn.root()["item"] = PersistentMapping(version=1)
+        other_conn.root()["item"] = PersistentMapping(value=1)
         other_conn.root()["counter"] = PersistentMapping(value=0)
         other_tm.commit()
 
         def commit_in_the_other_process(name, value):
             other_tm.begin()
-            other_conn.root()[name]["version" if name == "item" else "value"] = value
+            other_conn.root()[name]["value"] = value
             other_tm.commit()
 
         db = open_db(self, self.dsn)
@@ -100,7 +104,7 @@ class TestCacheServesTheSnapshot(unittest.TestCase):
         first = db.open(transaction_manager=first_tm)
         self.addCleanup(first.close)
         first_tm.begin()
-        self.assertEqual(first.root()["item"]["version"], 1)
+        self.assertEqual(first.root()["item"]["value"], 1)
         oid_int = int.from_bytes(first.root()["item"]._p_oid, "big")
         local = db.storage._cache.local_client
         for value in range(1, 4):  # other changes: this process's index moves on, freezes state 1
@@ -121,7 +125,7 @@ class TestCacheServesTheSnapshot(unittest.TestCase):
         commit_in_the_other_process("item", 3)
         first_tm.begin()  # the index forgets version 2 and asks the cache to drop what it had
         self.assertIsNone(local[(oid_int, None)])  # RelStorage 4.3 alone: version 1, frozen
-        self.assertEqual(second.root()["item"]["version"], 2)  # RelStorage 4.3 alone: 1
+        self.assertEqual(second.root()["item"]["value"], 2)  # RelStorage 4.3 alone: 1
         second_tm.abort()
         first_tm.abort()
 
