@@ -100,6 +100,10 @@ class TestLimitedSlotsGoRound(TwoWorkersPlayedTestCase):
     def claim(self, uuid, free, idle):
         return claiming.claim(self.root, self.root.workers[uuid], free, self.now, idle=idle)
 
+    def share_of(self, job):
+        """The worker whose share ``job`` is in."""
+        return "a" if claiming.shares(self.root, "a", self.now).mine(waiting_key(job), job) else "b"
+
     def test_a_worker_claiming_ahead_leaves_the_slots_of_a_queue_it_cannot_run_now(self):
         self.queue.concurrency = 6
         jobs = self.queue_jobs(10)
@@ -119,7 +123,11 @@ class TestLimitedSlotsGoRound(TwoWorkersPlayedTestCase):
     def test_only_the_jobs_under_a_quota_wait_for_an_idle_thread(self):
         self.queue.concurrency = None
         self.queue.quotas["pdf"] = 4
-        under_quota = self.queue_jobs(6, quota_names=("pdf",))
+        # Job ids are random, and so is their share: queue until each worker has one at least
+        # (a worker's idle thread takes an under-quota job of its own share only).
+        under_quota = []
+        while len(under_quota) < 6 or len({self.share_of(job) for job in under_quota}) < 2:
+            under_quota += self.queue_jobs(1, quota_names=("pdf",))
         free = self.queue_jobs(4)
         claimed = self.claim("a", 16, idle=1) + self.claim("b", 16, idle=1)
         self.assertEqual(sum(job in under_quota for job in claimed), 2)  # one per idle thread
