@@ -54,7 +54,7 @@ QUICK = dict(
 )
 FULL = dict(
     noop_jobs=5000, noop_configs="1x2,1x4,2x2,2x4,4x2", relstorage_configs="1x2,2x2,4x2",
-    doc_jobs=2000, docs=200, doc_configs="1x1,1x2,2x1,2x2,4x2", doc_rounds=3,
+    doc_jobs=5000, docs=200, doc_configs="1x1,1x2,2x1,2x2,4x2", doc_rounds=3,
     celery_concurrency="1,2,4", latency_samples=60, enqueue_samples=200, claim_samples=50,
     depths="100,10000,100000", inbox_depths="100,10000,100000", ceiling_seconds=5.0,
     ceiling_clients="1,2,4", drain_check=1, million=1000000, lifetime_jobs=10000, page_samples=20,

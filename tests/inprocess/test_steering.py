@@ -106,3 +106,23 @@ class TestSteering(TwoWorkersPlayedTestCase):
         steering.note(record, {self.kind: self.stamp(steering.NOTE_EVERY + 1)}, self.stamp(steering.NOTE_EVERY + 1))
         self.assertTrue(record._p_changed)
         self.assertEqual(record.conflicting, {self.kind: self.stamp(steering.NOTE_EVERY + 1)})
+
+    def test_a_backlog_steered_elsewhere_is_looked_at_one_chunk_deep(self):
+        backlog = [self.service.queueJob(sample_jobs.set_title, self.portal, "B%d" % n) for n in range(60)]
+        transaction.commit()
+        filing.file_inboxes(self.queue)
+        self.conflict_in_b()
+        self.root.workers["a"].last_claim = self.stamp()
+        transaction.commit()
+        _tm, root = self.connection()  # (its jobs are ghosts until a claim loads them)
+        now = max(job.queued for job in backlog) + timedelta(milliseconds=1)
+        free = 2
+        self.assertEqual(claiming.claim(root, root.workers["b"], free, now), [])
+        jobs = root.queues[""].jobs
+        loaded = [job_id for job_id in jobs.keys() if jobs[job_id]._p_changed is not None]
+        # b's pass read the first chunk (4 per free slot: the set_title jobs queued first), saw
+        # only jobs of a, and stopped there: the rest of a's backlog was not loaded for nothing.
+        # (The no-op jobs behind that chunk that hash to b run in their turn, as with one worker.)
+        self.assertEqual(len(loaded), 4 * free)
+        taken_by_a = {job.id for job in claiming.claim(self.root, self.root.workers["a"], 100, now)}
+        self.assertLessEqual({job.id for job in self.titles + backlog}, taken_by_a)

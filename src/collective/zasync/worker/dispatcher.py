@@ -159,6 +159,8 @@ class Dispatcher:
             log.exception("Worker %s could not hand its jobs back as it stopped (is the database "
                           "unreachable?); a live worker takes them back once it declares this one "
                           "dead.", self.uuid)
+        self.stats["objects loaded by the dispatcher"] = sum(
+            conn.getTransferCounts()[0] for conn in {self.conn, self._queue_conn})
         self.transactions.close()
         self.stats["objects loaded by jobs"] = sum(runner.loads for runner in self._runners)
         self.stats["objects stored by jobs"] = sum(runner.stores for runner in self._runners)
