@@ -240,6 +240,9 @@ class Observer:
                 problems.append("queue %r keeps running batches %s" % (name, list(queue.batches.keys())))
             if len(queue.unique):
                 problems.append("queue %r keeps unique keys %s" % (name, list(queue.unique.keys())))
+            ended = getattr(queue, "ended_unfiled", None)
+            if ended:
+                problems.append("queue %r keeps ended_unfiled %s (its inboxes are read)" % (name, list(ended)))
             live_recurrences = [r for r in queue.recurring.values() if not r.cancelled]
             if len(queue.recurring) != len(live_recurrences):
                 problems.append("queue %r keeps cancelled recurrences" % name)

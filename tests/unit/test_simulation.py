@@ -34,6 +34,10 @@ REGRESSIONS = {
            "its id: still listed in its queue once removed",
     25690: "a batch retried after a job of it that succeeded was removed listed that job again, for ever",
     22268: "a running job asked to stop, then set aside and removed: its stop request kept for ever",
+    246: "a job whose class changed after it was queued, filed from its card and claimed in one "
+         "pass: every pass failed on it",
+    1064: "a job set aside, removed, then cancelled by an administrator who still held it: noted "
+          "as ended before it was filed, though in no inbox, and kept so for ever",
 }
 FOUND_WITH_NEWSLETTERS = {21}  # (the others were found before schedules queued newsletters)
 

@@ -32,6 +32,7 @@ from collective.zasync.core.queue import get_queue_root
 from collective.zasync.core.setaside import error_text
 from collective.zasync.core.setaside import load_error
 from collective.zasync.core.setaside import stored_id
+from collective.zasync.core.setaside import stored_text
 from collective.zasync.core.trees import made
 
 import logging
@@ -90,13 +91,17 @@ def unfinished(job):
 
 
 def failed_unloadable(queue, job):
-    """Fail ``job`` if one of its dependencies can no longer be loaded and is not set aside
-    (its class changed after it finished, say); True if it did. Filing would otherwise fail
-    on it at every pass, or wait for it for ever."""
+    """Fail ``job`` if one of its dependencies can no longer be loaded, is not set aside and has
+    finished (its class changed after it finished, say); True if it did. Filing would otherwise
+    fail on it at every pass, or wait for it for ever.
+
+    One that has not finished (filed unloaded from its card: cards.py) is set aside where
+    a claim meets it: ``job`` waits for it, as for any job set aside.
+    """
     aside = set_aside_of(job)
     for dependency in job.depends_on:
         error = load_error(dependency) if dependency._p_oid not in aside else None
-        if error is not None:
+        if error is not None and stored_text(dependency, "status") == interfaces.COMPLETED:
             unblock(queue, job)
             fail(queue, job, "Not run: job %s, which it depends on, can no longer be loaded (%s). "
                              "Fix the code it needs, then retry this job."
@@ -131,7 +136,7 @@ def file_or_block(queue, job):
     blocked = blocked_of(queue, create=True)
     aside = set_aside_of(job)
     for dependency in pending:
-        if dependency._p_jar is not None and dependency._p_oid is not None:
+        if dependency._p_jar is not None and dependency._p_oid is not None and load_error(dependency) is None:
             dependency._p_jar.readCurrent(dependency)  # its commit meanwhile makes ours retry
         blocked["%s %s" % (dependency_id(dependency, aside), job.id)] = job
 

@@ -80,14 +80,22 @@ def _keys(job):
 
 def index_job(queue, job):
     """Add ``job`` to the indexes of ``queue`` (again: no change)."""
-    for name, key in _keys(job):
+    index_under(queue, job, job.id, _keys(job))
+
+
+def index_under(queue, job, job_id, keys):
+    """Add ``job`` (id ``job_id``) to the indexes of ``queue`` under ``keys``: (index name, key) pairs.
+
+    What index_job does from the job, and filing from its card (cards.py), without loading it.
+    """
+    for name, key in keys:
         if key is None:
             continue
         index = made(queue, name)
         jobs = index.get(key)
         if jobs is None:
             jobs = index[key] = OOBTree()
-        jobs.insert(newest_first_key(job), job)
+        jobs.insert(newest_first_key_of(job_id), job)
 
 
 def unindex_job(queue, job):

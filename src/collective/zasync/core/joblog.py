@@ -15,6 +15,7 @@ bucket of a BTree and the log itself), with 100 or 100,000 jobs unread. Not for 
 """
 
 from BTrees.OOBTree import OOBTree
+from collective.zasync.core.cards import read_card
 from collective.zasync.core.trees import settle
 from collective.zasync.core.uidindex import forget_read
 from collective.zasync.defaults import PRUNE_PER_APPEND
@@ -53,14 +54,14 @@ class JobLog(Persistent):
 
     # -- the writer ----------------------------------------------------------------
 
-    def append(self, key, job):
-        """Add ``job`` under ``key``, which must sort after every key before it."""
+    def append(self, key, job, card=None):
+        """Add ``job`` under ``key``, which must sort after every key before it (``card``: its filing card)."""
         if self.closed:
             raise ValueError("Job log of %s is closed; the writer uses a new one." % self.writer)
         if key <= self.last_key:
             raise ValueError("Key %r does not sort after %r." % (key, self.last_key))
         self.prune()
-        self.entries[key] = job
+        self.entries[key] = job if card is None else (job, card)
         settle(self.entries)  # (pruned at the front, added at the end: see trees.settle)
         if self.uids is not None:
             settle(self.uids)  # (likewise, for the jobs of one item)
@@ -73,17 +74,22 @@ class JobLog(Persistent):
         mark = self.mark.key
         if mark:
             for key in list(itertools.islice(self.entries.keys(max=mark), limit)):
-                forget_read(self, key, self.entries.pop(key))
+                job, card = _split(key, self.entries.pop(key))
+                forget_read(self, key, job, card.uids if card is not None else None)
 
     # -- dispatchers -------------------------------------------------------------------
 
     def unread(self, limit=None):
         """(key, job) pairs not read yet, oldest first."""
+        return [(key, job) for key, job, _card in self.unread_cards(limit)]
+
+    def unread_cards(self, limit=None):
+        """(key, job, FilingCard or None) of the entries not read yet, oldest first (cards.py)."""
         items = self.entries.items(min=self.mark.key, excludemin=bool(self.mark.key))
-        return list(itertools.islice(items, limit))
+        return [(key, *_split(key, value)) for key, value in itertools.islice(items, limit)]
 
     def mark_read(self, pairs):
-        """Record that the (key, job) ``pairs`` (from unread()) were filed."""
+        """Record that the ``pairs`` (from unread() or unread_cards()) were filed."""
         if pairs:
             self.mark.key = pairs[-1][0]
             self.mark.count += len(pairs)
@@ -94,4 +100,11 @@ class JobLog(Persistent):
 
     def get_unread(self, key):
         """The job under ``key`` if it is not read yet, else None."""
-        return self.entries.get(key) if key > self.mark.key else None
+        return _split(key, self.entries.get(key))[0] if key > self.mark.key else None
+
+
+def _split(key, value):
+    """(job, FilingCard or None) of an entry's stored ``value``: a job, or (job, card) (cards.py)."""
+    if isinstance(value, tuple):
+        return value[0], read_card(value[1], key)
+    return value, None

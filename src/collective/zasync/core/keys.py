@@ -20,9 +20,19 @@ def waiting_key(job):
     it, and deleting that old entry cannot undo the filing (two commits that
     wrote different keys: both count).
     """
+    return waiting_key_at(due_us(job), job.id, job.claim_token)
+
+
+def due_us(job):
+    """When ``job`` is due (its ``waiting`` key's time), in microseconds since 1970."""
     when = job.queued if job.begin_after is None else max(job.begin_after, job.queued)
-    key = "%016d.%s" % (int(when.timestamp() * 1_000_000), job.id)
-    return key if not job.claim_token else "%s.%d" % (key, job.claim_token)
+    return int(when.timestamp() * 1_000_000)
+
+
+def waiting_key_at(when_us, job_id, claim_token=None):
+    """The ``waiting`` key of job ``job_id`` due at ``when_us`` (see waiting_key)."""
+    key = "%016d.%s" % (when_us, job_id)
+    return key if not claim_token else "%s.%d" % (key, claim_token)
 
 
 def due_key(timestamp):

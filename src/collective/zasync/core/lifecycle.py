@@ -12,13 +12,17 @@ from collective.zasync.core.dependencies import release_dependents
 from collective.zasync.core.dependencies import unblock
 from collective.zasync.core.failure import Failure
 from collective.zasync.core.indexes import index_job
+from collective.zasync.core.indexes import index_under
 from collective.zasync.core.job import utcnow
 from collective.zasync.core.places import add_finished
+from collective.zasync.core.places import add_waiting
 from collective.zasync.core.places import file_waiting
 from collective.zasync.core.places import is_filed_finished
 from collective.zasync.core.places import unfile_waiting
 from collective.zasync.core.queue import get_queue_root
 from collective.zasync.core.queue import unique_entry_of
+from collective.zasync.core.trees import made
+from collective.zasync.core.uidindex import index_filed
 from collective.zasync.core.uidindex import unindex_finished
 
 import logging
@@ -44,6 +48,36 @@ def file_new(queue, job):
         file_or_block(queue, job)  # waits, or is kept aside until its dependencies finished
     else:
         file_waiting(queue, job)
+
+
+def file_from_card(queue, job, card):
+    """As file_new, from the filing card (cards.py) of a plain job: the job is not loaded.
+
+    False if the card cannot say it all: the job was filed before (a retry queues a
+    job again) or ended before it was filed (a cancel, its content deleted: it is in
+    ``ended_unfiled``). The caller then loads it and files it with file_new (which
+    passes an ended one over), and drops its ``ended_unfiled`` entry (forget_ended).
+    """
+    if queue.ended_unfiled is not None and card.job_id in queue.ended_unfiled:
+        return False
+    if card.job_id in queue.jobs:
+        return False
+    queue.jobs[card.job_id] = job
+    index_under(queue, job, card.job_id, card.index_keys)
+    add_waiting(queue, job, card.priority, card.waiting_key)
+    index_filed(queue, job, card.job_id, card.uids)
+    return True
+
+
+def unfiled(queue, job):
+    """True if ``job`` is still in an inbox of ``queue``, under its id (as every job with a card is)."""
+    return queue.inboxes is not None and any(inbox.get_unread(job.id) is job for inbox in queue.inboxes.values())
+
+
+def forget_ended(queue, job_id):
+    """The job ``job_id`` was read from its inbox: its entry in ``ended_unfiled`` (if any) goes."""
+    if queue.ended_unfiled is not None and job_id is not None and job_id in queue.ended_unfiled:
+        queue.ended_unfiled.remove(job_id)
 
 
 def start_batch(queue, batch):
@@ -156,6 +190,8 @@ def end_unstarted(queue, job, error):
     """
     unfile_waiting(queue, job)
     unblock(queue, job)
+    if unfiled(queue, job):  # its filing must not take its card's word (file_from_card)
+        made(queue, "ended_unfiled").add(job.id)
     job.finish(Failure(error))
     job.complete()
     file_finished(queue, job)

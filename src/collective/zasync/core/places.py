@@ -28,14 +28,18 @@ def file_waiting(queue, job):
     """Put ``job`` among the waiting jobs of ``queue``."""
     if job.status not in (interfaces.PENDING, interfaces.CALLBACKS):
         job.status = interfaces.PENDING
-    tree = tree_for(queue, priority_of(job), create=True)
-    key = waiting_key(job)
+    add_waiting(queue, job, priority_of(job), waiting_key(job))
+    index_filed(queue, job)
+
+
+def add_waiting(queue, job, priority, key):
+    """Put ``job`` in the waiting tree of ``priority`` under ``key``: the trees and counters alone."""
+    tree = tree_for(queue, priority, create=True)
     if tree.get(key) is not job:  # else its entry is still there, claimed and given back since
         tree[key] = job
         queue.waiting_count.change(1)
         if queue.waiting_added is not None:  # (None until migrated: layout 5)
             queue.waiting_added.change(1)  # wakes hungry dispatchers (filing.wake_oids)
-    index_filed(queue, job)
 
 
 def unfile_waiting(queue, job):

@@ -55,18 +55,21 @@ batches           OOBTree job id -> batch          the finisher (lifecycle.start
 unique            OOBTree entry -> job             the queueing request (Queue.put)        when the job is filed finished
 recurring         OOBTree id -> Recurrence         the finisher (file_new)                 when the recurrence is cancelled
 by_uid            OOBTree "uid job id" -> job      the finisher (uidindex.py)              when the job is filed finished
+ended_unfiled     OOTreeSet of job ids             a cancel (lifecycle.end_unstarted) of a  when the finisher reads the job in
+                                                   job still in its inbox                   its inbox (lifecycle.file_from_card)
 by_user, by_item, OOBTree key -> OOBTree of jobs   the finisher (indexes.py); remove       retention; a deleted user's at once
 by_site
 totals            Totals                           retention; remove; retry                never: counters
 ================= ================================ ======================================= ======================================
 
-An inbox's entries and its ``uids`` are written by its one writer, its read mark by
+An inbox's entries (each a job and its filing card: cards.py) and its ``uids`` are written by its one writer, its read mark by
 dispatchers only (joblog.py); a WorkerRecord by its own worker (records.py).
 """
 
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 from collective.zasync import interfaces
+from collective.zasync.core.cards import card_of
 from collective.zasync.core.job import new_job_id
 from collective.zasync.core.joblog import JobLog
 from collective.zasync.core.notifications import notify_after_commit
@@ -152,6 +155,7 @@ class Queue(Persistent):
     prioritized = None
     _rate_limits = None
     by_uid = None
+    ended_unfiled = None
     by_user = None
     by_item = None
     by_site = None
@@ -194,7 +198,7 @@ class Queue(Persistent):
         # A job's id is its key, unless the clock went back (or a retried job
         # comes again): keys of one inbox must increase.
         key = job.id if job.id > log.last_key else max(new_job_id(), log.last_key + "0")
-        log.append(key, job)
+        log.append(key, job, card_of(job, key))  # what filing it takes, so that it is filed unloaded
         note_queued(log, key, job)  # found by its content's UID while unfiled
         # RelStorage pushes nothing: PostgreSQL tells the workers, once this commits.
         notify_after_commit(self._p_jar.transaction_manager.get(), self._p_jar.db(), "queued")

@@ -7,7 +7,8 @@ loads every job it files or looks at: one such job would make every pass of
 every worker fail, and no job would run any more.
 
 So filing sets aside a job it cannot load as it reads an inbox or a done
-log, and when a pass fails with an error that is not a conflict, the
+log (a job filed from its card, cards.py, is not loaded: the claim that
+meets it sets it aside), and when a pass fails with an error that is not a conflict, the
 dispatcher looks at the other jobs the pass loads, those waiting and those
 claimed (``set_aside_unloadable``): what cannot be loaded is moved out of the
 way, into ``QueueRoot.set_aside``: oid -> (job, error, when, where it was,
@@ -76,6 +77,11 @@ def stored_id(job):
     the clock went back: setting the job aside under the wrong id would leave it listed, and
     the jobs that depend on it waiting for ever.
     """
+    return stored_text(job, "id")
+
+
+def stored_text(job, name):
+    """The text attribute ``name`` stored in the record of ``job``, read as stored_id reads its id; or None."""
     try:
         data, _serial = job._p_jar._storage.load(job._p_oid)
         unpickler = _WithoutClasses(io.BytesIO(data))
@@ -86,8 +92,8 @@ def stored_id(job):
     except Exception:
         return None
     state = state[0] if isinstance(state, tuple) else state
-    job_id = state.get("id") if isinstance(state, dict) else None
-    return job_id if isinstance(job_id, str) else None
+    value = state.get(name) if isinstance(state, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def set_aside_unloadable(root):
@@ -100,9 +106,7 @@ def set_aside_unloadable(root):
             for key, job in list(itertools.islice(tree.items(), SET_ASIDE_LOOKED_AT)):
                 error = load_error(job)
                 if error is not None:
-                    del tree[key]
-                    queue.waiting_count.change(-1)
-                    set_aside(root, job, error, "waiting in queue %r" % queue.name, key.split(".")[1])
+                    set_aside_waiting(root, queue, tree, key, job, error)
                     count += 1
     for record in root.workers.values():
         for job_id, job in list(record.claimed.items()):
@@ -112,6 +116,13 @@ def set_aside_unloadable(root):
                 set_aside(root, job, error, "claimed by worker %s" % record.uuid, job_id)
                 count += 1
     return count
+
+
+def set_aside_waiting(root, queue, tree, key, job, error):
+    """Set aside ``job``, which cannot be loaded, from its entry ``key`` in ``tree`` of ``queue``'s waiting jobs."""
+    del tree[key]
+    queue.waiting_count.change(-1)
+    set_aside(root, job, error, "waiting in queue %r" % queue.name, key.split(".")[1])
 
 
 def set_aside(root, job, error, where, job_id=None):

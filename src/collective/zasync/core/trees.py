@@ -7,11 +7,13 @@ no module adds attributes of its own.
 """
 
 from BTrees.OOBTree import OOBTree
+from BTrees.OOBTree import OOTreeSet
 
 
 MADE_ON_FIRST_USE = {
     "blocked": OOBTree, "cancel_requests": OOBTree, "set_aside": OOBTree, "profile_recurring": OOBTree,
     "prioritized": OOBTree, "by_uid": OOBTree, "by_user": OOBTree, "by_item": OOBTree, "by_site": OOBTree,
+    "ended_unfiled": OOTreeSet,
 }
 
 

@@ -47,11 +47,12 @@ def note_queued(inbox, key, job):
     settle(inbox.uids)  # (see trees.settle)
 
 
-def forget_read(inbox, key, job):
-    """The inbox's writer dropped the read entry ``key``: drop its index entries."""
+def forget_read(inbox, key, job, uids=None):
+    """The inbox's writer dropped the read entry ``key``: drop its index entries (``uids``:
+    the job's, from its filing card, the job not loaded)."""
     if inbox.uids is None:
         return
-    for uid in job_uids(job):
+    for uid in job_uids(job) if uids is None else uids:
         inbox.uids.discard("%s %s" % (uid, key))
 
 
@@ -67,14 +68,16 @@ def unfiled_jobs(inbox, uid):
 # -- queues: written by dispatchers ----------------------------------------------------
 
 
-def index_filed(queue, job):
-    """``job`` is filed in ``waiting``: index it by its UIDs."""
-    uids = job_uids(job)
+def index_filed(queue, job, job_id=None, uids=None):
+    """``job`` is filed in ``waiting``: index it by its UIDs (``job_id``, ``uids``: from its
+    filing card, cards.py, the job not loaded)."""
+    uids = job_uids(job) if uids is None else uids
     if not uids:
         return
+    job_id = job.id if job_id is None else job_id
     by_uid = made(queue, "by_uid")
     for uid in uids:
-        key = "%s %s" % (uid, job.id)
+        key = "%s %s" % (uid, job_id)
         if key not in by_uid:
             by_uid[key] = job
 

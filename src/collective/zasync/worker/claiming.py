@@ -20,6 +20,9 @@ from collective.zasync.core.places import timed_out
 from collective.zasync.core.priority import due_items
 from collective.zasync.core.priority import first_delayed_key
 from collective.zasync.core.priority import tree_for
+from collective.zasync.core.queue import get_queue_root
+from collective.zasync.core.setaside import load_error
+from collective.zasync.core.setaside import set_aside_waiting
 from collective.zasync.defaults import CLAIM_SCAN_LIMIT
 from collective.zasync.defaults import MAX_STARTS
 from collective.zasync.defaults import STEAL_AFTER
@@ -320,7 +323,7 @@ def _candidates(queue, due, wanted, share=None, held=None):
     since the last, every job once, to take none (a worker beside a
     steered backlog loaded 8,000 jobs for 6,000 run elsewhere).
     """
-    own, others = [], []
+    own, others, unloadable = [], [], []
     items = due_items(queue, due)
     looked_at = 0
     while len(own) < 2 * wanted and looked_at < CLAIM_SCAN_LIMIT:
@@ -330,6 +333,10 @@ def _candidates(queue, due, wanted, share=None, held=None):
         prefetch([job for _priority, _key, job in chunk])  # one request for the jobs looked at
         open_entries = steered_away = 0  # (this chunk's)
         for priority, key, job in chunk:
+            error = load_error(job)
+            if error is not None:  # its code changed, maybe since it was filed unloaded (core/cards.py)
+                unloadable.append((priority, key, job, error))
+                continue
             # Entries claimed by other workers and not deleted yet (see drop_taken) are passed over.
             if not waits(key, job):
                 continue
@@ -345,6 +352,9 @@ def _candidates(queue, due, wanted, share=None, held=None):
                 steered_away += 1
         if open_entries and steered_away == open_entries:
             break
+    for priority, key, job, error in unloadable:  # (once the trees are read: this deletes their entries)
+        set_aside_waiting(get_queue_root(queue._p_jar, create=False), queue, tree_for(queue, priority),
+                          key, job, error)
     # Within each priority, highest first: own jobs oldest first, then the others' newest first.
     ranked = [(item, 0, number) for number, item in enumerate(own)]
     ranked += [(item, 1, -number) for number, item in enumerate(others)]

@@ -14,7 +14,9 @@ from collective.zasync.core.joblog import JobLog
 from collective.zasync.core.keys import waits
 from collective.zasync.core.lifecycle import fail_at_claim
 from collective.zasync.core.lifecycle import file_done
+from collective.zasync.core.lifecycle import file_from_card
 from collective.zasync.core.lifecycle import file_new
+from collective.zasync.core.lifecycle import forget_ended
 from collective.zasync.core.lifecycle import requeue
 from collective.zasync.core.priority import waiting_trees
 from collective.zasync.core.queue import get_queue_root
@@ -49,16 +51,20 @@ def file_inboxes(queue, everything=True, limit=FILE_BATCH):
     for inbox in list(queue.inboxes.values()):
         if not everything and not _neglected(inbox):
             continue
-        pairs = inbox.unread(limit)
-        prefetch([job for _key, job in pairs])
-        for key, job in pairs:
+        entries = inbox.unread_cards(limit)
+        # A plain job is filed from its card, never loaded (core/cards.py); the others are loaded.
+        loaded = [job for _key, job, card in entries if card is None or not file_from_card(queue, job, card)]
+        prefetch(loaded)
+        for job in loaded:
             error = load_error(job)
+            job_id = job.id if error is None else stored_id(job)
+            forget_ended(queue, job_id)
             if error is None:
                 file_new(queue, job)
             else:  # its pickle no longer loads: the others go on (core/setaside.py)
                 set_aside(get_queue_root(queue._p_jar, create=False), job, error,
-                          "queued in queue %r" % queue.name, stored_id(job))
-        inbox.mark_read(pairs)
+                          "queued in queue %r" % queue.name, job_id)
+        inbox.mark_read(entries)
         left = left or inbox.unread_count() > 0
     return left
 
