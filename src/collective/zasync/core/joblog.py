@@ -81,12 +81,15 @@ class JobLog(Persistent):
 
     def unread(self, limit=None):
         """(key, job) pairs not read yet, oldest first."""
-        return [(key, job) for key, job, _card in self.unread_cards(limit)]
+        return [(key, _job_of(value)) for key, value in self._unread_items(limit)]
 
     def unread_cards(self, limit=None):
         """(key, job, FilingCard or None) of the entries not read yet, oldest first (cards.py)."""
+        return [(key, *_split(key, value)) for key, value in self._unread_items(limit)]
+
+    def _unread_items(self, limit):
         items = self.entries.items(min=self.mark.key, excludemin=bool(self.mark.key))
-        return [(key, *_split(key, value)) for key, value in itertools.islice(items, limit)]
+        return itertools.islice(items, limit)
 
     def mark_read(self, pairs):
         """Record that the ``pairs`` (from unread() or unread_cards()) were filed."""
@@ -100,11 +103,14 @@ class JobLog(Persistent):
 
     def get_unread(self, key):
         """The job under ``key`` if it is not read yet, else None."""
-        return _split(key, self.entries.get(key))[0] if key > self.mark.key else None
+        return _job_of(self.entries.get(key)) if key > self.mark.key else None
+
+
+def _job_of(value):
+    """The job of an entry's stored ``value``: a job, or (job, card) (cards.py)."""
+    return value[0] if isinstance(value, tuple) else value
 
 
 def _split(key, value):
-    """(job, FilingCard or None) of an entry's stored ``value``: a job, or (job, card) (cards.py)."""
-    if isinstance(value, tuple):
-        return value[0], read_card(value[1], key)
-    return value, None
+    """(job, FilingCard or None) of an entry's stored ``value`` under ``key``."""
+    return _job_of(value), read_card(value[1], key) if isinstance(value, tuple) else None
