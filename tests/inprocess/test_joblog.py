@@ -15,7 +15,8 @@ from collective.zasync.client.reading import queue_counts
 from collective.zasync.interfaces import PENDING
 from collective.zasync.core.joblog import JobLog
 from collective.zasync.defaults import PAGE_SIZE
-from collective.zasync.defaults import PRUNE_PER_APPEND
+from collective.zasync.defaults import PRUNE_EVERY
+from collective.zasync.defaults import PRUNE_LIMIT
 from collective.zasync.defaults import UNFILED_LOOKED_AT
 from collective.zasync.core.queue import get_queue_root
 from collective.zasync.core.retention import retire_idle_inboxes
@@ -41,9 +42,12 @@ class TestJobLog(unittest.TestCase):
         self.assertEqual(log.unread(2), [("k0", "job 0"), ("k1", "job 1")])
         log.mark_read(log.unread(2))
         self.assertEqual((log.unread_count(), log.get_unread("k1"), log.get_unread("k2")), (3, None, "job 2"))
-        log.append("k5", "job 5")  # the writer drops what was read
-        self.assertEqual(list(log.entries.keys()), ["k2", "k3", "k4", "k5"])
-        self.assertEqual([job for _key, job in log.unread()], ["job 2", "job 3", "job 4", "job 5"])
+        for n in range(5, PRUNE_EVERY):
+            log.append("k%d" % n, "job %d" % n)  # between prunings, the writer reads no mark
+        self.assertEqual(len(log.entries), PRUNE_EVERY)
+        log.append("k%d" % PRUNE_EVERY, "last")  # then drops what was read
+        self.assertEqual(list(log.entries.keys())[:2], ["k2", "k3"])
+        self.assertEqual(len(log.unread()), PRUNE_EVERY - 1)
 
     def test_keys_must_increase(self):
         log = JobLog("writer")
@@ -51,13 +55,17 @@ class TestJobLog(unittest.TestCase):
         with self.assertRaises(ValueError):
             log.append("a", 2)
 
-    def test_pruning_is_bounded_per_append(self):
+    def test_pruning_is_bounded(self):
         log = JobLog("writer")
-        for n in range(100):
-            log.append("k%03d" % n, n)
+        appended = 2 * PRUNE_LIMIT
+        for n in range(appended):
+            log.append("k%04d" % n, n)
         log.mark_read(log.unread())
-        log.append("k100", 100)
-        self.assertEqual(len(log.entries), 100 - PRUNE_PER_APPEND + 1)
+        while log.count % PRUNE_EVERY:
+            log.append("k%04d" % log.count, log.count)
+            appended += 1
+        log.append("k%04d" % log.count, log.count)
+        self.assertEqual(len(log.entries), appended - PRUNE_LIMIT + 1)
 
     def test_only_a_log_nobody_reads_counts_as_neglected(self):
         log = JobLog("writer")

@@ -146,8 +146,11 @@ ALONE_LOOK = 0.5
 RETENTION_BATCH = 1000
 # Seconds after which an inbox read to its end is retired (its writer makes a new one).
 IDLE_INBOX = 3600.0
-# Read entries an inbox's writer drops per append: pruning keeps pace with appends.
-PRUNE_PER_APPEND = 20
+# An inbox's writer drops read entries every PRUNE_EVERY appends, up to PRUNE_LIMIT of them:
+# pruning keeps pace with appends, and the appends between read no read mark (which every
+# filing pass rewrites, so reading it costs the request a round trip to the database).
+PRUNE_EVERY = 8
+PRUNE_LIMIT = 160
 # Jobs of the default queue that run at once: plone.app.async's one at a time, in order.
 DEFAULT_QUEUE_CONCURRENCY = 1
 # Waiting entries per tree that a dispatcher loads to find jobs that no longer load.

@@ -3,8 +3,9 @@
 A JobLog has ONE writer: a request thread of one process (a queue's inbox),
 or one job thread of a worker (the jobs it finished). Dispatchers read it and
 never write it: how far they have read is kept in its ``mark``, a ReadMark
-that only dispatchers write. The writer, on its next append, drops the
-entries the mark says were read.
+that only dispatchers write. The writer, every few appends, drops the
+entries the mark says were read (reading the mark between costs a round trip
+to the database, since every filing pass rewrites it).
 
 So a queueing commit writes its own log and nothing another process writes
 at the same time: nothing needs resolving, on a stock ZEO server (which cannot
@@ -18,7 +19,8 @@ from BTrees.OOBTree import OOBTree
 from collective.zasync.core.cards import read_card
 from collective.zasync.core.trees import settle
 from collective.zasync.core.uidindex import forget_read
-from collective.zasync.defaults import PRUNE_PER_APPEND
+from collective.zasync.defaults import PRUNE_EVERY
+from collective.zasync.defaults import PRUNE_LIMIT
 from datetime import datetime
 from datetime import timezone
 from persistent import Persistent
@@ -60,7 +62,8 @@ class JobLog(Persistent):
             raise ValueError("Job log of %s is closed; the writer uses a new one." % self.writer)
         if key <= self.last_key:
             raise ValueError("Key %r does not sort after %r." % (key, self.last_key))
-        self.prune()
+        if self.count % PRUNE_EVERY == 0:
+            self.prune()
         self.entries[key] = job if card is None else (job, card)
         settle(self.entries)  # (pruned at the front, added at the end: see trees.settle)
         if self.uids is not None:
@@ -69,7 +72,7 @@ class JobLog(Persistent):
         self.count += 1
         self.written = datetime.now(timezone.utc)
 
-    def prune(self, limit=PRUNE_PER_APPEND):
+    def prune(self, limit=PRUNE_LIMIT):
         """Drop up to ``limit`` entries that dispatchers have read."""
         mark = self.mark.key
         if mark:
