@@ -1,9 +1,9 @@
 """Job logs: how jobs travel between processes without two commits writing one object.
 
 A JobLog has ONE writer: a request thread of one process (a queue's inbox),
-or one job thread of a worker (the jobs it finished). Dispatchers read it and
-never write it: how far they have read is kept in its ``mark``, a ReadMark
-that only dispatchers write. The writer, every few appends, drops the
+or a worker's dispatcher (its done log: the jobs its threads finished). Its
+readers (dispatchers filing it) never append to it: how far they have read is
+kept in its ``mark``, a ReadMark that only readers write. The writer, every few appends, drops the
 entries the mark says were read (reading the mark between costs a round trip
 to the database, since every filing pass rewrites it).
 

@@ -56,7 +56,7 @@ unique            OOBTree entry -> job             the queueing request (Queue.p
 recurring         OOBTree id -> Recurrence         the finisher (file_new)                 when the recurrence is cancelled
 by_uid            OOBTree "uid job id" -> job      the finisher (uidindex.py)              when the job is filed finished
 ended_unfiled     OOTreeSet of job ids             a cancel (lifecycle.end_unstarted) of a  when the finisher reads the job in
-                                                   job still in its inbox                   its inbox (lifecycle.file_from_card)
+                                                   job still in its inbox                   its inbox (lifecycle.forget_ended)
 by_user, by_item, OOBTree key -> OOBTree of jobs   the finisher (indexes.py); remove       retention; a deleted user's at once
 by_site
 totals            Totals                           retention; remove; retry                never: counters
