@@ -18,12 +18,13 @@ from collective.zasync.worker.zeopatch import forget_prefetched_oids_on_reconnec
 forget_prefetched_oids_on_reconnect()
 
 # RelStorage's local cache can hand a thread a state older than its view, and its commits on
-# PostgreSQL scan object_state, unless patched (worker/relstoragepatch.py).
-from collective.zasync.worker.relstoragepatch import analyze_new_temp_store  # noqa: E402
+# PostgreSQL truncate three tables and scan object_state, unless patched
+# (worker/relstoragepatch.py).
+from collective.zasync.worker.relstoragepatch import empty_staging_tables_in_commit  # noqa: E402
 from collective.zasync.worker.relstoragepatch import remove_superseded_states  # noqa: E402
 
 remove_superseded_states()
-analyze_new_temp_store()
+empty_staging_tables_in_commit()
 
 # -- the public names (each also where the documentation gives it) ---------------------------
 from collective.zasync import api  # noqa: E402
